@@ -1,0 +1,1 @@
+"""Linked Plaid Items, their accounts and balance history."""

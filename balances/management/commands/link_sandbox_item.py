@@ -1,0 +1,58 @@
+"""`manage.py link_sandbox_item USERNAME [--institution ID]`: link a sandbox Item, no browser."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from balances import services
+from balances.plaid_client import PlaidError
+
+
+class Command(BaseCommand):
+    help = (
+        "Link a sandbox Item for a user through /sandbox/public_token/create and the same "
+        "exchange-and-store service as the web flow, then refresh it once."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("username")
+        parser.add_argument(
+            "--institution",
+            default="ins_109508",
+            help="Sandbox institution id (default: ins_109508, First Platypus Bank).",
+        )
+        parser.add_argument(
+            "--no-refresh", action="store_true", help="Do not fetch balances right away."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if settings.PLAID_ENV == "production":
+            raise CommandError("PLAID_ENV is production: sandbox Items cannot be linked there.")
+        user_model = get_user_model()
+        try:
+            user = user_model.objects.get(**{user_model.USERNAME_FIELD: options["username"]})
+        except user_model.DoesNotExist as exc:
+            raise CommandError(f"No user {options['username']!r}.") from exc
+        try:
+            item = services.item_link_sandbox(
+                user=user,
+                institution_id=options["institution"],
+                products=settings.PLAID_PRODUCTS,
+                queue_refresh=False,
+            )
+        except PlaidError as error:
+            raise CommandError(f"Plaid refused: {error.code} {error.message}") from error
+        self.stdout.write(f"Linked {item} (item {item.plaid_item_id}).")
+        if options["no_refresh"]:
+            return
+        try:
+            result = services.item_refresh_balances(item=item)
+        except PlaidError as error:
+            raise CommandError(
+                f"Linked, but the first refresh failed: {error.code} {error.message}"
+            ) from error
+        self.stdout.write(f"Fetched balances of {result.accounts_created} account(s).")

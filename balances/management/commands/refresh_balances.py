@@ -1,0 +1,58 @@
+"""`manage.py refresh_balances [--user USERNAME] [--sync]`: refresh linked Items."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from kombu.exceptions import OperationalError
+
+from balances import services
+from balances.models import PlaidItem
+from balances.plaid_client import PlaidError
+
+
+class Command(BaseCommand):
+    help = "Refresh balances of active Items: queue tasks, or with --sync call Plaid now."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--user", help="Only this user's Items (username).")
+        parser.add_argument(
+            "--sync", action="store_true", help="Refresh in this process instead of queueing."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        items = PlaidItem.objects.filter(
+            status__in=[PlaidItem.Status.HEALTHY, PlaidItem.Status.ERROR]
+        ).select_related("owner")
+        if options["user"]:
+            user_model = get_user_model()
+            try:
+                user = user_model.objects.get(**{user_model.USERNAME_FIELD: options["user"]})
+            except user_model.DoesNotExist as exc:
+                raise CommandError(f"No user {options['user']!r}.") from exc
+            items = items.filter(owner=user)
+
+        if not options["sync"]:
+            try:
+                queued = services.items_queue_refresh(items=items)
+            except OperationalError as exc:
+                raise CommandError(f"Cannot reach the task queue: {exc}") from exc
+            self.stdout.write(f"Queued {queued} refresh task(s).")
+            return
+
+        failures = 0
+        for item in items:
+            try:
+                result = services.item_refresh_balances(item=item)
+            except PlaidError as error:
+                failures += 1
+                self.stderr.write(f"{item}: {error.code} {error.message}")
+                continue
+            self.stdout.write(
+                f"{item}: {result.accounts_created + result.accounts_updated} accounts, "
+                f"{result.snapshots_written} snapshot(s)"
+            )
+        if failures:
+            raise CommandError(f"{failures} Item(s) failed to refresh.")

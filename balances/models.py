@@ -1,0 +1,166 @@
+"""Linked Plaid Items, their Accounts, and the append-only balance history."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+from . import crypto
+
+# Plaid amounts: up to 4 decimals for fiat (401k 23631.9805), 8+ for crypto.
+MONEY = {"max_digits": 28, "decimal_places": 10, "null": True, "blank": True}
+
+
+class PlaidItem(models.Model):
+    """One login at one institution, linked through Plaid by one user."""
+
+    class Status(models.TextChoices):
+        HEALTHY = "healthy", "Healthy"
+        LOGIN_REQUIRED = "login_required", "Needs re-login"
+        ERROR = "error", "Error"
+        REVOKED = "revoked", "Revoked"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="plaid_items"
+    )
+    plaid_item_id = models.CharField("Plaid item_id", max_length=100, unique=True)
+    # Fernet ciphertext; read and write the plaintext through `access_token`.
+    access_token_encrypted = models.TextField(editable=False)
+    institution_id = models.CharField(max_length=50, blank=True)
+    institution_name = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.HEALTHY)
+    error_code = models.CharField(max_length=100, blank=True)
+    error_message = models.TextField(blank=True)
+    error_at = models.DateTimeField(null=True, blank=True)
+    last_refreshed_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last successful balance refresh."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "Plaid Item"
+        ordering = ["institution_name", "pk"]
+        indexes = [
+            models.Index(fields=["owner", "status"]),
+            models.Index(fields=["status"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.institution_name or self.institution_id or 'Item'} ({self.owner})"
+
+    @property
+    def access_token(self) -> str:
+        """Return the decrypted access token. Never log, render or queue it."""
+        return crypto.decrypt(self.access_token_encrypted)
+
+    @access_token.setter
+    def access_token(self, value: str) -> None:
+        self.access_token_encrypted = crypto.encrypt(value)
+
+    @property
+    def is_active(self) -> bool:
+        """Whether scheduled refreshes should call Plaid for this Item."""
+        return self.status in (self.Status.HEALTHY, self.Status.ERROR)
+
+
+class Account(models.Model):
+    """One account of an Item, with its latest balances."""
+
+    class Type(models.TextChoices):
+        DEPOSITORY = "depository", "Cash"
+        CREDIT = "credit", "Credit"
+        LOAN = "loan", "Loans"
+        INVESTMENT = "investment", "Investments"
+        BROKERAGE = "brokerage", "Brokerage"
+        OTHER = "other", "Other"
+
+    # Plaid reports `current` of these as the positive amount owed.
+    LIABILITY_TYPES = frozenset({Type.CREDIT, Type.LOAN})
+
+    item = models.ForeignKey(PlaidItem, on_delete=models.CASCADE, related_name="accounts")
+    plaid_account_id = models.CharField("Plaid account_id", max_length=100)
+    name = models.CharField(max_length=200)
+    official_name = models.CharField(max_length=300, blank=True)
+    mask = models.CharField(max_length=10, blank=True)
+    type = models.CharField(max_length=20)
+    subtype = models.CharField(max_length=50, blank=True)
+    iso_currency_code = models.CharField(max_length=3, blank=True)
+    unofficial_currency_code = models.CharField(max_length=20, blank=True)
+    available = models.DecimalField(**MONEY)
+    current = models.DecimalField(**MONEY)
+    limit = models.DecimalField(**MONEY)
+    balances_updated_at = models.DateTimeField(
+        null=True, blank=True, help_text="When these balances were fetched from Plaid."
+    )
+    closed_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set when Plaid stopped reporting the account."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["item", "type", "name", "mask"]
+        indexes = [models.Index(fields=["item", "closed_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item", "plaid_account_id"], name="account_unique_per_item"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ••{self.mask}" if self.mask else self.name
+
+    @property
+    def currency(self) -> str:
+        """Return the ISO code, or the unofficial one (e.g. a crypto ticker)."""
+        return self.iso_currency_code or self.unofficial_currency_code
+
+    @property
+    def currency_is_official(self) -> bool:
+        return bool(self.iso_currency_code)
+
+    @property
+    def is_liability(self) -> bool:
+        return self.type in self.LIABILITY_TYPES
+
+    @property
+    def balances(self) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
+        return (self.available, self.current, self.limit)
+
+
+class BalanceSnapshotQuerySet(models.QuerySet["BalanceSnapshot"]):
+    def update(self, **kwargs: Any) -> int:
+        raise TypeError("Balance snapshots are append-only.")
+
+
+class BalanceSnapshot(models.Model):
+    """An account's balances at one moment. Append-only: the source of history.
+
+    Written when a balance changes, and at least once per account per day.
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="snapshots")
+    taken_at = models.DateTimeField()
+    available = models.DecimalField(**MONEY)
+    current = models.DecimalField(**MONEY)
+    limit = models.DecimalField(**MONEY)
+
+    objects = BalanceSnapshotQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["account", "taken_at"]
+        get_latest_by = "taken_at"
+        indexes = [models.Index(fields=["account", "taken_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.account} @ {self.taken_at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Insert the snapshot; refuse to change one that exists."""
+        if self.pk is not None:
+            raise TypeError("Balance snapshots are append-only.")
+        super().save(*args, **kwargs)

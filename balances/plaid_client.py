@@ -1,0 +1,417 @@
+"""The only code that talks to Plaid (or the offline emulator) and imports `plaid`.
+
+Contract:
+- The SDK client is built lazily from settings, once per process (urllib3 pools are not
+  fork-safe, and Celery forks its workers), and rebuilt when the settings change.
+- Every call passes `_request_timeout=settings.PLAID_TIMEOUT` (the SDK has no default).
+- Replies come back as this module's frozen dataclasses, never SDK objects; money is
+  `Decimal` (the SDK parses JSON numbers to float; `Decimal(str(x))` keeps the digits
+  Plaid sent, at most 15 significant, which is all a float round-trips).
+- Every failure (HTTP error, timeout, refused connection, malformed reply) raises one
+  `PlaidError` carrying Plaid's error code, the request id and whether a retry can help.
+  Access tokens never appear in a PlaidError, a log line or a dataclass repr.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import plaid
+import urllib3
+from django.conf import settings
+from plaid.api import plaid_api
+from plaid.model.accounts_balance_get_request import AccountsBalanceGetRequest
+from plaid.model.accounts_balance_get_request_options import AccountsBalanceGetRequestOptions
+from plaid.model.accounts_get_request import AccountsGetRequest
+from plaid.model.country_code import CountryCode
+from plaid.model.institutions_get_by_id_request import InstitutionsGetByIdRequest
+from plaid.model.item_get_request import ItemGetRequest
+from plaid.model.item_public_token_exchange_request import ItemPublicTokenExchangeRequest
+from plaid.model.item_remove_request import ItemRemoveRequest
+from plaid.model.products import Products
+from plaid.model.sandbox_public_token_create_request import SandboxPublicTokenCreateRequest
+from plaid.model.sandbox_public_token_create_request_options import (
+    SandboxPublicTokenCreateRequestOptions,
+)
+
+logger = logging.getLogger(__name__)
+
+ENVIRONMENT_HOSTS = {"sandbox": plaid.Environment.Sandbox, "production": plaid.Environment.Production}
+
+# Error codes worth retrying later (with backoff). Everything with HTTP status >= 500,
+# 429, a timeout or a refused connection is retryable too.
+RETRYABLE_CODES = frozenset(
+    {
+        "INSTITUTION_DOWN",
+        "INSTITUTION_NOT_RESPONDING",
+        "INSTITUTION_NOT_AVAILABLE",
+        "INTERNAL_SERVER_ERROR",
+        "PLANNED_MAINTENANCE",
+        "RATE_LIMIT_EXCEEDED",
+        "BALANCE_LIMIT",
+        "ACCOUNTS_BALANCE_GET_LIMIT",
+        "ACCOUNTS_LIMIT",
+        "ITEM_GET_LIMIT",
+        "PRODUCT_NOT_READY",
+    }
+)
+RETRYABLE_TYPES = frozenset({"RATE_LIMIT_EXCEEDED", "API_ERROR"})
+
+# Codes this module raises itself, for failures that never reached a Plaid error object.
+TIMEOUT = "TIMEOUT"
+CONNECTION_ERROR = "CONNECTION_ERROR"
+MALFORMED_RESPONSE = "MALFORMED_RESPONSE"
+NOT_CONFIGURED = "NOT_CONFIGURED"
+
+
+class PlaidError(Exception):
+    """A Plaid call failed. `retryable` says whether the same call may succeed later."""
+
+    def __init__(
+        self,
+        *,
+        code: str,
+        message: str,
+        error_type: str = "",
+        request_id: str = "",
+        http_status: int | None = None,
+        display_message: str = "",
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.error_type = error_type
+        self.request_id = request_id
+        self.http_status = http_status
+        self.display_message = display_message
+        self.retryable = retryable
+
+    def __repr__(self) -> str:
+        return (
+            f"PlaidError(code={self.code!r}, type={self.error_type!r}, "
+            f"status={self.http_status!r}, request_id={self.request_id!r}, "
+            f"retryable={self.retryable!r})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Balances:
+    available: Decimal | None
+    current: Decimal | None
+    limit: Decimal | None
+    iso_currency_code: str | None
+    unofficial_currency_code: str | None
+    last_updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    account_id: str
+    name: str
+    official_name: str | None
+    mask: str | None
+    type: str
+    subtype: str | None
+    balances: Balances
+
+
+@dataclass(frozen=True, slots=True)
+class AccountsResult:
+    item_id: str
+    institution_id: str | None
+    accounts: tuple[Account, ...]
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenExchange:
+    access_token: str = field(repr=False)
+    item_id: str
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemInfo:
+    item_id: str
+    institution_id: str | None
+    webhook: str | None
+    error_code: str | None
+    consent_expiration_time: datetime | None
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Institution:
+    institution_id: str
+    name: str
+
+
+# --- The SDK client, one per process ----------------------------------------------------
+
+_client: tuple[tuple[Any, ...], plaid_api.PlaidApi] | None = None
+
+
+def _settings_key() -> tuple[Any, ...]:
+    return (
+        os.getpid(),
+        settings.PLAID_ENV,
+        settings.PLAID_HOST,
+        settings.PLAID_CLIENT_ID,
+        settings.PLAID_SECRET,
+    )
+
+
+def get_api() -> plaid_api.PlaidApi:
+    """Return this process's SDK client, building it on first use."""
+    global _client
+    key = _settings_key()
+    if _client is not None and _client[0] == key:
+        return _client[1]
+    if not settings.PLAID_CLIENT_ID or not settings.PLAID_SECRET:
+        raise PlaidError(
+            code=NOT_CONFIGURED,
+            message="PLAID_CLIENT_ID and PLAID_SECRET are not set.",
+            error_type="CONFIGURATION",
+        )
+    host = settings.PLAID_HOST or ENVIRONMENT_HOSTS[settings.PLAID_ENV]
+    configuration = plaid.Configuration(
+        host=host,
+        api_key={"clientId": settings.PLAID_CLIENT_ID, "secret": settings.PLAID_SECRET},
+    )
+    api = plaid_api.PlaidApi(plaid.ApiClient(configuration))
+    _client = (key, api)
+    return api
+
+
+# --- Error translation --------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+def _from_api_exception(exc: plaid.ApiException) -> PlaidError:
+    status = exc.status
+    try:
+        body = json.loads(exc.body or "")
+    except (TypeError, ValueError):
+        body = None
+    if not isinstance(body, dict):
+        return PlaidError(
+            code=f"HTTP_{status}",
+            message=f"Plaid answered HTTP {status} without an error object.",
+            http_status=status,
+            retryable=status is None or status >= 500 or status == 429,
+        )
+    code = str(body.get("error_code") or f"HTTP_{status}")
+    error_type = str(body.get("error_type") or "")
+    return PlaidError(
+        code=code,
+        message=str(body.get("error_message") or ""),
+        error_type=error_type,
+        request_id=str(body.get("request_id") or ""),
+        http_status=status,
+        display_message=str(body.get("display_message") or ""),
+        retryable=(
+            code in RETRYABLE_CODES
+            or error_type in RETRYABLE_TYPES
+            or (status is not None and (status >= 500 or status == 429))
+        ),
+    )
+
+
+def _call(endpoint: str, func: Callable[[], T]) -> T:
+    """Run one SDK call and translate every way it can fail into PlaidError."""
+    try:
+        return func()
+    except plaid.ApiException as exc:
+        error = _from_api_exception(exc)
+    except (urllib3.exceptions.TimeoutError, TimeoutError) as exc:
+        error = PlaidError(code=TIMEOUT, message=f"{endpoint} timed out: {exc}", retryable=True)
+    except urllib3.exceptions.MaxRetryError as exc:
+        # NewConnectionError subclasses ConnectTimeoutError: test for it first.
+        is_timeout = not isinstance(
+            exc.reason, urllib3.exceptions.NewConnectionError
+        ) and isinstance(exc.reason, urllib3.exceptions.TimeoutError)
+        error = PlaidError(
+            code=TIMEOUT if is_timeout else CONNECTION_ERROR,
+            message=f"{endpoint}: cannot reach Plaid ({exc.reason}).",
+            retryable=True,
+        )
+    except (urllib3.exceptions.HTTPError, ConnectionError) as exc:
+        error = PlaidError(
+            code=CONNECTION_ERROR, message=f"{endpoint}: connection failed ({exc}).", retryable=True
+        )
+    except (plaid.OpenApiException, TypeError, ValueError, KeyError, AttributeError) as exc:
+        # The SDK raises bare TypeError for a missing key, ApiTypeError/ApiValueError for
+        # a wrong type, ValueError for a body that is not JSON (a truncated reply).
+        error = PlaidError(
+            code=MALFORMED_RESPONSE,
+            message=f"{endpoint}: unexpected reply ({type(exc).__name__}: {exc}).",
+            retryable=True,
+        )
+    logger.warning("Plaid %s failed: %r", endpoint, error)
+    raise error
+
+
+def _money(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def _accounts_result(reply: dict[str, Any]) -> AccountsResult:
+    try:
+        return AccountsResult(
+            item_id=reply["item"]["item_id"],
+            institution_id=reply["item"].get("institution_id"),
+            request_id=reply["request_id"],
+            accounts=tuple(
+                Account(
+                    account_id=a["account_id"],
+                    name=a["name"],
+                    official_name=a.get("official_name"),
+                    mask=a.get("mask"),
+                    type=str(a["type"]),
+                    subtype=None if a.get("subtype") is None else str(a["subtype"]),
+                    balances=Balances(
+                        available=_money(a["balances"].get("available")),
+                        current=_money(a["balances"].get("current")),
+                        limit=_money(a["balances"].get("limit")),
+                        iso_currency_code=a["balances"].get("iso_currency_code"),
+                        unofficial_currency_code=a["balances"].get("unofficial_currency_code"),
+                        last_updated_at=a["balances"].get("last_updated_datetime"),
+                    ),
+                )
+                for a in reply["accounts"]
+            ),
+        )
+    except (KeyError, TypeError, ArithmeticError) as exc:
+        raise PlaidError(
+            code=MALFORMED_RESPONSE, message=f"accounts reply: {exc!r}", retryable=True
+        ) from exc
+
+
+def _timeout() -> tuple[float, float]:
+    connect, read = settings.PLAID_TIMEOUT
+    return (float(connect), float(read))
+
+
+# --- Endpoints ---------------------------------------------------------------------------
+
+
+def accounts_balance_get(
+    access_token: str,
+    *,
+    account_ids: Sequence[str] | None = None,
+    min_last_updated_datetime: datetime | None = None,
+) -> AccountsResult:
+    """Fetch real-time balances (`/accounts/balance/get`). Billed per call in production."""
+    options: dict[str, Any] = {}
+    if account_ids:
+        options["account_ids"] = list(account_ids)
+    if min_last_updated_datetime is not None:
+        options["min_last_updated_datetime"] = min_last_updated_datetime
+
+    def call() -> dict[str, Any]:
+        request = AccountsBalanceGetRequest(access_token=access_token)
+        if options:
+            request.options = AccountsBalanceGetRequestOptions(**options)
+        return get_api().accounts_balance_get(request, _request_timeout=_timeout()).to_dict()
+
+    return _accounts_result(_call("/accounts/balance/get", call))
+
+
+def accounts_get(access_token: str) -> AccountsResult:
+    """Fetch accounts with cached balances (`/accounts/get`; no per-call fee)."""
+
+    def call() -> dict[str, Any]:
+        request = AccountsGetRequest(access_token=access_token)
+        return get_api().accounts_get(request, _request_timeout=_timeout()).to_dict()
+
+    return _accounts_result(_call("/accounts/get", call))
+
+
+def item_public_token_exchange(public_token: str) -> TokenExchange:
+    """Exchange a Link `public_token` for an access token and item id."""
+
+    def call() -> TokenExchange:
+        request = ItemPublicTokenExchangeRequest(public_token=public_token)
+        reply = get_api().item_public_token_exchange(request, _request_timeout=_timeout())
+        return TokenExchange(
+            access_token=reply.access_token, item_id=reply.item_id, request_id=reply.request_id
+        )
+
+    return _call("/item/public_token/exchange", call)
+
+
+def item_get(access_token: str) -> ItemInfo:
+    """Fetch an Item's institution, webhook, error and consent expiration."""
+
+    def call() -> ItemInfo:
+        reply = get_api().item_get(
+            ItemGetRequest(access_token=access_token), _request_timeout=_timeout()
+        ).to_dict()
+        item = reply["item"]
+        return ItemInfo(
+            item_id=item["item_id"],
+            institution_id=item.get("institution_id"),
+            webhook=item.get("webhook"),
+            error_code=(item.get("error") or {}).get("error_code"),
+            consent_expiration_time=item.get("consent_expiration_time"),
+            request_id=reply["request_id"],
+        )
+
+    return _call("/item/get", call)
+
+
+def item_remove(access_token: str) -> str:
+    """Remove an Item at Plaid (ends billing and access). Return the request id."""
+
+    def call() -> str:
+        reply = get_api().item_remove(
+            ItemRemoveRequest(access_token=access_token), _request_timeout=_timeout()
+        )
+        return str(reply.request_id)
+
+    return _call("/item/remove", call)
+
+
+def institutions_get_by_id(institution_id: str) -> Institution:
+    """Fetch an institution's name."""
+
+    def call() -> Institution:
+        request = InstitutionsGetByIdRequest(
+            institution_id=institution_id,
+            country_codes=[CountryCode(code) for code in settings.PLAID_COUNTRY_CODES],
+        )
+        reply = get_api().institutions_get_by_id(request, _request_timeout=_timeout())
+        return Institution(
+            institution_id=reply.institution.institution_id, name=reply.institution.name
+        )
+
+    return _call("/institutions/get_by_id", call)
+
+
+def sandbox_public_token_create(
+    institution_id: str, *, initial_products: Sequence[str], webhook: str | None = None
+) -> str:
+    """Create a sandbox public token without Link (sandbox and emulator only)."""
+
+    def call() -> str:
+        kwargs: dict[str, Any] = {
+            "institution_id": institution_id,
+            "initial_products": [Products(p) for p in initial_products],
+        }
+        if webhook:
+            kwargs["options"] = SandboxPublicTokenCreateRequestOptions(webhook=webhook)
+        reply = get_api().sandbox_public_token_create(
+            SandboxPublicTokenCreateRequest(**kwargs), _request_timeout=_timeout()
+        )
+        return str(reply.public_token)
+
+    return _call("/sandbox/public_token/create", call)

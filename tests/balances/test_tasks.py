@@ -1,0 +1,75 @@
+import pytest
+from celery.exceptions import Retry
+
+from balances import tasks
+from balances.models import PlaidItem
+from tests.factories import PlaidItemFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def item(fake_plaid):
+    item = PlaidItemFactory()
+    fake_plaid.add_item(item.access_token)
+    return item
+
+
+def test_task_refreshes_by_primary_key(item):
+    assert tasks.refresh_item_balances.apply(args=[item.pk]).get() == "ok: 5 accounts"
+    assert item.accounts.count() == 5
+
+
+def test_transient_error_is_retried_with_backoff(item, fake_plaid, monkeypatch):
+    fake_plaid.fail_next("INSTITUTION_DOWN", retryable=True)
+    seen = {}
+
+    def fake_retry(**kwargs):
+        seen.update(kwargs)
+        return Retry("retry", when=kwargs["countdown"])
+
+    monkeypatch.setattr(tasks.refresh_item_balances, "retry", fake_retry)
+    with pytest.raises(Retry):
+        tasks.refresh_item_balances.run(item.pk)
+    assert 15 <= seen["countdown"] <= 30
+    item.refresh_from_db()
+    assert (item.status, item.error_code) == (PlaidItem.Status.ERROR, "INSTITUTION_DOWN")
+
+
+def test_permanent_error_is_not_retried(item, fake_plaid, monkeypatch):
+    fake_plaid.fail_next("ITEM_LOGIN_REQUIRED")
+    monkeypatch.setattr(
+        tasks.refresh_item_balances, "retry", lambda **kw: pytest.fail("must not retry")
+    )
+    assert tasks.refresh_item_balances.run(item.pk) == "failed: ITEM_LOGIN_REQUIRED"
+    item.refresh_from_db()
+    assert item.status == PlaidItem.Status.LOGIN_REQUIRED
+
+
+def test_retries_stop_at_the_cap(item, fake_plaid, settings):
+    settings.BALANCE_REFRESH_MAX_RETRIES = 0
+    fake_plaid.fail_next("INSTITUTION_DOWN", retryable=True)
+    assert tasks.refresh_item_balances.apply(args=[item.pk]).get() == "failed: INSTITUTION_DOWN"
+
+
+def test_items_that_cannot_refresh_are_skipped(fake_plaid):
+    item = PlaidItemFactory(status=PlaidItem.Status.LOGIN_REQUIRED)
+    assert tasks.refresh_item_balances.run(item.pk) == "skipped"
+    assert tasks.refresh_item_balances.run(10**9) == "skipped"
+    assert fake_plaid.calls == []
+
+
+def test_backoff_grows_and_is_capped():
+    assert 15 <= tasks.retry_delay(0) <= 30
+    assert 60 <= tasks.retry_delay(2) <= 120
+    assert tasks.retry_delay(30) <= tasks.RETRY_CAP_SECONDS
+
+
+def test_fan_out_queues_every_active_item(django_capture_on_commit_callbacks, monkeypatch):
+    queued = []
+    monkeypatch.setattr(tasks.refresh_item_balances, "delay", queued.append)
+    active = [PlaidItemFactory(), PlaidItemFactory(status=PlaidItem.Status.ERROR)]
+    PlaidItemFactory(status=PlaidItem.Status.REVOKED)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.refresh_all_items() == 2
+    assert sorted(queued) == sorted(i.pk for i in active)

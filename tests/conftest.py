@@ -1,0 +1,138 @@
+"""Shared fixtures: factories, a fake Plaid at our client module, real-service guards."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from balances import plaid_client
+from balances.plaid_client import AccountsResult, PlaidError, TokenExchange
+
+DATA = Path(__file__).parent / "data"
+
+
+def example_reply() -> dict[str, Any]:
+    """Return Plaid's Retrieve Balance sample reply, completed as today's API sends it."""
+    reply = json.loads((DATA / "retrieve-balance-example.json").read_text())["response"]
+    reply["item"].setdefault("update_type", "background")
+    reply["item"].setdefault("consent_expiration_time", None)
+    return reply
+
+
+def require_service(name: str, check: Callable[[], bool], hint: str) -> None:
+    """Skip (or, under CI, fail) the calling test when a real service is missing."""
+    if check():
+        return
+    message = f"{name} is not available: {hint}"
+    if os.environ.get("CI"):
+        pytest.fail(f"{message} (CI must run this test)")
+    pytest.skip(message)
+
+
+def tcp_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+class FakePlaid:
+    """Stands in for balances.plaid_client's endpoint functions in unit tests."""
+
+    def __init__(self) -> None:
+        self.replies: dict[str, dict[str, Any]] = {}
+        self.errors: list[PlaidError] = []
+        self.calls: list[tuple[str, str]] = []
+        self.public_tokens: dict[str, tuple[str, str]] = {}
+
+    def add_item(self, access_token: str, reply: dict[str, Any] | None = None) -> dict[str, Any]:
+        self.replies[access_token] = copy.deepcopy(reply or example_reply())
+        return self.replies[access_token]
+
+    def fail_next(self, code: str, *, retryable: bool = False, status: int = 400) -> None:
+        self.errors.append(
+            PlaidError(
+                code=code,
+                message=f"{code} (fake)",
+                http_status=status,
+                request_id="fake-req",
+                retryable=retryable,
+            )
+        )
+
+    def _maybe_fail(self) -> None:
+        if self.errors:
+            raise self.errors.pop(0)
+
+    def accounts_balance_get(self, access_token: str, **kwargs: Any) -> AccountsResult:
+        self.calls.append(("/accounts/balance/get", access_token))
+        self._maybe_fail()
+        return plaid_client._accounts_result(copy.deepcopy(self.replies[access_token]))
+
+    def item_public_token_exchange(self, public_token: str) -> TokenExchange:
+        self.calls.append(("/item/public_token/exchange", public_token))
+        self._maybe_fail()
+        access_token, item_id = self.public_tokens[public_token]
+        return TokenExchange(access_token=access_token, item_id=item_id, request_id="fake-req")
+
+    def item_get(self, access_token: str) -> plaid_client.ItemInfo:
+        self.calls.append(("/item/get", access_token))
+        reply = self.replies[access_token]
+        return plaid_client.ItemInfo(
+            item_id=reply["item"]["item_id"],
+            institution_id=reply["item"]["institution_id"],
+            webhook=None,
+            error_code=None,
+            consent_expiration_time=None,
+            request_id="fake-req",
+        )
+
+    def institutions_get_by_id(self, institution_id: str) -> plaid_client.Institution:
+        self.calls.append(("/institutions/get_by_id", institution_id))
+        return plaid_client.Institution(institution_id=institution_id, name="Chase")
+
+    def sandbox_public_token_create(self, institution_id: str, **kwargs: Any) -> str:
+        self.calls.append(("/sandbox/public_token/create", institution_id))
+        self._maybe_fail()
+        n = len(self.public_tokens)
+        public_token, access_token = f"public-fake-{n}", f"access-fake-{n}-secret"
+        reply = self.add_item(access_token)
+        reply["item"]["item_id"] = f"fake-item-{n}"
+        self.public_tokens[public_token] = (access_token, f"fake-item-{n}")
+        return public_token
+
+
+@pytest.fixture
+def fake_plaid(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakePlaid]:
+    fake = FakePlaid()
+    for name in (
+        "accounts_balance_get",
+        "item_public_token_exchange",
+        "item_get",
+        "institutions_get_by_id",
+        "sandbox_public_token_create",
+    ):
+        monkeypatch.setattr(plaid_client, name, getattr(fake, name))
+    yield fake
+
+
+@pytest.fixture
+def stub_plaid(settings: Any) -> Iterator[Any]:
+    """A local HTTP server posing as Plaid; settings point the real SDK at it."""
+    from tests.stub_plaid import StubPlaid
+
+    stub = StubPlaid().start()
+    settings.PLAID_HOST = stub.url
+    settings.PLAID_CLIENT_ID = "stub-client"
+    settings.PLAID_SECRET = "stub-secret"
+    settings.PLAID_TIMEOUT = (2.0, 2.0)
+    yield stub
+    stub.stop()

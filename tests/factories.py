@@ -1,0 +1,55 @@
+"""factory_boy factories for the balances models."""
+
+from decimal import Decimal
+
+import factory
+from django.contrib.auth import get_user_model
+
+from balances.models import Account, BalanceSnapshot, PlaidItem
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.django.Password("correct horse battery staple")
+
+
+class PlaidItemFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PlaidItem
+
+    owner = factory.SubFactory(UserFactory)
+    plaid_item_id = factory.Sequence(lambda n: f"item-{n:06d}")
+    access_token = factory.Sequence(lambda n: f"access-sandbox-{n:08d}-secret")
+    institution_id = "ins_3"
+    institution_name = "Chase"
+
+
+class AccountFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Account
+
+    item = factory.SubFactory(PlaidItemFactory)
+    plaid_account_id = factory.Sequence(lambda n: f"acct-{n:06d}")
+    name = "Plaid Checking"
+    mask = factory.Sequence(lambda n: f"{n % 10000:04d}")
+    type = "depository"
+    subtype = "checking"
+    iso_currency_code = "USD"
+    available = Decimal("100")
+    current = Decimal("110")
+    limit = None
+
+
+class BalanceSnapshotFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = BalanceSnapshot
+
+    account = factory.SubFactory(AccountFactory)
+    taken_at = factory.Faker("date_time_this_year", tzinfo=__import__("datetime").UTC)
+    available = Decimal("100")
+    current = Decimal("110")

@@ -1,0 +1,27 @@
+"""Settings for the test suite: the project's settings with throwaway keys and fast hashing.
+
+Keys are generated per run (nothing secret is committed). Subprocesses started by tests
+(Celery workers, management commands) inherit them through the environment.
+"""
+
+import os
+
+from cryptography.fernet import Fernet
+
+os.environ.setdefault("SECRET_KEY", "test-" + Fernet.generate_key().decode())
+os.environ.setdefault("FIELD_ENCRYPTION_KEY", Fernet.generate_key().decode())
+os.environ.setdefault("PLAID_CLIENT_ID", "emulator-client-id")
+os.environ.setdefault("PLAID_SECRET", "emulator-secret")
+# Unit tests never touch a broker; end-to-end tests give their processes a real one.
+os.environ.setdefault("CELERY_BROKER_URL", "memory://")
+
+from finance.settings import *  # noqa: E402,F403
+from finance.settings import DATABASES, DATA_DIR  # noqa: E402
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# A file, not :memory:, so end-to-end tests can share the test database with a worker.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {
+        "NAME": os.environ.get("TEST_SQLITE_PATH", str(DATA_DIR / "test-db.sqlite3"))
+    }
