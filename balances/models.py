@@ -10,8 +10,9 @@ from django.db import models
 
 from . import crypto
 
-# Plaid amounts: up to 4 decimals for fiat (401k 23631.9805), 8+ for crypto.
-MONEY = {"max_digits": 28, "decimal_places": 10, "null": True, "blank": True}
+# Plaid amounts: up to 4 decimals for fiat (401k 23631.9805), 8+ for crypto. NULL means
+# "not reported" (a CD has no available balance), never zero.
+MAX_DIGITS, DECIMAL_PLACES = 28, 10
 
 
 class PlaidItem(models.Model):
@@ -90,9 +91,15 @@ class Account(models.Model):
     subtype = models.CharField(max_length=50, blank=True)
     iso_currency_code = models.CharField(max_length=3, blank=True)
     unofficial_currency_code = models.CharField(max_length=20, blank=True)
-    available = models.DecimalField(**MONEY)
-    current = models.DecimalField(**MONEY)
-    limit = models.DecimalField(**MONEY)
+    available = models.DecimalField(
+        max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES, null=True, blank=True
+    )
+    current = models.DecimalField(
+        max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES, null=True, blank=True
+    )
+    limit = models.DecimalField(
+        max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES, null=True, blank=True
+    )
     balances_updated_at = models.DateTimeField(
         null=True, blank=True, help_text="When these balances were fetched from Plaid."
     )
@@ -145,9 +152,15 @@ class BalanceSnapshot(models.Model):
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="snapshots")
     taken_at = models.DateTimeField()
-    available = models.DecimalField(**MONEY)
-    current = models.DecimalField(**MONEY)
-    limit = models.DecimalField(**MONEY)
+    available = models.DecimalField(
+        max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES, null=True, blank=True
+    )
+    current = models.DecimalField(
+        max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES, null=True, blank=True
+    )
+    limit = models.DecimalField(
+        max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES, null=True, blank=True
+    )
 
     objects = BalanceSnapshotQuerySet.as_manager()
 

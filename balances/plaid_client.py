@@ -43,7 +43,10 @@ from plaid.model.sandbox_public_token_create_request_options import (
 
 logger = logging.getLogger(__name__)
 
-ENVIRONMENT_HOSTS = {"sandbox": plaid.Environment.Sandbox, "production": plaid.Environment.Production}
+ENVIRONMENT_HOSTS = {
+    "sandbox": plaid.Environment.Sandbox,
+    "production": plaid.Environment.Production,
+}
 
 # Error codes worth retrying later (with backoff). Everything with HTTP status >= 500,
 # 429, a timeout or a refused connection is retryable too.
@@ -353,9 +356,11 @@ def item_get(access_token: str) -> ItemInfo:
     """Fetch an Item's institution, webhook, error and consent expiration."""
 
     def call() -> ItemInfo:
-        reply = get_api().item_get(
-            ItemGetRequest(access_token=access_token), _request_timeout=_timeout()
-        ).to_dict()
+        reply = (
+            get_api()
+            .item_get(ItemGetRequest(access_token=access_token), _request_timeout=_timeout())
+            .to_dict()
+        )
         item = reply["item"]
         return ItemInfo(
             item_id=item["item_id"],

@@ -12,7 +12,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -58,12 +58,12 @@ class CurrencyTotals:
         return self.assets - self.liabilities
 
 
-def items_for_user(*, user: AbstractBaseUser) -> QuerySet[PlaidItem]:
+def items_for_user(*, user: User) -> QuerySet[PlaidItem]:
     """Return `user`'s Items, by institution."""
     return PlaidItem.objects.filter(owner=user).order_by("institution_name", "pk")
 
 
-def accounts_for_user(*, user: AbstractBaseUser) -> QuerySet[Account]:
+def accounts_for_user(*, user: User) -> QuerySet[Account]:
     """Return `user`'s open accounts with their Items, in one query."""
     return (
         Account.objects.filter(item__owner=user, closed_at__isnull=True)
@@ -100,7 +100,7 @@ def group_accounts(accounts: Iterable[Account]) -> list[AccountGroup]:
     return [group for group in groups.values() if group.accounts]
 
 
-def accounts_by_type(*, user: AbstractBaseUser) -> list[AccountGroup]:
+def accounts_by_type(*, user: User) -> list[AccountGroup]:
     """Return `user`'s open accounts grouped by type."""
     return group_accounts(accounts_for_user(user=user))
 
@@ -139,7 +139,7 @@ def totals_by_currency(
     )
 
 
-def net_worth(*, user: AbstractBaseUser) -> list[CurrencyTotals]:
+def net_worth(*, user: User) -> list[CurrencyTotals]:
     """Return `user`'s net worth per currency."""
     return totals_by_currency(accounts_for_user(user=user))
 

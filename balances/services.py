@@ -9,8 +9,9 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time
+from functools import partial
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -54,7 +55,7 @@ class RefreshResult:
 
 
 def item_link(
-    *, user: AbstractBaseUser, public_token: str, queue_refresh: bool = True
+    *, user: User, public_token: str, queue_refresh: bool = True
 ) -> PlaidItem:
     """Exchange a Link public token and store the Item for `user`.
 
@@ -89,7 +90,7 @@ def item_link(
 
 def item_link_sandbox(
     *,
-    user: AbstractBaseUser,
+    user: User,
     institution_id: str,
     products: Iterable[str] = ("transactions",),
     webhook: str | None = None,
@@ -230,10 +231,10 @@ def items_queue_refresh(*, items: Iterable[PlaidItem]) -> int:
     """
     pks = [item.pk for item in items if item.is_active]
     for pk in pks:
-        transaction.on_commit(lambda pk=pk: tasks.refresh_item_balances.delay(pk))
+        transaction.on_commit(partial(tasks.refresh_item_balances.delay, pk))
     return len(pks)
 
 
-def user_queue_refresh(*, user: AbstractBaseUser) -> int:
+def user_queue_refresh(*, user: User) -> int:
     """Queue a refresh of every active Item of `user`; return how many were queued."""
     return items_queue_refresh(items=PlaidItem.objects.filter(owner=user))

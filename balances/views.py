@@ -6,6 +6,7 @@ import logging
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -16,9 +17,15 @@ from . import selectors, services
 logger = logging.getLogger(__name__)
 
 
+class AuthenticatedRequest(HttpRequest):
+    """A request behind @login_required."""
+
+    user: User
+
+
 @require_GET
 @login_required
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: AuthenticatedRequest) -> HttpResponse:
     """Show the user's net worth and accounts grouped by type."""
     accounts = list(selectors.accounts_for_user(user=request.user))
     items = list(selectors.items_for_user(user=request.user))
@@ -32,7 +39,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-def refresh(request: HttpRequest) -> HttpResponse:
+def refresh(request: AuthenticatedRequest) -> HttpResponse:
     """Queue a refresh of the user's Items."""
     try:
         queued = services.user_queue_refresh(user=request.user)

@@ -122,8 +122,9 @@ CSRF_COOKIE_SAMESITE = "Lax"
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEY", default=[])
 if not FIELD_ENCRYPTION_KEYS:
     raise ImproperlyConfigured(
-        "FIELD_ENCRYPTION_KEY is not set: Plaid access tokens cannot be stored. Generate one with "
-        '`python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`.'
+        "FIELD_ENCRYPTION_KEY is not set: Plaid access tokens cannot be stored. Generate one "
+        "with `python -c 'from cryptography.fernet import Fernet; "
+        "print(Fernet.generate_key().decode())'`."
     )
 for _key in FIELD_ENCRYPTION_KEYS:
     try:

@@ -121,7 +121,7 @@ def fake_plaid(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakePlaid]:
         "sandbox_public_token_create",
     ):
         monkeypatch.setattr(plaid_client, name, getattr(fake, name))
-    yield fake
+    return fake
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ os.environ.setdefault("PLAID_SECRET", "emulator-secret")
 # Unit tests never touch a broker; end-to-end tests give their processes a real one.
 os.environ.setdefault("CELERY_BROKER_URL", "memory://")
 
-from finance.settings import *  # noqa: E402,F403
-from finance.settings import DATABASES, DATA_DIR  # noqa: E402
+from finance.settings import *  # noqa: F403
+from finance.settings import DATA_DIR, DATABASES
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

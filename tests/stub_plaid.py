@@ -31,8 +31,15 @@ class StubPlaid:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def reply(self, path: str, payload: Any = None, *, status: int = 200, raw: bytes | None = None,
-              delay: float = 0.0) -> None:
+    def reply(
+        self,
+        path: str,
+        payload: Any = None,
+        *,
+        status: int = 200,
+        raw: bytes | None = None,
+        delay: float = 0.0,
+    ) -> None:
         body = raw if raw is not None else json.dumps(payload).encode()
         self.replies[path] = Reply(status=status, body=body, delay=delay)
 
@@ -42,7 +49,7 @@ class StubPlaid:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
                 stub.requests.append((self.path, dict(self.headers), json.loads(raw or b"{}")))

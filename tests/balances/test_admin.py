@@ -39,8 +39,11 @@ def test_change_page_shows_accounts_inline_and_no_token(staff_client, item):
 
 def test_filters_and_search(staff_client, item):
     url = reverse("admin:balances_plaiditem_changelist")
-    other = PlaidItemFactory(owner=UserFactory(username="bob"), institution_name="Tartan Bank",
-                             status=PlaidItem.Status.LOGIN_REQUIRED)
+    other = PlaidItemFactory(
+        owner=UserFactory(username="bob"),
+        institution_name="Tartan Bank",
+        status=PlaidItem.Status.LOGIN_REQUIRED,
+    )
 
     def listed(**params):
         return list(staff_client.get(url, params).context["cl"].result_list)
@@ -51,8 +54,9 @@ def test_filters_and_search(staff_client, item):
     assert listed(q="tartan") == [other]
 
 
-def test_refresh_action_queues_items(staff_client, item, monkeypatch,
-                                     django_capture_on_commit_callbacks):
+def test_refresh_action_queues_items(
+    staff_client, item, monkeypatch, django_capture_on_commit_callbacks
+):
     queued = []
     monkeypatch.setattr(tasks.refresh_item_balances, "delay", queued.append)
     url = reverse("admin:balances_plaiditem_changelist")

@@ -12,8 +12,9 @@ pytestmark = pytest.mark.django_db
 def test_access_token_is_encrypted_at_rest():
     item = PlaidItemFactory(access_token="access-sandbox-plaintext")
     with connection.cursor() as cursor:
-        cursor.execute("SELECT access_token_encrypted FROM balances_plaiditem WHERE id = %s",
-                       [item.pk])
+        cursor.execute(
+            "SELECT access_token_encrypted FROM balances_plaiditem WHERE id = %s", [item.pk]
+        )
         (stored,) = cursor.fetchone()
     assert "access-sandbox-plaintext" not in stored
     item.refresh_from_db()

@@ -38,7 +38,7 @@ def test_balance_reply_becomes_our_dataclasses_with_decimals(stub_plaid):
 def test_credentials_travel_as_headers_and_token_in_body(stub_plaid):
     stub_plaid.reply("/accounts/balance/get", example_reply())
     plaid_client.accounts_balance_get("access-sandbox-xyz", account_ids=["a1"])
-    path, headers, body = stub_plaid.requests[0]
+    _path, headers, body = stub_plaid.requests[0]
     lowered = {k.lower(): v for k, v in headers.items()}
     assert lowered["plaid-client-id"] == "stub-client"
     assert lowered["plaid-secret"] == "stub-secret"

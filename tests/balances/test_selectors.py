@@ -17,7 +17,9 @@ def accounts_from_example() -> list[Account]:
             type=a["type"],
             subtype=a["subtype"],
             iso_currency_code=a["balances"]["iso_currency_code"],
-            available=None if a["balances"]["available"] is None else Decimal(str(a["balances"]["available"])),
+            available=None
+            if a["balances"]["available"] is None
+            else Decimal(str(a["balances"]["available"])),
             current=Decimal(str(a["balances"]["current"])),
             limit=None if a["balances"]["limit"] is None else Decimal(str(a["balances"]["limit"])),
         )

@@ -135,7 +135,7 @@ def test_link_stores_item_and_queues_first_refresh_on_commit(
 
 def test_link_of_an_item_owned_by_someone_else_is_refused(fake_plaid):
     public_token = fake_plaid.sandbox_public_token_create("ins_3")
-    access_token, item_id = fake_plaid.public_tokens[public_token]
+    _access_token, item_id = fake_plaid.public_tokens[public_token]
     PlaidItemFactory(plaid_item_id=item_id)
     with pytest.raises(services.LinkError):
         services.item_link(user=UserFactory(), public_token=public_token, queue_refresh=False)

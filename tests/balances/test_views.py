@@ -52,8 +52,9 @@ def test_dashboard_shows_net_worth_and_accounts_grouped_by_type(client, refreshe
 
 def test_dashboard_never_shows_another_users_data(client, refreshed_user):
     other = UserFactory()
-    AccountFactory(item=PlaidItemFactory(owner=other, institution_name="Other Bank"),
-                   name="Secret Savings")
+    AccountFactory(
+        item=PlaidItemFactory(owner=other, institution_name="Other Bank"), name="Secret Savings"
+    )
     client.force_login(other)
     page = text(client.get("/"))
     assert "Plaid Checking" not in page and "$44,110.00" not in page
@@ -68,7 +69,9 @@ def test_empty_state_guides_a_new_user(client):
 
 
 def test_item_errors_are_explained(client):
-    item = PlaidItemFactory(status=PlaidItem.Status.LOGIN_REQUIRED, error_code="ITEM_LOGIN_REQUIRED")
+    item = PlaidItemFactory(
+        status=PlaidItem.Status.LOGIN_REQUIRED, error_code="ITEM_LOGIN_REQUIRED"
+    )
     client.force_login(item.owner)
     page = text(client.get("/"))
     assert "Needs re-login" in page
@@ -81,7 +84,9 @@ def test_access_token_never_reaches_the_page(client, refreshed_user):
     assert token not in client.get("/").content.decode()
 
 
-def test_refresh_now_queues_the_users_items(client, monkeypatch, django_capture_on_commit_callbacks):
+def test_refresh_now_queues_the_users_items(
+    client, monkeypatch, django_capture_on_commit_callbacks
+):
     queued = []
     monkeypatch.setattr(tasks.refresh_item_balances, "delay", queued.append)
     item = PlaidItemFactory()

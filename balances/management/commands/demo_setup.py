@@ -27,14 +27,15 @@ class Command(BaseCommand):
         username = options["username"]
         password = secrets.token_urlsafe(12)
         user_model = get_user_model()
-        user, created = user_model.objects.get_or_create(
-            **{user_model.USERNAME_FIELD: username}
-        )
+        user, created = user_model.objects.get_or_create(**{user_model.USERNAME_FIELD: username})
         user.set_password(password)
         user.save()
         if settings.PLAID_ENV != "production" and not PlaidItem.objects.filter(owner=user).exists():
             call_command(
-                "link_sandbox_item", username, institution=options["institution"], stdout=self.stdout
+                "link_sandbox_item",
+                username,
+                institution=options["institution"],
+                stdout=self.stdout,
             )
         self.stdout.write(
             self.style.SUCCESS(

@@ -1,0 +1,163 @@
+"""`python -m finance.stack` (what `make run` runs): the whole app on one machine.
+
+Writes a `.env` with fresh keys when there is none, starts the offline Plaid emulator
+when no Plaid credentials are set, falls back to a file-based Celery broker when Redis
+is unreachable, migrates, sets up the demo user, then runs web + worker + beat until
+Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+ENV_FILE = BASE_DIR / ".env"
+EMULATOR_CLIENT_ID = "emulator-client-id"
+EMULATOR_SECRET = "emulator-secret"  # noqa: S105 (the offline emulator's fixed test secret)
+
+
+def say(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def write_env_file() -> None:
+    """Write `.env` with fresh SECRET_KEY and FIELD_ENCRYPTION_KEY for local development."""
+    import secrets
+
+    from cryptography.fernet import Fernet
+
+    ENV_FILE.write_text(
+        "# Written by `make run` for local development; see .env.example for every variable.\n"
+        "DEBUG=true\n"
+        f"SECRET_KEY={secrets.token_urlsafe(50)}\n"
+        f"FIELD_ENCRYPTION_KEY={Fernet.generate_key().decode()}\n"
+        "# Seconds between scheduled refreshes (short for the demo; 3600 if unset).\n"
+        "BALANCE_REFRESH_INTERVAL=300\n"
+    )
+    ENV_FILE.chmod(0o600)
+    say(f"Wrote {ENV_FILE.name} with fresh keys (keep it: it holds the key to stored tokens).")
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"The emulator exited with code {process.returncode}; see its output above.")
+        if port_open(host, port):
+            return
+        time.sleep(0.1)
+    sys.exit(f"The emulator did not listen on {host}:{port} within {seconds:.0f} s.")
+
+
+def main() -> None:
+    if not ENV_FILE.exists():
+        write_env_file()
+    import environ
+
+    environ.Env.read_env(ENV_FILE)  # fills os.environ; real variables win
+    env = os.environ.copy()
+    env.setdefault("DJANGO_SETTINGS_MODULE", "finance.settings")
+    data_dir = Path(env.get("DATA_DIR") or BASE_DIR / "var")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    python = sys.executable
+    port = int(env.get("PORT", "8000"))
+    if port_open("127.0.0.1", port):
+        sys.exit(f"Port {port} is already in use. Stop what runs there or set PORT=another.")
+
+    emulator: subprocess.Popen[bytes] | None = None
+    if not env.get("PLAID_CLIENT_ID"):
+        emu_port = int(env.get("PLAID_EMULATOR_PORT", "8765"))
+        if port_open("127.0.0.1", emu_port):
+            sys.exit(f"Port {emu_port} is in use; set PLAID_EMULATOR_PORT to a free port.")
+        say(f"No PLAID_CLIENT_ID: starting the offline Plaid emulator on 127.0.0.1:{emu_port}.")
+        emulator = subprocess.Popen(  # noqa: S603
+            [
+                python,
+                "-m",
+                "plaid_emulator",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(emu_port),
+                "--state",
+                str(data_dir / "emulator-state.json"),
+            ],
+            cwd=BASE_DIR,
+        )
+        wait_for_port("127.0.0.1", emu_port, emulator, 15)
+        emulator_url = f"http://127.0.0.1:{emu_port}"
+        env.update(
+            PLAID_CLIENT_ID=EMULATOR_CLIENT_ID,
+            PLAID_SECRET=EMULATOR_SECRET,
+            PLAID_ENV="sandbox",
+            PLAID_HOST=emulator_url,
+        )
+        env.setdefault("PLAID_LINK_SCRIPT_URL", f"{emulator_url}/link/v2/stable/link-initialize.js")
+
+    broker = env.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+    parts = urlsplit(broker)
+    if parts.scheme in ("redis", "rediss") and not port_open(
+        parts.hostname or "127.0.0.1", parts.port or 6379
+    ):
+        env["CELERY_BROKER_URL"] = "filesystem://"
+        say(
+            f"Redis is not reachable at {parts.hostname}:{parts.port or 6379}: using a file-based "
+            f"Celery broker under {data_dir / 'celery-broker'} instead (fine for one machine)."
+        )
+    else:
+        say(f"Celery broker: {parts.scheme}://{parts.hostname}:{parts.port or ''}")
+
+    try:
+        manage = [python, str(BASE_DIR / "manage.py")]
+        subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True)  # noqa: S603
+        subprocess.run([*manage, "demo_setup"], env=env, check=True)  # noqa: S603
+
+        from honcho.manager import Manager
+        from honcho.printer import Printer
+
+        manager = Manager(Printer(sys.stdout))
+        manager.add_process(
+            "web", f"{python} manage.py runserver 127.0.0.1:{port}", env=env, cwd=str(BASE_DIR)
+        )
+        manager.add_process(
+            "worker",
+            f"{python} -m celery -A finance worker -l info --concurrency 2",
+            env=env,
+            cwd=str(BASE_DIR),
+        )
+        manager.add_process(
+            "beat", f"{python} -m celery -A finance beat -l info", env=env, cwd=str(BASE_DIR)
+        )
+        say(
+            f"Open http://127.0.0.1:{port}/ and log in with the demo credentials above. "
+            "Ctrl-C stops everything."
+        )
+        manager.loop()
+        code = manager.returncode or 0
+    except subprocess.CalledProcessError as exc:
+        code = exc.returncode or 1
+    except KeyboardInterrupt:
+        code = 0
+    finally:
+        if emulator is not None:
+            emulator.terminate()
+            emulator.wait(10)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
