@@ -54,9 +54,7 @@ class RefreshResult:
 # --- Linking -----------------------------------------------------------------------------
 
 
-def item_link(
-    *, user: User, public_token: str, queue_refresh: bool = True
-) -> PlaidItem:
+def item_link(*, user: User, public_token: str, queue_refresh: bool = True) -> PlaidItem:
     """Exchange a Link public token and store the Item for `user`.
 
     Looks up the institution's name (best effort: a failure there leaves it blank and the

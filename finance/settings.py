@@ -149,6 +149,10 @@ PLAID_TIMEOUT = (
 )
 PLAID_COUNTRY_CODES = env.list("PLAID_COUNTRY_CODES", default=["US"])
 PLAID_PRODUCTS = env.list("PLAID_PRODUCTS", default=["transactions"])
+# Plaid Link's browser script: Plaid's CDN, or the offline emulator's stand-in.
+PLAID_LINK_SCRIPT_URL = env.str(
+    "PLAID_LINK_SCRIPT_URL", default="https://cdn.plaid.com/link/v2/stable/link-initialize.js"
+)
 
 # --- Celery ---------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")

@@ -1,0 +1,131 @@
+"""Fixtures that start real processes: the Plaid emulator and Celery workers on real Redis."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from django.db import connection
+
+from plaid_emulator import DEFAULT_CLIENT_ID, DEFAULT_SECRET, start_emulator
+from tests.conftest import require_service, tcp_open
+
+ROOT = Path(__file__).resolve().parents[2]
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+# A Redis database of its own, so tests never meet a development worker's messages.
+REDIS_URL = os.environ.get("TEST_REDIS_URL", f"redis://{REDIS_HOST}:{REDIS_PORT}/15")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    require_service(
+        "Redis", lambda: tcp_open(REDIS_HOST, REDIS_PORT), f"nothing listens on {REDIS_HOST}:6379"
+    )
+    return REDIS_URL
+
+
+@pytest.fixture
+def emulator(settings: Any) -> Iterator[Any]:
+    """The offline emulator on a free port, balances frozen; settings point the app at it."""
+    emu = start_emulator(host="127.0.0.1", port=0, freeze=True)
+    settings.PLAID_HOST = emu.url
+    settings.PLAID_CLIENT_ID = DEFAULT_CLIENT_ID
+    settings.PLAID_SECRET = DEFAULT_SECRET
+    settings.PLAID_ENV = "sandbox"
+    yield emu
+    emu.stop()
+
+
+def database_url() -> str:
+    """Return a DATABASE_URL for the test database, for processes started by a test."""
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    auth = quote(s["USER"] or "")
+    if s.get("PASSWORD"):
+        auth += ":" + quote(s["PASSWORD"])
+    host = f"{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}"
+    return f"postgres://{host}/{s['NAME']}"
+
+
+@pytest.fixture
+def process_env(redis_url: str, emulator: Any) -> dict[str, str]:
+    """Environment for app processes: same keys and test database, real Redis, emulator."""
+    env = os.environ.copy()
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        DATABASE_URL=database_url(),
+        CELERY_BROKER_URL=redis_url,
+        CELERY_TASK_DEFAULT_QUEUE=f"test-{uuid.uuid4().hex[:12]}",
+        PLAID_HOST=emulator.url,
+        PLAID_CLIENT_ID=DEFAULT_CLIENT_ID,
+        PLAID_SECRET=DEFAULT_SECRET,
+        PLAID_ENV="sandbox",
+    )
+    return env
+
+
+@pytest.fixture
+def start_worker(process_env: dict[str, str]) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Start Celery workers on the test's own queue; stop them at teardown."""
+    workers: list[subprocess.Popen[bytes]] = []
+
+    def start(
+        name: str = "w1", *, pool: str = "solo", concurrency: int = 1
+    ) -> subprocess.Popen[bytes]:
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "finance",
+                "worker",
+                "--hostname",
+                f"{name}@%h",
+                "--pool",
+                pool,
+                "--concurrency",
+                str(concurrency),
+                "--queues",
+                process_env["CELERY_TASK_DEFAULT_QUEUE"],
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-l",
+                "info",
+            ],
+            cwd=ROOT,
+            env=process_env,
+        )
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.terminate()
+    for worker in workers:
+        try:
+            worker.wait(15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+
+def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a management command in its own process with `env`."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

@@ -1,0 +1,61 @@
+"""End to end: command → Redis → real Celery worker → plaid-python → emulator over HTTP → DB."""
+
+import re
+import time
+
+import pytest
+
+from balances import services
+from balances.models import Account, BalanceSnapshot
+from tests.e2e.conftest import manage
+from tests.factories import UserFactory
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def wait_for(predicate, timeout=45.0, interval=0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
+def test_worker_refreshes_a_linked_item_through_redis_and_the_emulator(
+    emulator, process_env, start_worker, client
+):
+    user = UserFactory(username="alice")
+    item = services.item_link_sandbox(user=user, institution_id="ins_3", queue_refresh=False)
+    assert item.institution_name == "Chase"
+    assert not Account.objects.exists()
+
+    worker = start_worker()
+    queued = manage(process_env, "refresh_balances", "--user", "alice")
+    assert queued.returncode == 0, queued.stderr
+    assert "Queued 1 refresh task(s)." in queued.stdout
+
+    assert wait_for(lambda: Account.objects.filter(item=item).count() == 5), (
+        "the worker did not store the accounts"
+    )
+    assert worker.poll() is None
+    assert BalanceSnapshot.objects.filter(account__item=item).count() == 5
+    client.force_login(user)
+    page = re.sub(r"\s+", " ", client.get("/").content.decode())
+    assert 'data-currency="USD">$44,110.00<' in page
+    assert page.count('<tr class="account"') == 5
+
+
+def test_link_sandbox_item_command_links_and_refreshes(emulator, process_env):
+    UserFactory(username="bob")
+    result = manage(process_env, "link_sandbox_item", "bob", "--institution", "ins_109508")
+    assert result.returncode == 0, result.stderr
+    assert "Fetched balances of 12 account(s)." in result.stdout
+    assert Account.objects.filter(item__owner__username="bob").count() == 12
+
+
+def test_link_sandbox_item_refuses_production(process_env):
+    UserFactory(username="carol")
+    result = manage({**process_env, "PLAID_ENV": "production"}, "link_sandbox_item", "carol")
+    assert result.returncode != 0
+    assert "production" in result.stderr
