@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -39,6 +40,13 @@ class PlaidItem(models.Model):
     last_refreshed_at = models.DateTimeField(
         null=True, blank=True, help_text="Last successful balance refresh."
     )
+    refresh_requested_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a refresh was last queued (pending until done)."
+    )
+    # PENDING_EXPIRATION / PENDING_DISCONNECT: the Item works until `expires_at`.
+    warning_code = models.CharField(max_length=50, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    new_accounts_available = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -177,3 +185,37 @@ class BalanceSnapshot(models.Model):
         if self.pk is not None:
             raise TypeError("Balance snapshots are append-only.")
         super().save(*args, **kwargs)
+
+
+class PlaidCall(models.Model):
+    """One call to Plaid for an Item: the per-Item call log. Never holds a token."""
+
+    item = models.ForeignKey(PlaidItem, on_delete=models.CASCADE, related_name="calls")
+    called_at = models.DateTimeField(db_index=True)
+    endpoint = models.CharField(max_length=100)
+    request_id = models.CharField(max_length=100, blank=True)
+    error_code = models.CharField(max_length=100, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-called_at"]
+        indexes = [models.Index(fields=["item", "-called_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint} {self.error_code or 'ok'} @ {self.called_at:%Y-%m-%d %H:%M:%S}"
+
+
+class Profile(models.Model):
+    """Per-user preferences and the stable, non-guessable id Plaid knows the user by."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="balances_profile"
+    )
+    # Sent to Plaid as `client_user_id`: never the username or email.
+    plaid_user_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    main_currency = models.CharField(
+        max_length=3, default="USD", help_text="Shown first wherever totals are per currency."
+    )
+
+    def __str__(self) -> str:
+        return f"Profile of {self.user}"
