@@ -20,8 +20,10 @@ from finance.settings import DATA_DIR, DATABASES
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
-# A file, not :memory:, so end-to-end tests can share the test database with a worker.
+# One test database per pytest process, so parallel runs never clobber each other. For
+# SQLite a file, not :memory:, so end-to-end tests can share it with a Celery worker.
+_unique = f"{os.getpid()}"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["TEST"] = {
-        "NAME": os.environ.get("TEST_SQLITE_PATH", str(DATA_DIR / "test-db.sqlite3"))
-    }
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-db-{_unique}.sqlite3")}
+else:
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{_unique}"}
