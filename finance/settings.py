@@ -44,7 +44,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "finance.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -112,6 +114,16 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# whitenoise serves `collectstatic`'s output from a hashed, compressed manifest (cacheable
+# forever); in development runserver serves the files as they are.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -153,6 +165,12 @@ PLAID_PRODUCTS = env.list("PLAID_PRODUCTS", default=["transactions"])
 PLAID_LINK_SCRIPT_URL = env.str(
     "PLAID_LINK_SCRIPT_URL", default="https://cdn.plaid.com/link/v2/stable/link-initialize.js"
 )
+# Shown to the user inside Plaid Link ("<client name> uses Plaid to connect your account").
+PLAID_CLIENT_NAME = env.str("PLAID_CLIENT_NAME", default="Balances")
+# Language of Plaid Link's screens (Plaid's codes: en, fr, es, nl, de, ...).
+PLAID_LINK_LANGUAGE = env.str("PLAID_LINK_LANGUAGE", default="en")
+# Public URL Plaid POSTs Item webhooks to; empty = no webhooks for newly linked Items.
+PLAID_WEBHOOK_URL = env.str("PLAID_WEBHOOK_URL", default="")
 
 # --- Celery ---------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")
@@ -169,7 +187,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     # A task not acknowledged within this time (its worker died) is delivered again.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+    }
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -195,19 +215,75 @@ BALANCE_REFRESH_INTERVAL = env.int("BALANCE_REFRESH_INTERVAL", default=3600)
 BALANCE_STALE_AFTER = env.int("BALANCE_STALE_AFTER", default=2 * BALANCE_REFRESH_INTERVAL)
 # Retries of a refresh that failed with a transient error (outage, rate limit, timeout).
 BALANCE_REFRESH_MAX_RETRIES = env.int("BALANCE_REFRESH_MAX_RETRIES", default=5)
+# Exponential backoff between those retries: base * 2**n seconds, capped, with jitter.
+BALANCE_RETRY_BASE_SECONDS = env.float("BALANCE_RETRY_BASE_SECONDS", default=30.0)
+BALANCE_RETRY_CAP_SECONDS = env.float("BALANCE_RETRY_CAP_SECONDS", default=1800.0)
+# Which Plaid endpoint scheduled (beat) and webhook-triggered refreshes use: "realtime"
+# (/accounts/balance/get, billed per call) or "cached" (/accounts/get, no per-call fee,
+# balances about a day old). "Refresh now" always asks for real-time balances.
+BALANCE_SCHEDULED_SOURCE = env.str("BALANCE_SCHEDULED_SOURCE", default="realtime")
+if BALANCE_SCHEDULED_SOURCE not in ("realtime", "cached"):
+    raise ImproperlyConfigured("BALANCE_SCHEDULED_SOURCE must be 'realtime' or 'cached'.")
+# "Refresh now": at most one on-demand refresh per Item per this many seconds.
+BALANCE_REFRESH_NOW_INTERVAL = env.int("BALANCE_REFRESH_NOW_INTERVAL", default=300)
+# Plaid's per-minute rate limits, enforced before Plaid has to (NOTES.md; production values).
+PLAID_BALANCE_GET_PER_ITEM_PER_MINUTE = env.int("PLAID_BALANCE_GET_PER_ITEM_PER_MINUTE", default=5)
+PLAID_BALANCE_GET_PER_CLIENT_PER_MINUTE = env.int(
+    "PLAID_BALANCE_GET_PER_CLIENT_PER_MINUTE", default=100 if PLAID_ENV == "sandbox" else 1200
+)
+PLAID_ACCOUNTS_GET_PER_ITEM_PER_MINUTE = env.int(
+    "PLAID_ACCOUNTS_GET_PER_ITEM_PER_MINUTE", default=15
+)
+PLAID_ACCOUNTS_GET_PER_CLIENT_PER_MINUTE = env.int(
+    "PLAID_ACCOUNTS_GET_PER_CLIENT_PER_MINUTE", default=5000 if PLAID_ENV == "sandbox" else 15000
+)
+# Shared state of throttles, de-duplication and per-Item locks, for every web and worker
+# process on every machine. Default: the broker when it is Redis. Empty (the file broker
+# of `make run` without Redis): a lock-protected file under DATA_DIR, one machine only.
+THROTTLE_REDIS_URL = env.str(
+    "THROTTLE_REDIS_URL",
+    default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "",
+)
+THROTTLE_KEY_PREFIX = env.str("THROTTLE_KEY_PREFIX", default="balances")
+# A refresh holds its Item's lock at most this long; a lock whose holder died expires then.
+# Must exceed the longest Plaid call (connect + read timeout) plus the database write.
+BALANCE_REFRESH_LOCK_TTL = env.int(
+    "BALANCE_REFRESH_LOCK_TTL", default=int(PLAID_TIMEOUT[0] + PLAID_TIMEOUT[1]) + 60
+)
+# A queued refresh counts as pending (not queued again) for at most this many seconds.
+BALANCE_REFRESH_PENDING_TTL = env.int("BALANCE_REFRESH_PENDING_TTL", default=3600)
+# Balance history: keep every snapshot this many days, then one per account per day.
+BALANCE_HISTORY_DETAIL_DAYS = env.int("BALANCE_HISTORY_DETAIL_DAYS", default=90)
 
 CELERY_BEAT_SCHEDULE = {
     "refresh-all-items": {
         "task": "balances.tasks.refresh_all_items",
         "schedule": float(BALANCE_REFRESH_INTERVAL),
     },
+    "prune-balance-history": {
+        "task": "balances.tasks.prune_balance_history",
+        "schedule": 24 * 3600.0,
+    },
 }
 
+# JSON lines in production (one object per record, with request/task id and extras),
+# readable text in development.
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "finance.logs.ContextFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "finance.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

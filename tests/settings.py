@@ -19,6 +19,14 @@ from finance.settings import *  # noqa: F403
 from finance.settings import DATA_DIR, DATABASES
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Tests render templates without running collectstatic first; whitenoise serves from the
+# finders instead of STATIC_ROOT.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 
 # One test database per pytest process, so parallel runs never clobber each other. For
 # SQLite a file, not :memory:, so end-to-end tests can share it with a Celery worker.
