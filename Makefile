@@ -32,6 +32,8 @@ lint: $(VENV)/.installed
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy .
 	$(PY) -m djlint templates --check --lint
+	$(PY) -m pip_audit --progress-spinner off --no-deps --disable-pip \
+		-r requirements.txt -r requirements-dev.txt
 
 unit: unit-sqlite unit-postgres
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -35,11 +36,15 @@ from plaid.model.institutions_get_by_id_request import InstitutionsGetByIdReques
 from plaid.model.item_get_request import ItemGetRequest
 from plaid.model.item_public_token_exchange_request import ItemPublicTokenExchangeRequest
 from plaid.model.item_remove_request import ItemRemoveRequest
+from plaid.model.link_token_create_request import LinkTokenCreateRequest
+from plaid.model.link_token_create_request_update import LinkTokenCreateRequestUpdate
+from plaid.model.link_token_create_request_user import LinkTokenCreateRequestUser
 from plaid.model.products import Products
 from plaid.model.sandbox_public_token_create_request import SandboxPublicTokenCreateRequest
 from plaid.model.sandbox_public_token_create_request_options import (
     SandboxPublicTokenCreateRequestOptions,
 )
+from plaid.model.webhook_verification_key_get_request import WebhookVerificationKeyGetRequest
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +92,13 @@ class PlaidError(Exception):
         http_status: int | None = None,
         display_message: str = "",
         retryable: bool = False,
+        endpoint: str = "",
+        duration_ms: int | None = None,
     ) -> None:
         super().__init__(f"{code}: {message}")
+        # Set by `_call`: which endpoint failed and how long the attempt took.
+        self.endpoint = endpoint
+        self.duration_ms = duration_ms
         self.code = code
         self.message = message
         self.error_type = error_type
@@ -132,6 +142,8 @@ class AccountsResult:
     institution_id: str | None
     accounts: tuple[Account, ...]
     request_id: str
+    # Wall time of the HTTP call, for the per-Item call log.
+    duration_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +167,13 @@ class ItemInfo:
 class Institution:
     institution_id: str
     name: str
+
+
+@dataclass(frozen=True, slots=True)
+class LinkToken:
+    link_token: str = field(repr=False)
+    expiration: datetime | None
+    request_id: str
 
 
 # --- The SDK client, one per process ----------------------------------------------------
@@ -230,7 +249,11 @@ def _from_api_exception(exc: plaid.ApiException) -> PlaidError:
 
 
 def _call(endpoint: str, func: Callable[[], T]) -> T:
-    """Run one SDK call and translate every way it can fail into PlaidError."""
+    """Run one SDK call and translate every way it can fail into PlaidError.
+
+    The PlaidError carries `endpoint` and `duration_ms` for the caller's call log.
+    """
+    started = time.monotonic()
     try:
         return func()
     except plaid.ApiException as exc:
@@ -259,8 +282,14 @@ def _call(endpoint: str, func: Callable[[], T]) -> T:
             message=f"{endpoint}: unexpected reply ({type(exc).__name__}: {exc}).",
             retryable=True,
         )
+    error.endpoint = endpoint
+    error.duration_ms = _elapsed_ms(started)
     logger.warning("Plaid %s failed: %r", endpoint, error)
     raise error
+
+
+def _elapsed_ms(started: float) -> int:
+    return max(0, round((time.monotonic() - started) * 1000))
 
 
 def _money(value: Any) -> Decimal | None:
@@ -326,7 +355,9 @@ def accounts_balance_get(
             request.options = AccountsBalanceGetRequestOptions(**options)
         return get_api().accounts_balance_get(request, _request_timeout=_timeout()).to_dict()
 
-    return _accounts_result(_call("/accounts/balance/get", call))
+    started = time.monotonic()
+    result = _accounts_result(_call("/accounts/balance/get", call))
+    return replace(result, duration_ms=_elapsed_ms(started))
 
 
 def accounts_get(access_token: str) -> AccountsResult:
@@ -336,7 +367,9 @@ def accounts_get(access_token: str) -> AccountsResult:
         request = AccountsGetRequest(access_token=access_token)
         return get_api().accounts_get(request, _request_timeout=_timeout()).to_dict()
 
-    return _accounts_result(_call("/accounts/get", call))
+    started = time.monotonic()
+    result = _accounts_result(_call("/accounts/get", call))
+    return replace(result, duration_ms=_elapsed_ms(started))
 
 
 def item_public_token_exchange(public_token: str) -> TokenExchange:
@@ -402,6 +435,48 @@ def institutions_get_by_id(institution_id: str) -> Institution:
     return _call("/institutions/get_by_id", call)
 
 
+def link_token_create(
+    *,
+    client_user_id: str,
+    access_token: str | None = None,
+    account_selection: bool = False,
+    webhook: str | None = None,
+) -> LinkToken:
+    """Create a Link token (`/link/token/create`) for one Link session.
+
+    Normal mode (no `access_token`) asks for settings.PLAID_PRODUCTS. Update mode (with the
+    Item's `access_token`) sends no products, as Plaid requires; `account_selection` lets
+    the user add accounts Plaid reported as new. Country codes, client name and language
+    come from settings. The token is valid for 4 hours and one Link session.
+    """
+
+    def call() -> LinkToken:
+        kwargs: dict[str, Any] = {
+            "client_name": settings.PLAID_CLIENT_NAME,
+            "language": settings.PLAID_LINK_LANGUAGE,
+            "country_codes": [CountryCode(code) for code in settings.PLAID_COUNTRY_CODES],
+            "user": LinkTokenCreateRequestUser(client_user_id=client_user_id),
+        }
+        if access_token:
+            kwargs["access_token"] = access_token
+            if account_selection:
+                kwargs["update"] = LinkTokenCreateRequestUpdate(account_selection_enabled=True)
+        else:
+            kwargs["products"] = [Products(p) for p in settings.PLAID_PRODUCTS]
+        if webhook:
+            kwargs["webhook"] = webhook
+        reply = get_api().link_token_create(
+            LinkTokenCreateRequest(**kwargs), _request_timeout=_timeout()
+        )
+        return LinkToken(
+            link_token=str(reply.link_token),
+            expiration=reply.expiration,
+            request_id=str(reply.request_id),
+        )
+
+    return _call("/link/token/create", call)
+
+
 def sandbox_public_token_create(
     institution_id: str, *, initial_products: Sequence[str], webhook: str | None = None
 ) -> str:
@@ -420,3 +495,37 @@ def sandbox_public_token_create(
         return str(reply.public_token)
 
     return _call("/sandbox/public_token/create", call)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookKey:
+    """A public JWK that verifies webhook signatures (`/webhook_verification_key/get`)."""
+
+    kid: str
+    jwk: dict[str, Any]
+    created_at: int | None
+    expired_at: int | None
+
+
+def webhook_verification_key_get(key_id: str) -> WebhookKey:
+    """Fetch the public key with id `key_id` (the `kid` of a Plaid-Verification JWT)."""
+
+    def call() -> WebhookKey:
+        reply = (
+            get_api()
+            .webhook_verification_key_get(
+                WebhookVerificationKeyGetRequest(key_id=key_id), _request_timeout=_timeout()
+            )
+            .to_dict()
+        )
+        key = reply["key"]
+        jwk = {k: key[k] for k in ("kty", "crv", "x", "y") if k in key}
+        jwk.update(alg=str(key.get("alg") or ""), kid=str(key["kid"]))
+        return WebhookKey(
+            kid=str(key["kid"]),
+            jwk=jwk,
+            created_at=key.get("created_at"),
+            expired_at=key.get("expired_at"),
+        )
+
+    return _call("/webhook_verification_key/get", call)

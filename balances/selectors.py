@@ -5,18 +5,20 @@ Amounts in different currencies are never added together: every total is per cur
 
 from __future__ import annotations
 
+import calendar
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet, Window
+from django.db.models.functions import RowNumber, TruncDate
 from django.utils import timezone
 
-from .models import Account, PlaidItem
+from .models import Account, BalanceSnapshot, PlaidItem, Profile
 
 # Dashboard groups, in display order: (key, heading, Plaid account types in the group).
 GROUPS: tuple[tuple[str, str, frozenset[str]], ...] = (
@@ -77,8 +79,13 @@ def group_key(account: Account) -> str:
     return _GROUP_OF_TYPE.get(account.type, "other")
 
 
-def group_accounts(accounts: Iterable[Account]) -> list[AccountGroup]:
-    """Group accounts by type in display order, with per-currency subtotals; skip empty groups."""
+def group_accounts(
+    accounts: Iterable[Account], *, main_currency: str = "USD"
+) -> list[AccountGroup]:
+    """Group accounts by type in display order, with per-currency subtotals; skip empty groups.
+
+    Subtotals: official currencies first, `main_currency` leading; unofficial ones after.
+    """
     groups = {
         key: AccountGroup(key=key, label=label, is_liability=key in ("credit", "loan"))
         for key, label, _ in GROUPS
@@ -96,7 +103,9 @@ def group_accounts(accounts: Iterable[Account]) -> list[AccountGroup]:
             group.subtotals.append(subtotal)
         subtotal.amount += account.current
     for group in groups.values():
-        group.subtotals.sort(key=lambda s: (not s.currency_is_official, s.currency))
+        group.subtotals.sort(
+            key=lambda s: (not s.currency_is_official, s.currency != main_currency, s.currency)
+        )
     return [group for group in groups.values() if group.accounts]
 
 
@@ -159,3 +168,396 @@ def items_freshness(items: Sequence[PlaidItem]) -> list[ItemFreshness]:
         )
         for item in items
     ]
+
+
+def item_is_pending(item: PlaidItem) -> bool:
+    """Whether a refresh of `item` was queued and has neither finished nor failed since."""
+    requested = item.refresh_requested_at
+    if requested is None or item.status != PlaidItem.Status.HEALTHY:
+        return False
+    done = [t for t in (item.last_refreshed_at, item.error_at) if t is not None]
+    return not any(t >= requested for t in done)
+
+
+# --- History: net worth over time, change since a date, per-account history --------------
+#
+# Daily points: the value of an account on day D is its last snapshot taken at or before
+# the end of D (in the current time zone), carried forward; an account counts from its
+# first snapshot until the day it was closed. Every function below costs a fixed number
+# of queries, whatever the number of accounts or snapshots (no N+1):
+# `history_accounts` 1, `net_worth_history` 2, `net_worth_change` 1, `account_history` 2.
+
+RANGES: dict[str, tuple[str, int | None]] = {
+    "30d": ("30 days", 30),
+    "90d": ("90 days", 90),
+    "1y": ("1 year", 365),
+    "all": ("All", None),
+}
+DEFAULT_RANGE = "90d"
+# Change periods: (label, months back, days back).
+PERIODS: dict[str, tuple[str, int, int]] = {
+    "1w": ("1 week", 0, 7),
+    "1m": ("1 month", 1, 0),
+    "3m": ("3 months", 3, 0),
+    "1y": ("1 year", 12, 0),
+}
+DEFAULT_PERIOD = "1m"
+
+
+@dataclass(frozen=True)
+class HistoryAccount:
+    """What history needs to know about an account (closed ones included)."""
+
+    pk: int
+    currency: str
+    currency_is_official: bool
+    is_liability: bool
+    closed_on: date | None
+
+
+@dataclass(frozen=True)
+class HistoryPoint:
+    day: date
+    assets: Decimal
+    liabilities: Decimal
+
+    @property
+    def net_worth(self) -> Decimal:
+        return self.assets - self.liabilities
+
+
+@dataclass(frozen=True)
+class CurrencyHistory:
+    currency: str
+    currency_is_official: bool
+    points: list[HistoryPoint]
+
+
+@dataclass(frozen=True)
+class CurrencyChange:
+    """Net worth now against net worth at the end of `since` (per currency).
+
+    `before` is None when no account in the currency had a balance recorded by then: the
+    change is unknown, not "everything is new".
+    """
+
+    currency: str
+    currency_is_official: bool
+    since: date
+    before: Decimal | None
+    now: Decimal
+
+    @property
+    def amount(self) -> Decimal | None:
+        return None if self.before is None else self.now - self.before
+
+    @property
+    def percent(self) -> Decimal | None:
+        """Return the change in percent of |before|; None when unknown or `before` is 0."""
+        if self.before is None or self.amount is None or not self.before:
+            return None
+        return (self.amount / abs(self.before) * 100).quantize(Decimal("0.1"))
+
+
+@dataclass(frozen=True)
+class AccountPoint:
+    day: date
+    available: Decimal | None
+    current: Decimal | None
+    limit: Decimal | None
+
+
+def history_accounts(*, user: User) -> list[HistoryAccount]:
+    """Return every account of `user` that history counts, closed ones too (one query)."""
+    rows = Account.objects.filter(item__owner=user).values_list(
+        "pk", "iso_currency_code", "unofficial_currency_code", "type", "closed_at"
+    )
+    return [
+        HistoryAccount(
+            pk=pk,
+            currency=iso or unofficial,
+            currency_is_official=bool(iso),
+            is_liability=type_ in Account.LIABILITY_TYPES,
+            closed_on=timezone.localdate(closed) if closed else None,
+        )
+        for pk, iso, unofficial, type_, closed in rows
+        if iso or unofficial
+    ]
+
+
+def range_start(key: str, *, today: date | None = None) -> date | None:
+    """Return the first day of chart range `key` (None for all history)."""
+    days = RANGES[key][1]
+    today = today or timezone.localdate()
+    return None if days is None else today - timedelta(days=days - 1)
+
+
+def _end_of(day: date) -> datetime:
+    """Return the first instant after `day` in the current time zone."""
+    return timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min))
+
+
+def _last_snapshots_before(
+    account_ids: Iterable[int], moment: datetime
+) -> QuerySet[BalanceSnapshot, tuple[int, Decimal | None, Decimal | None, Decimal | None]]:
+    """Each account's last snapshot taken before `moment`, in one windowed query."""
+    return (
+        BalanceSnapshot.objects.filter(account_id__in=list(account_ids), taken_at__lt=moment)
+        .annotate(
+            rank=Window(RowNumber(), partition_by=[F("account_id")], order_by=F("taken_at").desc())
+        )
+        .filter(rank=1)
+        .values_list("account_id", "available", "current", "limit")
+    )
+
+
+def _daily_snapshots(
+    account_ids: Iterable[int], start: datetime | None, end: datetime
+) -> QuerySet[BalanceSnapshot, tuple[int, date, Decimal | None, Decimal | None, Decimal | None]]:
+    """Each account's last snapshot of each day in [start, end), in one windowed query."""
+    qs = BalanceSnapshot.objects.filter(account_id__in=list(account_ids), taken_at__lt=end)
+    if start is not None:
+        qs = qs.filter(taken_at__gte=start)
+    return (
+        qs.annotate(day=TruncDate("taken_at"))
+        .annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=[F("account_id"), F("day")],
+                order_by=F("taken_at").desc(),
+            )
+        )
+        .filter(rank=1)
+        .order_by("day", "account_id")
+        .values_list("account_id", "day", "available", "current", "limit")
+    )
+
+
+class _RunningTotals:
+    """Per-currency assets and liabilities of carried-forward account values.
+
+    Each change costs O(1), so a day costs O(changes that day + currencies), not
+    O(accounts): history over 1,000 accounts and a year stays cheap.
+    """
+
+    def __init__(self, by_pk: dict[int, HistoryAccount]) -> None:
+        self.by_pk = by_pk
+        self.values: dict[int, Decimal] = {}  # account pk -> its carried-forward `current`
+        self.gone: set[int] = set()  # closed accounts: they count for nothing any more
+        self.assets: dict[str, Decimal] = defaultdict(Decimal)
+        self.liabilities: dict[str, Decimal] = defaultdict(Decimal)
+        self.counts: dict[str, int] = defaultdict(int)  # accounts with a value, per currency
+
+    def set(self, pk: int, current: Decimal | None) -> None:
+        if pk in self.gone:
+            return
+        account = self.by_pk[pk]
+        target = self.liabilities if account.is_liability else self.assets
+        old = self.values.pop(pk, None)
+        if old is not None:
+            target[account.currency] -= old
+            self.counts[account.currency] -= 1
+        if current is not None:
+            self.values[pk] = current
+            target[account.currency] += current
+            self.counts[account.currency] += 1
+
+    def close(self, pk: int) -> None:
+        self.set(pk, None)
+        self.gone.add(pk)
+
+    def points(self, day: date) -> Iterator[tuple[str, HistoryPoint]]:
+        for currency, count in self.counts.items():
+            if count:
+                yield (
+                    currency,
+                    HistoryPoint(
+                        day=day,
+                        assets=self.assets[currency],
+                        liabilities=self.liabilities[currency],
+                    ),
+                )
+
+
+def net_worth_history(
+    *,
+    accounts: Sequence[HistoryAccount],
+    start: date | None,
+    end: date | None = None,
+    main_currency: str = "USD",
+) -> list[CurrencyHistory]:
+    """Return daily assets, liabilities and net worth per currency from `start` to `end`.
+
+    `start` None means from the first snapshot. Two queries; snapshot rows are streamed,
+    so memory stays O(accounts + days), whatever the number of snapshots. A currency
+    appears once any of its accounts has a snapshot on or before a charted day; days
+    before that are left out of its series rather than shown as 0. An account closed on
+    day D counts until D - 1 (gone by the end of D, as in today's totals). Ordered like
+    `totals_by_currency`.
+    """
+    end = end or timezone.localdate()
+    by_pk = {a.pk: a for a in accounts}
+    running = _RunningTotals(by_pk)
+    rows: Iterator[tuple[int, date, Decimal | None, Decimal | None, Decimal | None]]
+    if start is not None:
+        for pk, _available, current, _limit in _last_snapshots_before(by_pk, _end_of(start)):
+            running.set(pk, current)
+        rows = _daily_snapshots(by_pk, _end_of(start), _end_of(end)).iterator(chunk_size=2000)
+        pending = next(rows, None)
+    else:
+        rows = _daily_snapshots(by_pk, None, _end_of(end)).iterator(chunk_size=2000)
+        pending = next(rows, None)
+        if pending is None:
+            return []
+        start = pending[1]
+    closings: dict[date, list[int]] = defaultdict(list)
+    for account in accounts:
+        if account.closed_on is not None:
+            closings[max(account.closed_on, start)].append(account.pk)
+    series: dict[str, list[HistoryPoint]] = {}
+    day = start
+    while day <= end:
+        while pending is not None and pending[1] <= day:
+            running.set(pending[0], pending[3])
+            pending = next(rows, None)
+        for pk in closings.get(day, ()):
+            running.close(pk)
+        for currency, point in running.points(day):
+            series.setdefault(currency, []).append(point)
+        day += timedelta(days=1)
+    official = {a.currency: a.currency_is_official for a in accounts}
+    histories = [
+        CurrencyHistory(currency=c, currency_is_official=official[c], points=points)
+        for c, points in series.items()
+    ]
+    return sorted(
+        histories,
+        key=lambda h: (not h.currency_is_official, h.currency != main_currency, h.currency),
+    )
+
+
+def period_start(key: str, *, today: date | None = None) -> date:
+    """Return the day whose closing net worth period `key` compares against.
+
+    Months are calendar months, clamped to the month's last day (Mar 31 - 1m = Feb 28/29).
+    """
+    _label, months, days = PERIODS[key]
+    today = today or timezone.localdate()
+    if months:
+        year, month = divmod(today.year * 12 + today.month - 1 - months, 12)
+        last_day = calendar.monthrange(year, month + 1)[1]
+        today = today.replace(year=year, month=month + 1, day=min(today.day, last_day))
+    return today - timedelta(days=days)
+
+
+def net_worth_change(
+    *,
+    accounts: Sequence[HistoryAccount],
+    totals: Sequence[CurrencyTotals],
+    since: date,
+) -> list[CurrencyChange]:
+    """Return, per currency of `totals`, net worth now against at the end of `since`.
+
+    One query. An account without a snapshot by then counts as 0 then (it was linked
+    later); a currency with no snapshot at all by then has `before` None (unknown).
+    A net worth of exactly 0 then leaves the percent undefined. Ordered like `totals`.
+    """
+    by_pk = {a.pk: a for a in accounts if a.closed_on is None or a.closed_on > since}
+    before: dict[str, Decimal] = {}
+    for pk, _available, current, _limit in _last_snapshots_before(by_pk, _end_of(since)):
+        if current is None:
+            continue
+        account = by_pk[pk]
+        before[account.currency] = before.get(account.currency, Decimal(0)) + (
+            -current if account.is_liability else current
+        )
+    return [
+        CurrencyChange(
+            currency=t.currency,
+            currency_is_official=t.currency_is_official,
+            since=since,
+            before=before.get(t.currency),
+            now=t.net_worth,
+        )
+        for t in totals
+    ]
+
+
+def net_worth_change_from_history(
+    *,
+    histories: Sequence[CurrencyHistory],
+    totals: Sequence[CurrencyTotals],
+    since: date,
+    start: date | None,
+) -> list[CurrencyChange] | None:
+    """Return `net_worth_change` read off `histories` computed from `start` (no query).
+
+    None when `since` lies before `start` (ask `net_worth_change` then). A currency with
+    no point on `since` had no balance recorded by then: its `before` is None.
+    """
+    if start is not None and since < start:
+        return None
+    at_since = {h.currency: p.net_worth for h in histories for p in h.points if p.day == since}
+    return [
+        CurrencyChange(
+            currency=t.currency,
+            currency_is_official=t.currency_is_official,
+            since=since,
+            before=at_since.get(t.currency),
+            now=t.net_worth,
+        )
+        for t in totals
+    ]
+
+
+def account_for_user(*, user: User, pk: int) -> Account | None:
+    """Return `user`'s account `pk` (closed ones too) with its Item, or None."""
+    return Account.objects.select_related("item").filter(pk=pk, item__owner=user).first()
+
+
+def account_history(
+    *, account: Account, start: date | None, end: date | None = None
+) -> list[AccountPoint]:
+    """Return `account`'s daily balances from `start` (None: its first snapshot) to `end`.
+
+    Two queries; days before its first snapshot are left out.
+    """
+    end = end or timezone.localdate()
+    if account.closed_at is not None:
+        end = min(end, timezone.localdate(account.closed_at))
+    last: tuple[Decimal | None, Decimal | None, Decimal | None] | None = None
+    if start is not None:
+        for _pk, available, current, limit in _last_snapshots_before([account.pk], _end_of(start)):
+            last = (available, current, limit)
+        rows = list(_daily_snapshots([account.pk], _end_of(start), _end_of(end)))
+    else:
+        rows = list(_daily_snapshots([account.pk], None, _end_of(end)))
+        if not rows:
+            return []
+        start = rows[0][1]
+    by_day = {day: (available, current, limit) for _pk, day, available, current, limit in rows}
+    points: list[AccountPoint] = []
+    day = start
+    while day <= end:
+        last = by_day.get(day, last)
+        if last is not None:
+            points.append(AccountPoint(day, *last))
+        day += timedelta(days=1)
+    return points
+
+
+def main_currency_for(*, user: User) -> str:
+    """Return `user`'s main currency (USD until they choose one)."""
+    currency = Profile.objects.filter(user=user).values_list("main_currency", flat=True).first()
+    return currency or "USD"
+
+
+def currencies_for_user(*, user: User) -> list[str]:
+    """Return the official currencies of `user`'s open accounts, sorted."""
+    return sorted(
+        set(
+            Account.objects.filter(item__owner=user, closed_at__isnull=True)
+            .exclude(iso_currency_code="")
+            .values_list("iso_currency_code", flat=True)
+        )
+    )

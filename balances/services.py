@@ -5,22 +5,31 @@ Every call to Plaid goes through `plaid_client`; every task is queued on commit.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from functools import partial
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 
-from . import plaid_client, tasks
+from . import plaid_client, tasks, throttle
 from .item_errors import status_for_error
-from .models import Account, BalanceSnapshot, PlaidItem
+from .link_metadata import LinkMetadata
+from .models import Account, BalanceSnapshot, PlaidCall, PlaidItem
 from .plaid_client import AccountsResult, PlaidError
 
 logger = logging.getLogger(__name__)
+
+# Errors of /item/remove that mean the Item is already gone at Plaid.
+# INVALID_ACCESS_TOKEN: Plaid no longer knows the token, so nothing is left to remove.
+ITEM_GONE_CODES = frozenset({"ITEM_NOT_FOUND", "INVALID_ACCESS_TOKEN"})
 
 ACCOUNT_FIELDS = (
     "name",
@@ -43,6 +52,18 @@ class LinkError(Exception):
     """Linking an Item failed; nothing was stored. `str()` is fit to show the user."""
 
 
+class ItemAlreadyLinked(LinkError):
+    """The new link duplicates one of the user's Items; the new one was not kept."""
+
+    def __init__(self, existing: PlaidItem) -> None:
+        name = existing.institution_name or existing.institution_id or "This bank"
+        super().__init__(
+            f"{name} is already linked with these accounts, so nothing was added. "
+            "Its balances stay on your dashboard."
+        )
+        self.existing = existing
+
+
 @dataclass(frozen=True, slots=True)
 class RefreshResult:
     accounts_created: int
@@ -54,36 +75,110 @@ class RefreshResult:
 # --- Linking -----------------------------------------------------------------------------
 
 
-def item_link(*, user: User, public_token: str, queue_refresh: bool = True) -> PlaidItem:
+def item_link(
+    *,
+    user: User,
+    public_token: str,
+    metadata: LinkMetadata | None = None,
+    queue_refresh: bool = True,
+) -> PlaidItem:
     """Exchange a Link public token and store the Item for `user`.
 
-    Looks up the institution's name (best effort: a failure there leaves it blank and the
-    Item usable). With `queue_refresh`, queues the first refresh once the Item is committed.
+    Looks up the institution's name (best effort: a failure there falls back to the name in
+    Link's `metadata`, or blank, and leaves the Item usable). With `queue_refresh`, marks
+    the Item pending and queues its first refresh once it is committed.
+
+    Duplicate guard: a new Item at the same institution with the same set of account masks
+    (from `metadata`) as one of `user`'s Items is removed at Plaid again and
+    ItemAlreadyLinked is raised; other users' Items never count. If storing fails after
+    the exchange, the new Item is removed at Plaid too: no half-made Item is left anywhere.
     """
     exchange = plaid_client.item_public_token_exchange(public_token)
-    institution_id = institution_name = ""
+    is_new = not PlaidItem.objects.filter(plaid_item_id=exchange.item_id).exists()
+    try:
+        item = _item_store_link(user=user, exchange=exchange, metadata=metadata)
+    except BaseException:
+        if is_new:
+            item_remove_at_plaid(access_token=exchange.access_token, item_id=exchange.item_id)
+        raise
+    if queue_refresh:
+        item_queue_refresh_best_effort(item=item)
+    return item
+
+
+def item_queue_refresh_best_effort(*, item: PlaidItem) -> bool:
+    """Queue a real-time refresh of `item` (the user is waiting); return whether it was.
+
+    For an Item just linked or repaired: it stays valid when Redis or the broker is down
+    (logged; the next scheduled run refreshes it), so neither failure reaches the caller.
+    """
+    try:
+        return item_queue_refresh(item=item, realtime=True)
+    except (throttle.ThrottleUnavailable, KombuOperationalError):
+        logger.warning(
+            "Item %s: refresh not queued; the next scheduled run does it", item.pk, exc_info=True
+        )
+        return False
+
+
+def _item_store_link(
+    *, user: User, exchange: plaid_client.TokenExchange, metadata: LinkMetadata | None
+) -> PlaidItem:
+    institution_id = metadata.institution_id if metadata else ""
+    institution_name = ""
     try:
         info = plaid_client.item_get(exchange.access_token)
-        institution_id = info.institution_id or ""
+        institution_id = info.institution_id or institution_id
         if institution_id:
             institution_name = plaid_client.institutions_get_by_id(institution_id).name
     except PlaidError as error:
         logger.warning("Institution lookup for item %s failed: %r", exchange.item_id, error)
+    institution_name = institution_name or (metadata.institution_name if metadata else "")
 
     with transaction.atomic():
         item = PlaidItem.objects.select_for_update().filter(plaid_item_id=exchange.item_id).first()
         if item is not None and item.owner_id != user.pk:
             raise LinkError("This bank connection belongs to another user.")
+        if item is None and metadata is not None and institution_id and metadata.masks:
+            duplicate = item_find_duplicate(
+                user=user, institution_id=institution_id, masks=metadata.masks
+            )
+            if duplicate is not None:
+                raise ItemAlreadyLinked(duplicate)
         if item is None:
             item = PlaidItem(owner=user, plaid_item_id=exchange.item_id)
         item.access_token = exchange.access_token
         item.institution_id = institution_id or item.institution_id
         item.institution_name = institution_name or item.institution_name
         item.save()
-        if queue_refresh:
-            # The Item is valid even if the queue is down: the next scheduled run refreshes it.
-            transaction.on_commit(lambda: tasks.refresh_item_balances.delay(item.pk), robust=True)
     return item
+
+
+def item_find_duplicate(
+    *, user: User, institution_id: str, masks: frozenset[str]
+) -> PlaidItem | None:
+    """Return `user`'s Item at `institution_id` whose open accounts have exactly `masks`."""
+    candidates = PlaidItem.objects.filter(owner=user, institution_id=institution_id)
+    for candidate in candidates.prefetch_related("accounts"):
+        existing = {a.mask for a in candidate.accounts.all() if a.closed_at is None and a.mask}
+        if existing and existing == masks:
+            return candidate
+    return None
+
+
+def item_remove_at_plaid(*, access_token: str, item_id: str) -> bool:
+    """Remove an Item at Plaid (ends billing and access); ITEM_NOT_FOUND counts as removed.
+
+    Return whether it is gone. Other failures are logged (never the token) and return False.
+    """
+    try:
+        plaid_client.item_remove(access_token)
+    except PlaidError as error:
+        if error.code in ITEM_GONE_CODES:
+            return True
+        logger.error("Could not remove item %s at Plaid: %r", item_id, error)
+        return False
+    return True
 
 
 def item_link_sandbox(
@@ -104,20 +199,82 @@ def item_link_sandbox(
 # --- Refreshing --------------------------------------------------------------------------
 
 
-def item_refresh_balances(*, item: PlaidItem) -> RefreshResult:
-    """Fetch real-time balances for `item` and store them.
+def item_refresh_balances(
+    *, item: PlaidItem, realtime: bool = True, record_retryable: bool = True
+) -> RefreshResult:
+    """Fetch balances for `item` and store them; log the call in the Item's call log.
 
-    On success: upsert its Accounts (one row per Plaid account, ever), mark vanished
-    accounts closed, write snapshots where balances changed or none exists today, and mark
-    the Item healthy. On failure: record the error on the Item, keep the last good
-    balances and their timestamp, and re-raise the PlaidError.
+    `realtime` asks `/accounts/balance/get` (billed per call in production); otherwise
+    `/accounts/get` (cached balances, no per-call fee). On success: upsert its Accounts
+    (one row per Plaid account, ever), mark vanished accounts closed, write snapshots where
+    balances changed or none exists today, and mark the Item healthy. On failure: keep the
+    last good balances and their timestamp, record the error on the Item (a retryable one
+    only with `record_retryable`: a caller that retries records it when it gives up), and
+    re-raise the PlaidError.
     """
+    endpoint = "/accounts/balance/get" if realtime else "/accounts/get"
+    fetch = plaid_client.accounts_balance_get if realtime else plaid_client.accounts_get
     try:
-        result = plaid_client.accounts_balance_get(item.access_token)
+        result = fetch(item.access_token)
     except PlaidError as error:
-        item_record_error(item=item, error=error)
+        item_record_call(item=item, endpoint=endpoint, error=error)
+        if error.code == "LAST_UPDATED_DATETIME_OUT_OF_RANGE":
+            item_record_old_balances(item=item, error=error)
+        elif record_retryable or not error.retryable:
+            item_record_error(item=item, error=error)
         raise
+    item_record_call(
+        item=item, endpoint=endpoint, request_id=result.request_id, duration_ms=result.duration_ms
+    )
     return item_store_balances(item=item, result=result)
+
+
+def item_record_call(
+    *,
+    item: PlaidItem,
+    endpoint: str,
+    request_id: str = "",
+    duration_ms: int | None = None,
+    error: PlaidError | None = None,
+) -> PlaidCall:
+    """Append one Plaid call to the Item's call log (time, endpoint, request id, outcome).
+
+    Written in its own statement, outside any refresh transaction: the call happened even
+    if storing its result fails. Never stores the access token.
+    """
+    return PlaidCall.objects.create(
+        item=item,
+        called_at=timezone.now(),
+        endpoint=endpoint,
+        request_id=(error.request_id if error else request_id)[:100],
+        error_code=error.code[:100] if error else "",
+        duration_ms=error.duration_ms if error else duration_ms,
+    )
+
+
+def item_record_old_balances(*, item: PlaidItem, error: PlaidError) -> None:
+    """Record that the bank had no balances as recent as asked: keep the old ones, note age.
+
+    The Item's status is unchanged (the connection works); the error code and a message
+    with the age of the balances shown are recorded for the dashboard and admin.
+    """
+    now = timezone.now()
+    oldest = (
+        Account.objects.filter(item=item, closed_at__isnull=True)
+        .exclude(balances_updated_at=None)
+        .order_by("balances_updated_at")
+        .values_list("balances_updated_at", flat=True)
+        .first()
+    )
+    if oldest is None:
+        age = "no balances have been received yet"
+    else:
+        hours = int((now - oldest).total_seconds() // 3600)
+        age = f"balances shown are from {oldest:%Y-%m-%d %H:%M} UTC ({hours} h old)"
+    item.error_code = error.code
+    item.error_message = f"The bank has no newer balances; {age}."
+    item.error_at = now
+    item.save(update_fields=["error_code", "error_message", "error_at", "updated_at"])
 
 
 def item_store_balances(*, item: PlaidItem, result: AccountsResult) -> RefreshResult:
@@ -207,11 +364,18 @@ def item_store_balances(*, item: PlaidItem, result: AccountsResult) -> RefreshRe
     )
 
 
-def item_record_error(*, item: PlaidItem, error: PlaidError) -> None:
-    """Record a failed Plaid call on `item`; leave its balances untouched."""
+def item_record_error(*, item: PlaidItem, error: PlaidError, retries: int = 0) -> None:
+    """Record a failed Plaid call on `item`; leave its balances untouched.
+
+    `retries`: how many retries failed before giving up (said in the message).
+    """
     item.status = status_for_error(error.code)
     item.error_code = error.code
     item.error_message = error.display_message or error.message
+    if retries:
+        item.error_message += (
+            f" (gave up after {retries} retries; the next scheduled refresh tries again)"
+        )
     item.error_at = timezone.now()
     item.save(update_fields=["status", "error_code", "error_message", "error_at", "updated_at"])
     log = logger.error if error.code in ("INVALID_API_KEYS", "NOT_CONFIGURED") else logger.info
@@ -221,18 +385,100 @@ def item_record_error(*, item: PlaidItem, error: PlaidError) -> None:
 # --- Queueing ----------------------------------------------------------------------------
 
 
-def items_queue_refresh(*, items: Iterable[PlaidItem]) -> int:
-    """Queue a refresh of each active Item once the transaction commits; return the count.
+def item_queue_refresh(*, item: PlaidItem, realtime: bool | None = None) -> bool:
+    """Queue a refresh of an active Item unless one is already queued or running.
 
-    Raises kombu's OperationalError when the broker is unreachable (outside a transaction
-    the callbacks run at once, so the caller can tell the user).
+    Returns whether it was queued. Sets `refresh_requested_at` (the dashboard shows
+    "refreshing…" until the refresh ends). `realtime=None` follows
+    BALANCE_SCHEDULED_SOURCE. The task is published when the transaction commits.
+    Raises ThrottleUnavailable when the shared state (Redis) is unreachable, and kombu's
+    OperationalError when the broker is (outside a transaction the callback runs at once,
+    so the caller can tell the user); either way nothing stays marked as pending.
     """
-    pks = [item.pk for item in items if item.is_active]
-    for pk in pks:
-        transaction.on_commit(partial(tasks.refresh_item_balances.delay, pk))
-    return len(pks)
+    if not item.is_active:
+        return False
+    if realtime is None:
+        realtime = settings.BALANCE_SCHEDULED_SOURCE == "realtime"
+    if not throttle.pending_mark(item.pk):
+        return False
+    now = timezone.now()
+    PlaidItem.objects.filter(pk=item.pk).update(refresh_requested_at=now)
+    item.refresh_requested_at = now
+    # Inside a transaction the task is published at commit, where a failure can no longer
+    # reach the caller: it is logged (robust) and the pending mark undone.
+    transaction.on_commit(
+        partial(_publish_refresh, item.pk, realtime),
+        robust=transaction.get_connection().in_atomic_block,
+    )
+    return True
 
 
-def user_queue_refresh(*, user: User) -> int:
-    """Queue a refresh of every active Item of `user`; return how many were queued."""
-    return items_queue_refresh(items=PlaidItem.objects.filter(owner=user))
+def _publish_refresh(item_id: int, realtime: bool) -> None:
+    try:
+        tasks.refresh_item_balances.delay(item_id, realtime=realtime)
+    except Exception:
+        # Not queued: undo the pending mark so the next attempt is not refused.
+        PlaidItem.objects.filter(pk=item_id).update(refresh_requested_at=None)
+        with contextlib.suppress(throttle.ThrottleUnavailable):
+            throttle.pending_clear(item_id)
+        raise
+
+
+def items_queue_refresh(*, items: Iterable[PlaidItem], realtime: bool | None = None) -> int:
+    """Queue a refresh of each active Item not already pending; return how many were queued.
+
+    See `item_queue_refresh` for the errors raised.
+    """
+    return sum(item_queue_refresh(item=item, realtime=realtime) for item in items)
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshRequest:
+    """What "Refresh now" did for each of a user's Items."""
+
+    queued: tuple[PlaidItem, ...]
+    # A refresh was already queued or running.
+    pending: tuple[PlaidItem, ...]
+    # Refreshed on demand too recently: (Item, when the next on-demand refresh may run).
+    throttled: tuple[tuple[PlaidItem, datetime], ...]
+    # Needs re-login or revoked: cannot be refreshed.
+    inactive: tuple[PlaidItem, ...]
+
+
+def user_queue_refresh(*, user: User) -> RefreshRequest:
+    """Queue a real-time refresh of every active Item of `user` ("Refresh now").
+
+    Each Item may be refreshed on demand once per BALANCE_REFRESH_NOW_INTERVAL; an Item
+    whose refresh is already queued or running is not queued again. Raises
+    ThrottleUnavailable or OperationalError (see `item_queue_refresh`).
+    """
+    queued: list[PlaidItem] = []
+    pending: list[PlaidItem] = []
+    throttled: list[tuple[PlaidItem, datetime]] = []
+    inactive: list[PlaidItem] = []
+    for item in PlaidItem.objects.filter(owner=user).order_by("institution_name", "pk"):
+        if not item.is_active:
+            inactive.append(item)
+            continue
+        wait = throttle.refresh_now_wait(item.pk)
+        if wait > 0:
+            throttled.append((item, timezone.now() + timedelta(seconds=math.ceil(wait))))
+            continue
+        throttle.refresh_now_claim(item.pk)
+        try:
+            was_queued = item_queue_refresh(item=item, realtime=True)
+        except Exception:
+            with contextlib.suppress(throttle.ThrottleUnavailable):
+                throttle.refresh_now_release(item.pk)
+            raise
+        if was_queued:
+            queued.append(item)
+        else:
+            throttle.refresh_now_release(item.pk)
+            pending.append(item)
+    return RefreshRequest(
+        queued=tuple(queued),
+        pending=tuple(pending),
+        throttled=tuple(throttled),
+        inactive=tuple(inactive),
+    )

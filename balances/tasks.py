@@ -3,46 +3,48 @@
 from __future__ import annotations
 
 import logging
-import random
 
 from celery import shared_task
 from celery.app.task import Task
-from django.conf import settings
 
-from . import services
+from . import history, refresh, services
 from .models import PlaidItem
-from .plaid_client import PlaidError
 
 logger = logging.getLogger(__name__)
 
-# Backoff for transient Plaid failures: 30 s, 60 s, 120 s, ... capped, with full jitter.
-RETRY_BASE_SECONDS = 30
-RETRY_CAP_SECONDS = 30 * 60
+# Kept for callers of the old names; the values come from settings now.
+retry_delay = refresh.retry_delay
 
 
-def retry_delay(retries: int) -> float:
-    """Return the seconds to wait before retry number `retries` + 1."""
-    ceiling = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2**retries)
-    return random.uniform(ceiling / 2, ceiling)  # noqa: S311 (jitter, not security)
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def refresh_item_balances(self: Task, item_id: int, realtime: bool = True, attempt: int = 0) -> str:
+    """Refresh one Item's balances (`item_id` is PlaidItem's primary key).
 
-
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
-def refresh_item_balances(self: Task, item_id: int) -> str:
-    """Refresh one Item's balances (`item_id` is PlaidItem's primary key)."""
-    item = PlaidItem.objects.filter(pk=item_id).first()
-    if item is None or not item.is_active:
-        return "skipped"
-    try:
-        result = services.item_refresh_balances(item=item)
-    except PlaidError as error:
-        if error.retryable and self.request.retries < settings.BALANCE_REFRESH_MAX_RETRIES:
-            raise self.retry(countdown=retry_delay(self.request.retries), exc=error) from error
-        return f"failed: {error.code}"
-    return f"ok: {result.accounts_created + result.accounts_updated} accounts"
+    Re-queues itself when the Item is locked by another refresh, when Plaid's rate limit
+    would be exceeded (neither counts as a failure) or after a transient error (up to
+    BALANCE_REFRESH_MAX_RETRIES, exponential backoff with jitter).
+    """
+    run = refresh.item_refresh_run(item_id=item_id, realtime=realtime, attempt=attempt)
+    if run.retry_in is not None:
+        raise self.retry(
+            args=(item_id,),
+            kwargs={"realtime": realtime, "attempt": run.attempt},
+            countdown=run.retry_in,
+        )
+    return run.outcome
 
 
 @shared_task
 def refresh_all_items() -> int:
-    """Queue a refresh of every active Item (run by beat every BALANCE_REFRESH_INTERVAL)."""
+    """Queue a refresh of every active Item (run by beat every BALANCE_REFRESH_INTERVAL).
+
+    Uses BALANCE_SCHEDULED_SOURCE; Items already queued or running are skipped.
+    """
     items = PlaidItem.objects.filter(status__in=[PlaidItem.Status.HEALTHY, PlaidItem.Status.ERROR])
     return services.items_queue_refresh(items=items.only("pk", "status"))
+
+
+@shared_task
+def prune_balance_history() -> int:
+    """Thin intra-day snapshots older than BALANCE_HISTORY_DETAIL_DAYS (run daily by beat)."""
+    return history.snapshots_prune().snapshots_deleted

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from kombu.exceptions import OperationalError
 
 from . import selectors, services
+from .dashboard import chart_json, clean_period, clean_range, dashboard_for_user
+from .models import PlaidItem
+from .throttle import ThrottleUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -26,13 +31,24 @@ class AuthenticatedRequest(HttpRequest):
 @require_GET
 @login_required
 def dashboard(request: AuthenticatedRequest) -> HttpResponse:
-    """Show the user's net worth and accounts grouped by type."""
-    accounts = list(selectors.accounts_for_user(user=request.user))
-    items = list(selectors.items_for_user(user=request.user))
+    """Show net worth (now, its change and over time) and accounts grouped by type.
+
+    GET `range` (30d, 90d, 1y, all) picks the chart's range, `since` (1w, 1m, 3m, 1y) the
+    change's period; both work without JavaScript.
+    """
+    board = dashboard_for_user(
+        user=request.user,
+        range_key=clean_range(request.GET.get("range")),
+        period_key=clean_period(request.GET.get("since")),
+    )
     context = {
-        "totals": selectors.totals_by_currency(accounts),
-        "groups": selectors.group_accounts(accounts),
-        "items": selectors.items_freshness(items),
+        "board": board,
+        "totals": board.totals,
+        "groups": board.groups,
+        "items": board.items,
+        "chart_data": chart_json(board.history),
+        "ranges": selectors.RANGES,
+        "periods": selectors.PERIODS,
     }
     return render(request, "balances/dashboard.html", context)
 
@@ -40,23 +56,38 @@ def dashboard(request: AuthenticatedRequest) -> HttpResponse:
 @require_POST
 @login_required
 def refresh(request: AuthenticatedRequest) -> HttpResponse:
-    """Queue a refresh of the user's Items."""
+    """Queue a real-time refresh of the user's Items ("Refresh now"), within its limits."""
     try:
-        queued = services.user_queue_refresh(user=request.user)
-    except OperationalError:
-        logger.exception("Cannot queue a refresh: the task queue is unreachable")
+        outcome = services.user_queue_refresh(user=request.user)
+    except (OperationalError, ThrottleUnavailable):
+        logger.exception("Cannot queue a refresh: the task queue or Redis is unreachable")
         messages.error(
             request,
-            "Balances could not be refreshed right now: the background queue is not "
+            "Balances could not be refreshed right now: the background service is not "
             "reachable. Your balances are unchanged; try again in a few minutes.",
         )
-    else:
-        if queued:
-            messages.success(
-                request,
-                f"Refreshing {queued} connection{'s' if queued != 1 else ''}. "
-                "New balances appear in a few seconds; reload the page.",
-            )
-        else:
-            messages.info(request, "No connection can be refreshed right now.")
+        return redirect("dashboard")
+    if outcome.queued:
+        count = len(outcome.queued)
+        messages.success(
+            request,
+            f"Refreshing {count} connection{'s' if count != 1 else ''}. "
+            "New balances appear in a few seconds; reload the page.",
+        )
+    for item in outcome.pending:
+        messages.info(request, f"{_item_name(item)} is already being refreshed.")
+    for item, next_at in outcome.throttled:
+        minutes = max(1, math.ceil((next_at - timezone.now()).total_seconds() / 60))
+        plural = "s" if minutes != 1 else ""
+        messages.info(
+            request,
+            f"{_item_name(item)} was refreshed moments ago. The next refresh can run at "
+            f"{timezone.localtime(next_at):%H:%M} (in {minutes} minute{plural}).",
+        )
+    if not (outcome.queued or outcome.pending or outcome.throttled):
+        messages.info(request, "No connection can be refreshed right now.")
     return redirect("dashboard")
+
+
+def _item_name(item: PlaidItem) -> str:
+    return item.institution_name or item.institution_id or "This bank"

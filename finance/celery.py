@@ -7,13 +7,35 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "finance.settings")
 
 app = Celery("finance")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_init.connect
+def _verify_encryption_keys(**kwargs: Any) -> None:
+    """Refuse to start a worker when stored access tokens cannot be decrypted.
+
+    Celery logs and swallows exceptions from signal handlers: SystemExit stops the worker.
+    """
+    import django
+    from django.core.exceptions import ImproperlyConfigured
+    from django.db import connections
+
+    django.setup()  # idempotent; Celery's Django fixup may not have run yet
+    from security.checks import verify_encryption_keys
+
+    try:
+        verify_encryption_keys()
+    except ImproperlyConfigured as exc:
+        raise SystemExit(f"Refusing to start the worker: {exc}") from exc
+    finally:
+        # The prefork pool forks after this: children must not share this connection.
+        connections.close_all()
 
 
 @task_prerun.connect

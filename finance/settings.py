@@ -4,11 +4,14 @@ A `.env` file beside manage.py is read when present; real environment variables 
 Every variable is documented in `.env.example`.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
+
+from security.csp import content_security_policy
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -40,19 +43,29 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
+    "csp",
     "balances",
+    "security",
 ]
 
 MIDDLEWARE = [
     "finance.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "security.middleware.TwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: it turns a lockout into the lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "finance.urls"
@@ -125,9 +138,59 @@ STORAGES = {
     },
 }
 
+# --- Security: cookies, HTTPS, headers, login throttling, two-factor sign-in ------------
+# Production defaults follow DEBUG: with DEBUG off every one is on, and
+# `manage.py check --deploy` reports nothing (tests/security/test_deploy_check.py).
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+# A signed-in session lasts this many seconds (default 12 hours).
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 3600)
 CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# Behind a TLS-terminating proxy: "HTTP_X_FORWARDED_PROTO,https" (the header the proxy
+# sets, and its value for HTTPS). Only when the proxy overwrites that header on every request.
+_proxy_ssl_header = env.list("SECURE_PROXY_SSL_HEADER", default=[])
+if _proxy_ssl_header and len(_proxy_ssl_header) != 2:
+    raise ImproperlyConfigured(
+        "SECURE_PROXY_SSL_HEADER must be two comma-separated values, e.g. "
+        "HTTP_X_FORWARDED_PROTO,https"
+    )
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) if _proxy_ssl_header else None
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+# Plaid Link may open a bank's OAuth page in a pop-up: keep the opener for pop-ups only.
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin-allow-popups"
+X_FRAME_OPTIONS = "DENY"
+# Error reports hide locals named like secrets (access_token, ...) and plaid SDK objects.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "security.reporting.TokenSafeExceptionReporterFilter"
+
+# django-axes: lock out an account after AXES_FAILURE_LIMIT failed logins, and separately
+# an address after as many failures, for AXES_COOLOFF_MINUTES. Locked-out attempts get 429.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "security.lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "security.client_ip.client_ip"
+# Proxies in front of the app that append to X-Forwarded-For (0: use the connection's address).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# Two-factor sign-in (TOTP, django-otp): optional for everyone, mandatory for staff (and so
+# for the admin) while REQUIRE_STAFF_2FA is on.
+REQUIRE_STAFF_2FA = env.bool("REQUIRE_STAFF_2FA", default=not DEBUG)
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Balances")
+# The admin never shows a user's TOTP secret (or its QR code) once the device exists.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 # --- Access tokens at rest ------------------------------------------------------------
 # Comma-separated Fernet keys: the first encrypts, every one decrypts (rotation).
@@ -165,6 +228,14 @@ PLAID_PRODUCTS = env.list("PLAID_PRODUCTS", default=["transactions"])
 PLAID_LINK_SCRIPT_URL = env.str(
     "PLAID_LINK_SCRIPT_URL", default="https://cdn.plaid.com/link/v2/stable/link-initialize.js"
 )
+# Content-Security-Policy (django-csp): our own static files, plus Plaid Link's origins
+# derived from PLAID_LINK_SCRIPT_URL (see security/csp.py).
+try:
+    CONTENT_SECURITY_POLICY = {
+        "DIRECTIVES": content_security_policy(link_script_url=PLAID_LINK_SCRIPT_URL)
+    }
+except ValueError as _exc:
+    raise ImproperlyConfigured(str(_exc)) from _exc
 # Shown to the user inside Plaid Link ("<client name> uses Plaid to connect your account").
 PLAID_CLIENT_NAME = env.str("PLAID_CLIENT_NAME", default="Balances")
 # Language of Plaid Link's screens (Plaid's codes: en, fr, es, nl, de, ...).
@@ -187,8 +258,12 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     # A task not acknowledged within this time (its worker died) is delivered again.
+    _visibility_timeout = env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+        "visibility_timeout": _visibility_timeout,
+        # Workers look for such tasks every few seconds (one small Redis query each).
+        "unacked_restore_interval": max(1, min(10, _visibility_timeout // 3)),
+        "unacked_restore_throttle": 1,
     }
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_TASK_IGNORE_RESULT = True
@@ -238,13 +313,14 @@ PLAID_ACCOUNTS_GET_PER_CLIENT_PER_MINUTE = env.int(
     "PLAID_ACCOUNTS_GET_PER_CLIENT_PER_MINUTE", default=5000 if PLAID_ENV == "sandbox" else 15000
 )
 # Shared state of throttles, de-duplication and per-Item locks, for every web and worker
-# process on every machine. Default: the broker when it is Redis. Empty (the file broker
-# of `make run` without Redis): a lock-protected file under DATA_DIR, one machine only.
-THROTTLE_REDIS_URL = env.str(
-    "THROTTLE_REDIS_URL",
-    default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "",
+# process on every machine. Unset or empty: the broker when it is Redis; otherwise (the
+# file broker of `make run` without Redis) a lock-protected file under DATA_DIR, correct
+# for the processes of one machine only.
+THROTTLE_REDIS_URL = env.str("THROTTLE_REDIS_URL", default="") or (
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else ""
 )
 THROTTLE_KEY_PREFIX = env.str("THROTTLE_KEY_PREFIX", default="balances")
+THROTTLE_FILE_PATH = DATA_DIR / "throttle-state.json"
 # A refresh holds its Item's lock at most this long; a lock whose holder died expires then.
 # Must exceed the longest Plaid call (connect + read timeout) plus the database write.
 BALANCE_REFRESH_LOCK_TTL = env.int(

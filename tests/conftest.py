@@ -52,6 +52,9 @@ class FakePlaid:
         self.errors: list[PlaidError] = []
         self.calls: list[tuple[str, str]] = []
         self.public_tokens: dict[str, tuple[str, str]] = {}
+        self.used_public_tokens: set[str] = set()
+        self.link_token_requests: list[dict[str, Any]] = []
+        self.removed: list[str] = []
 
     def add_item(self, access_token: str, reply: dict[str, Any] | None = None) -> dict[str, Any]:
         self.replies[access_token] = copy.deepcopy(reply or example_reply())
@@ -77,9 +80,17 @@ class FakePlaid:
         self._maybe_fail()
         return plaid_client._accounts_result(copy.deepcopy(self.replies[access_token]))
 
+    def accounts_get(self, access_token: str) -> AccountsResult:
+        self.calls.append(("/accounts/get", access_token))
+        self._maybe_fail()
+        return plaid_client._accounts_result(copy.deepcopy(self.replies[access_token]))
+
     def item_public_token_exchange(self, public_token: str) -> TokenExchange:
         self.calls.append(("/item/public_token/exchange", public_token))
         self._maybe_fail()
+        if public_token not in self.public_tokens or public_token in self.used_public_tokens:
+            raise PlaidError(code="INVALID_PUBLIC_TOKEN", message="fake", http_status=400)
+        self.used_public_tokens.add(public_token)
         access_token, item_id = self.public_tokens[public_token]
         return TokenExchange(access_token=access_token, item_id=item_id, request_id="fake-req")
 
@@ -98,6 +109,21 @@ class FakePlaid:
     def institutions_get_by_id(self, institution_id: str) -> plaid_client.Institution:
         self.calls.append(("/institutions/get_by_id", institution_id))
         return plaid_client.Institution(institution_id=institution_id, name="Chase")
+
+    def link_token_create(self, **kwargs: Any) -> plaid_client.LinkToken:
+        self.calls.append(("/link/token/create", kwargs.get("access_token") or ""))
+        self._maybe_fail()
+        self.link_token_requests.append(kwargs)
+        n = len(self.link_token_requests)
+        return plaid_client.LinkToken(
+            link_token=f"link-sandbox-fake-{n}", expiration=None, request_id="fake-req"
+        )
+
+    def item_remove(self, access_token: str) -> str:
+        self.calls.append(("/item/remove", access_token))
+        self._maybe_fail()
+        self.removed.append(access_token)
+        return "fake-req"
 
     def sandbox_public_token_create(self, institution_id: str, **kwargs: Any) -> str:
         self.calls.append(("/sandbox/public_token/create", institution_id))
@@ -119,9 +145,19 @@ def fake_plaid(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakePlaid]:
         "item_get",
         "institutions_get_by_id",
         "sandbox_public_token_create",
+        "link_token_create",
+        "item_remove",
+        "accounts_get",
     ):
         monkeypatch.setattr(plaid_client, name, getattr(fake, name))
     return fake
+
+
+@pytest.fixture(autouse=True)
+def isolated_throttle(settings: Any, tmp_path: Path) -> None:
+    """Give each test its own throttle state (a file; end-to-end tests switch to Redis)."""
+    settings.THROTTLE_REDIS_URL = ""
+    settings.THROTTLE_FILE_PATH = tmp_path / "throttle-state.json"
 
 
 @pytest.fixture

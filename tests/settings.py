@@ -14,6 +14,13 @@ os.environ.setdefault("PLAID_CLIENT_ID", "emulator-client-id")
 os.environ.setdefault("PLAID_SECRET", "emulator-secret")
 # Unit tests never touch a broker; end-to-end tests give their processes a real one.
 os.environ.setdefault("CELERY_BROKER_URL", "memory://")
+# The test client, live servers and browser tests speak plain HTTP, and most tests sign in
+# staff without a second factor. The production defaults of these are tested on their own
+# (tests/security/: deploy check in a clean environment, staff 2FA, HTTPS redirect).
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("SESSION_COOKIE_SECURE", "false")
+os.environ.setdefault("CSRF_COOKIE_SECURE", "false")
+os.environ.setdefault("REQUIRE_STAFF_2FA", "false")
 
 from finance.settings import *  # noqa: F403
 from finance.settings import DATA_DIR, DATABASES

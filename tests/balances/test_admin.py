@@ -58,7 +58,7 @@ def test_refresh_action_queues_items(
     staff_client, item, monkeypatch, django_capture_on_commit_callbacks
 ):
     queued = []
-    monkeypatch.setattr(tasks.refresh_item_balances, "delay", queued.append)
+    monkeypatch.setattr(tasks.refresh_item_balances, "delay", lambda pk, **kw: queued.append(pk))
     url = reverse("admin:balances_plaiditem_changelist")
     with django_capture_on_commit_callbacks(execute=True):
         response = staff_client.post(

@@ -120,7 +120,7 @@ def test_link_stores_item_and_queues_first_refresh_on_commit(
     fake_plaid, django_capture_on_commit_callbacks, monkeypatch
 ):
     queued = []
-    monkeypatch.setattr(tasks.refresh_item_balances, "delay", queued.append)
+    monkeypatch.setattr(tasks.refresh_item_balances, "delay", lambda pk, **kw: queued.append(pk))
     user = UserFactory()
     public_token = fake_plaid.sandbox_public_token_create("ins_3")
 
@@ -154,7 +154,7 @@ def test_queue_refresh_skips_items_that_cannot_refresh(
     django_capture_on_commit_callbacks, monkeypatch
 ):
     queued = []
-    monkeypatch.setattr(tasks.refresh_item_balances, "delay", queued.append)
+    monkeypatch.setattr(tasks.refresh_item_balances, "delay", lambda pk, **kw: queued.append(pk))
     user = UserFactory()
     healthy = PlaidItemFactory(owner=user)
     erroring = PlaidItemFactory(owner=user, status=PlaidItem.Status.ERROR)
@@ -163,7 +163,8 @@ def test_queue_refresh_skips_items_that_cannot_refresh(
     PlaidItemFactory()  # someone else's
 
     with django_capture_on_commit_callbacks(execute=True):
-        count = services.user_queue_refresh(user=user)
+        request = services.user_queue_refresh(user=user)
 
-    assert count == 2
+    assert sorted(i.pk for i in request.queued) == sorted([healthy.pk, erroring.pk])
+    assert len(request.inactive) == 2
     assert sorted(queued) == sorted([healthy.pk, erroring.pk])

@@ -32,8 +32,11 @@ def test_transient_error_is_retried_with_backoff(item, fake_plaid, monkeypatch):
     with pytest.raises(Retry):
         tasks.refresh_item_balances.run(item.pk)
     assert 15 <= seen["countdown"] <= 30
+    assert seen["kwargs"] == {"realtime": True, "attempt": 1}
     item.refresh_from_db()
-    assert (item.status, item.error_code) == (PlaidItem.Status.ERROR, "INSTITUTION_DOWN")
+    # Not erroring while retries remain; the failed call is in the Item's call log.
+    assert (item.status, item.error_code) == (PlaidItem.Status.HEALTHY, "")
+    assert list(item.calls.values_list("error_code", flat=True)) == ["INSTITUTION_DOWN"]
 
 
 def test_permanent_error_is_not_retried(item, fake_plaid, monkeypatch):
@@ -50,6 +53,8 @@ def test_retries_stop_at_the_cap(item, fake_plaid, settings):
     settings.BALANCE_REFRESH_MAX_RETRIES = 0
     fake_plaid.fail_next("INSTITUTION_DOWN", retryable=True)
     assert tasks.refresh_item_balances.apply(args=[item.pk]).get() == "failed: INSTITUTION_DOWN"
+    item.refresh_from_db()
+    assert (item.status, item.error_code) == (PlaidItem.Status.ERROR, "INSTITUTION_DOWN")
 
 
 def test_items_that_cannot_refresh_are_skipped(fake_plaid):
@@ -59,15 +64,16 @@ def test_items_that_cannot_refresh_are_skipped(fake_plaid):
     assert fake_plaid.calls == []
 
 
-def test_backoff_grows_and_is_capped():
+def test_backoff_grows_and_is_capped(settings):
+    settings.BALANCE_RETRY_BASE_SECONDS, settings.BALANCE_RETRY_CAP_SECONDS = 30, 1800
     assert 15 <= tasks.retry_delay(0) <= 30
     assert 60 <= tasks.retry_delay(2) <= 120
-    assert tasks.retry_delay(30) <= tasks.RETRY_CAP_SECONDS
+    assert 900 <= tasks.retry_delay(30) <= 1800
 
 
 def test_fan_out_queues_every_active_item(django_capture_on_commit_callbacks, monkeypatch):
     queued = []
-    monkeypatch.setattr(tasks.refresh_item_balances, "delay", queued.append)
+    monkeypatch.setattr(tasks.refresh_item_balances, "delay", lambda pk, **kw: queued.append(pk))
     active = [PlaidItemFactory(), PlaidItemFactory(status=PlaidItem.Status.ERROR)]
     PlaidItemFactory(status=PlaidItem.Status.REVOKED)
     with django_capture_on_commit_callbacks(execute=True):

@@ -88,7 +88,7 @@ def test_refresh_now_queues_the_users_items(
     client, monkeypatch, django_capture_on_commit_callbacks
 ):
     queued = []
-    monkeypatch.setattr(tasks.refresh_item_balances, "delay", queued.append)
+    monkeypatch.setattr(tasks.refresh_item_balances, "delay", lambda pk, **kw: queued.append(pk))
     item = PlaidItemFactory()
     PlaidItemFactory()
     client.force_login(item.owner)
@@ -100,7 +100,7 @@ def test_refresh_now_queues_the_users_items(
 
 @pytest.mark.django_db(transaction=True)  # on_commit runs at once, as in a real request
 def test_refresh_with_queue_down_says_so_instead_of_500(client, monkeypatch):
-    def broker_down(pk):
+    def broker_down(pk, **kwargs):
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
     monkeypatch.setattr(tasks.refresh_item_balances, "delay", broker_down)
@@ -108,7 +108,7 @@ def test_refresh_with_queue_down_says_so_instead_of_500(client, monkeypatch):
     client.force_login(item.owner)
     response = client.post(reverse("refresh"), follow=True)
     assert response.status_code == 200
-    assert "background queue is not reachable" in text(response)
+    assert "background service is not reachable" in text(response)
 
 
 def test_refresh_requires_post_and_csrf(client):

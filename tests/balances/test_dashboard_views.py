@@ -1,0 +1,355 @@
+"""Dashboard figures, account pages, CSV and JSON data out, the settings page."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from balances import services
+from balances.models import Account, BalanceSnapshot, PlaidItem, Profile
+from tests.factories import AccountFactory, PlaidItemFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def text(response) -> str:
+    page = re.sub(r"\s+", " ", response.content.decode())
+    return re.sub(r"\s*<", "<", re.sub(r">\s*", ">", page))
+
+
+@pytest.fixture
+def refreshed_user(fake_plaid):
+    """A user with Plaid's five example accounts ($44,110.00), refreshed once."""
+    user = UserFactory()
+    item = PlaidItemFactory(owner=user)
+    fake_plaid.add_item(item.access_token)
+    services.item_refresh_balances(item=item)
+    return user
+
+
+def backdate_snapshots(user, days: int) -> None:
+    """Copy the user's snapshots `days` back with 10% lower balances (history)."""
+    past = timezone.now() - timedelta(days=days)
+    BalanceSnapshot.objects.bulk_create(
+        BalanceSnapshot(
+            account=s.account,
+            taken_at=past,
+            available=s.available,
+            current=None if s.current is None else s.current * Decimal("0.9"),
+            limit=s.limit,
+        )
+        for s in BalanceSnapshot.objects.filter(account__item__owner=user)
+    )
+
+
+def csv_rows(response) -> list[dict[str, str]]:
+    body = b"".join(response.streaming_content).decode()
+    return list(csv.DictReader(io.StringIO(body)))
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["dashboard_api", "export_accounts_csv", "export_history_csv", "profile_settings"],
+)
+def test_login_required(client, name):
+    response = client.get(reverse(name))
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("login"))
+
+
+def test_headline_change_since_period(client, refreshed_user):
+    backdate_snapshots(refreshed_user, 10)
+    client.force_login(refreshed_user)
+    page = text(client.get("/?since=1w"))
+    # Then: 0.9 x each balance: 40,068 assets - 369 owed = 39,699.00; now 44,110.00.
+    change = page[page.index('class="change up"') :].split("</dd>")[0]
+    assert "+$4,411.00" in change and "(+11.1%)" in change
+    assert '<option value="1w" selected>' in page
+    # A period before any history: the change is unknown, not "all of it is new".
+    page = text(client.get("/?since=1y"))
+    change = page[page.index('class="change flat"') :].split("</dd>")[0]
+    assert "Unknown: no balances were recorded by then." in change
+    assert "$44,110.00" not in change
+
+
+def test_unknown_params_fall_back_to_defaults(client, refreshed_user):
+    client.force_login(refreshed_user)
+    page = text(client.get("/?since=bogus&range=<script>"))
+    assert '<option value="1m" selected>' in page
+    assert 'data-range="90d" aria-current="true"' in page
+    assert "<script>" not in page.split('id="history"')[1].split("</section>")[0]
+
+
+def test_history_chart_data_and_table(client, refreshed_user):
+    backdate_snapshots(refreshed_user, 3)
+    client.force_login(refreshed_user)
+    page = text(client.get("/?range=30d"))
+    assert 'id="chart-data"' in page
+    assert 'data-range="30d" aria-current="true"' in page
+    table = page[page.index("Daily net worth in USD") :].split("</table>")[0]
+    assert table.count("<tr>") == 5  # header + 4 days, newest first
+    assert "$44,110.00" in table and "$39,699.00" in table
+    assert table.index("$44,110.00") < table.index("$39,699.00")
+
+
+def test_subtotals_and_totals_per_currency_main_first(client):
+    user = UserFactory()
+    item = PlaidItemFactory(owner=user)
+    AccountFactory(item=item, iso_currency_code="USD", current=Decimal(100))
+    AccountFactory(item=item, iso_currency_code="CAD", current=Decimal(50))
+    AccountFactory(
+        item=item, iso_currency_code="", unofficial_currency_code="BTC", current=Decimal("0.5")
+    )
+    Profile.objects.create(user=user, main_currency="CAD")
+    client.force_login(user)
+    page = text(client.get("/"))
+    currencies = re.findall(r'class="net-worth[^"]*" data-currency="(\w+)"', page)
+    assert currencies == ["CAD", "USD", "BTC"]
+    subtotals = re.findall(r'class="subtotal" data-currency="(\w+)">([^<]+)<', page)
+    assert subtotals == [("CAD", "CA$50.00"), ("USD", "$100.00"), ("BTC", "0.5 BTC")]
+    assert "kept out of fiat totals" in page
+
+
+def test_missing_values_show_a_dash_and_credit_shows_utilization(client):
+    user = UserFactory()
+    item = PlaidItemFactory(owner=user)
+    AccountFactory(item=item, type="credit", current=Decimal(750), available=None, limit=None)
+    AccountFactory(
+        item=item,
+        type="credit",
+        mask="4321",
+        current=Decimal(250),
+        available=None,
+        limit=Decimal(1000),
+    )
+    client.force_login(user)
+    page = text(client.get("/"))
+    row = page[page.index('data-mask="4321"') :].split("</tr>")[0]
+    assert '<td class="num available">—</td>' in row
+    assert 'value="25"' in row and "25% used" in row and "$750.00 available credit" in row
+    no_limit = page[page.index('class="account"') :].split("</tr>")[0]
+    assert "% used" not in no_limit
+
+
+def test_freshness_and_pending(client):
+    user = UserFactory()
+    now = timezone.now()
+    item = PlaidItemFactory(
+        owner=user, last_refreshed_at=now - timedelta(minutes=5), refresh_requested_at=now
+    )
+    AccountFactory(item=item)
+    client.force_login(user)
+    page = text(client.get("/"))
+    groups = page[page.index('id="account-groups"') :]
+    assert '<span class="pending freshness">updating…</span>' in groups
+    assert 'data-pending="true"' in page.split('id="dashboard-live"')[1]
+    data = client.get(reverse("dashboard_api")).json()
+    assert data["pending"] is True and data["items"][0]["pending"] is True
+    PlaidItem.objects.filter(pk=item.pk).update(last_refreshed_at=timezone.now())
+    assert client.get(reverse("dashboard_api")).json()["pending"] is False
+
+
+def test_account_page_and_isolation(client, refreshed_user):
+    backdate_snapshots(refreshed_user, 2)
+    card = Account.objects.get(item__owner=refreshed_user, mask="3333")
+    client.force_login(refreshed_user)
+    page = text(client.get(reverse("account_detail", args=[card.pk])))
+    assert "Plaid Credit Card" in page and "20.5% used" in page
+    assert "$1,590.00 available credit" in page
+    table = page[page.index("Daily balances of") :].split("</table>")[0]
+    assert table.count("<tr>") == 4  # header + 3 days
+    assert "$369.00" in table and "$410.00" in table
+    other = UserFactory()
+    client.force_login(other)
+    assert client.get(reverse("account_detail", args=[card.pk])).status_code == 404
+    assert client.get(reverse("account_detail", args=[999999])).status_code == 404
+
+
+def test_json_endpoint_contents(client, refreshed_user):
+    other = AccountFactory(name="Someone Else's", current=Decimal(5))
+    client.force_login(refreshed_user)
+    response = client.get(reverse("dashboard_api"), {"range": "30d", "since": "1w"})
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "private, no-store"
+    data = response.json()
+    (usd,) = data["totals"]
+    assert usd["currency"] == "USD"
+    assert (usd["assets"], usd["liabilities"], usd["net_worth"]) == (
+        "44520.00",
+        "410.00",
+        "44110.00",
+    )
+    assert usd["change"]["period"] == "1w"
+    assert usd["change"]["amount"] is None and usd["change"]["percent"] is None
+    assert [g["key"] for g in data["groups"]] == ["depository", "credit"]
+    accounts = {a["mask"]: a for g in data["groups"] for a in g["accounts"]}
+    assert accounts["2222"]["available"] is None  # the CD: missing, never 0
+    assert accounts["3333"]["utilization_percent"] == "20.5"
+    assert accounts["3333"]["available_credit"] == "1590.00"
+    assert data["history"][0]["points"][-1]["net_worth"] == "44110.00"
+    body = response.content.decode()
+    assert other.name not in body
+    item = PlaidItem.objects.get(owner=refreshed_user)
+    assert item.access_token not in body and item.plaid_item_id not in body
+    assert "access" not in body
+
+
+def test_json_endpoint_is_read_only(client, refreshed_user):
+    client.force_login(refreshed_user)
+    assert client.post(reverse("dashboard_api")).status_code == 405
+
+
+def test_accounts_csv(client, refreshed_user):
+    AccountFactory(name="Not mine", current=Decimal(1))
+    Account.objects.filter(item__owner=refreshed_user, mask="0000").update(name="=HYPERLINK(evil)")
+    client.force_login(refreshed_user)
+    response = client.get(reverse("export_accounts_csv"))
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert "attachment" in response["Content-Disposition"]
+    rows = csv_rows(response)
+    assert len(rows) == 5
+    by_mask = {r["mask"]: r for r in rows}
+    assert by_mask["0000"]["account"] == "'=HYPERLINK(evil)"  # never a formula
+    assert by_mask["2222"]["available"] == ""  # missing, not 0
+    assert by_mask["2222"]["current"] == "1000.00"
+    assert by_mask["3333"]["limit"] == "2000.00"
+    assert by_mask["3333"]["utilization_percent"] == "20.5"
+    assert all(r["currency"] == "USD" for r in rows)
+    item = PlaidItem.objects.get(owner=refreshed_user)
+    body = "".join(",".join(r.values()) for r in rows)
+    assert item.access_token not in body and "Not mine" not in body
+
+
+def test_history_csv(client, refreshed_user):
+    backdate_snapshots(refreshed_user, 1)
+    AccountFactory(name="Not mine")
+    BalanceSnapshot.objects.create(
+        account=Account.objects.get(name="Not mine"), taken_at=timezone.now(), current=1
+    )
+    client.force_login(refreshed_user)
+    rows = csv_rows(client.get(reverse("export_history_csv")))
+    assert len(rows) == 10  # five accounts, two snapshots each, oldest first
+    assert rows[0]["taken_at"] < rows[-1]["taken_at"]
+    money_market = [r for r in rows if r["mask"] == "4444"]
+    assert [r["current"] for r in money_market] == ["38880.00", "43200.00"]
+    assert {r["institution"] for r in rows} == {"Chase"}
+    assert "Not mine" not in {r["account"] for r in rows}
+
+
+def test_settings_page_changes_the_main_currency(client):
+    user = UserFactory()
+    AccountFactory(item=PlaidItemFactory(owner=user), iso_currency_code="CAD")
+    client.force_login(user)
+    page = text(client.get(reverse("profile_settings")))
+    assert '<label for="id_main_currency">Main currency</label>' in page
+    assert "CAD (your accounts)" in page
+    response = client.post(reverse("profile_settings"), {"main_currency": "CAD"})
+    assert response.status_code == 302
+    assert Profile.objects.get(user=user).main_currency == "CAD"
+
+
+@pytest.mark.parametrize("value", ["", "XYZ", "usd1", "BTC"])
+def test_settings_rejects_bad_currencies(client, value):
+    user = UserFactory()
+    Profile.objects.create(user=user, main_currency="EUR")
+    client.force_login(user)
+    response = client.post(reverse("profile_settings"), {"main_currency": value})
+    assert response.status_code == 400
+    assert 'role="alert"' in response.content.decode()
+    assert Profile.objects.get(user=user).main_currency == "EUR"
+
+
+def make_accounts(user, count: int) -> None:
+    """Create `count` accounts over a few Items, each with 30 days of snapshots (bulk)."""
+    items = [PlaidItemFactory(owner=user, institution_name=f"Bank {n}") for n in range(3)]
+    types = ["depository", "credit", "investment", "loan", "other"]
+    Account.objects.bulk_create(
+        Account(
+            item=items[n % 3],
+            plaid_account_id=f"acct-{user.pk}-{n}",
+            name=f"Account {n}",
+            mask=f"{n:04d}",
+            type=types[n % 5],
+            iso_currency_code="CAD" if n % 7 == 0 else "USD",
+            available=Decimal(n),
+            current=Decimal(n + 10),
+            limit=Decimal(5000) if n % 5 == 1 else None,
+        )
+        for n in range(count)
+    )
+    now = timezone.now()
+    BalanceSnapshot.objects.bulk_create(
+        BalanceSnapshot(account=a, taken_at=now - timedelta(days=d), current=a.current)
+        for a in Account.objects.filter(item__owner=user)
+        for d in range(0, 30, 3)
+    )
+
+
+def test_dashboard_query_count_does_not_grow_with_accounts(client, django_assert_max_num_queries):
+    small, large = UserFactory(), UserFactory()
+    make_accounts(small, 5)
+    make_accounts(large, 1000)
+    counts = []
+    for user in (small, large):
+        client.force_login(user)
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get("/?range=1y&since=1m")
+        assert response.status_code == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1]
+    with django_assert_max_num_queries(10):
+        assert client.get("/?range=all").status_code == 200
+    with django_assert_max_num_queries(10):
+        assert client.get(reverse("dashboard_api")).status_code == 200
+
+
+def test_change_from_a_zero_net_worth_says_the_percent_is_undefined(client):
+    user = UserFactory()
+    item = PlaidItemFactory(owner=user)
+    cash = AccountFactory(item=item, current=Decimal(50))
+    card = AccountFactory(item=item, type="credit", current=Decimal(0), limit=Decimal(100))
+    past = timezone.now() - timedelta(days=10)
+    BalanceSnapshot.objects.create(account=cash, taken_at=past, current=Decimal(100))
+    BalanceSnapshot.objects.create(account=card, taken_at=past, current=Decimal(100))
+    client.force_login(user)
+    page = text(client.get("/?since=1w"))
+    change = page[page.index('class="change up"') :].split("</dd>")[0]
+    assert "+$50.00" in change
+    assert "percent undefined: net worth was $0.00 then" in change
+
+
+def test_freshness_per_institution_and_stale_warning(client, settings):
+    settings.BALANCE_STALE_AFTER = 3600
+    user = UserFactory()
+    fresh = PlaidItemFactory(
+        owner=user,
+        institution_name="Fresh Bank",
+        last_refreshed_at=timezone.now() - timedelta(minutes=5),
+    )
+    stale = PlaidItemFactory(
+        owner=user,
+        institution_name="Stale Bank",
+        last_refreshed_at=timezone.now() - timedelta(hours=3),
+        error_code="INSTITUTION_DOWN",
+        status=PlaidItem.Status.ERROR,
+    )
+    AccountFactory(item=fresh)
+    AccountFactory(item=stale)
+    client.force_login(user)
+    page = text(client.get("/"))
+    groups = page[page.index('id="account-groups"') :]
+    fresh_row = groups[groups.index("Fresh Bank") :].split("</tr>")[0]
+    stale_row = groups[groups.index("Stale Bank") :].split("</tr>")[0]
+    assert "updated 5 minutes ago" in fresh_row and "out of date" not in fresh_row
+    assert "updated 3 hours ago" in stale_row
+    assert "may be out of date" in stale_row and "last update failed" in stale_row
+    assert "Your bank is not answering right now" in page  # the action, in the banner

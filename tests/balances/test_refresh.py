@@ -1,0 +1,269 @@
+"""One refresh run: lock, throttles, retries, the call log, and queueing with de-duplication."""
+
+import re
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from balances import refresh, services, tasks, throttle
+from balances.models import Account, BalanceSnapshot, PlaidCall, PlaidItem
+from tests.factories import PlaidItemFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def item(fake_plaid):
+    item = PlaidItemFactory()
+    fake_plaid.add_item(item.access_token)
+    return item
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    calls = []
+    monkeypatch.setattr(
+        tasks.refresh_item_balances, "delay", lambda pk, **kw: calls.append((pk, kw))
+    )
+    return calls
+
+
+def text(response) -> str:
+    return re.sub(r"\s+", " ", response.content.decode())
+
+
+def test_run_stores_balances_logs_the_call_and_ends_pending(item, fake_plaid):
+    assert throttle.pending_mark(item.pk)
+    run = refresh.item_refresh_run(item_id=item.pk)
+    assert (run.outcome, run.retry_in) == ("ok: 5 accounts", None)
+    call = PlaidCall.objects.get(item=item)
+    expected_request_id = fake_plaid.replies[item.access_token]["request_id"]
+    assert (call.endpoint, call.error_code, call.request_id) == (
+        "/accounts/balance/get",
+        "",
+        expected_request_id,
+    )
+    assert item.access_token not in str(list(PlaidCall.objects.values()))
+    assert throttle.pending_mark(item.pk)  # no longer pending
+    assert throttle.item_lock_remaining(item.pk) == 0  # lock released
+
+
+def test_cached_source_uses_accounts_get(item, fake_plaid):
+    run = refresh.item_refresh_run(item_id=item.pk, realtime=False)
+    assert run.outcome == "ok: 5 accounts"
+    assert [c[0] for c in fake_plaid.calls] == ["/accounts/get"]
+    assert PlaidCall.objects.get(item=item).endpoint == "/accounts/get"
+
+
+def test_locked_item_waits_for_the_lock_without_calling_plaid(item, fake_plaid, settings):
+    settings.BALANCE_REFRESH_LOCK_TTL = 40
+    assert throttle.item_lock_acquire(item.pk)
+    run = refresh.item_refresh_run(item_id=item.pk, attempt=2)
+    assert run.outcome == "retry: locked"
+    assert refresh.LOCK_POLL_SECONDS / 2 <= run.retry_in <= refresh.LOCK_POLL_SECONDS
+    assert run.attempt == 2  # waiting is not a failure
+    assert fake_plaid.calls == []
+
+
+def test_rate_limit_is_respected_before_plaid_has_to(item, fake_plaid, settings):
+    settings.PLAID_BALANCE_GET_PER_ITEM_PER_MINUTE = 1
+    assert refresh.item_refresh_run(item_id=item.pk).outcome == "ok: 5 accounts"
+    run = refresh.item_refresh_run(item_id=item.pk)
+    assert run.outcome == "retry: throttled"
+    assert 50 < run.retry_in <= 60
+    assert len(fake_plaid.calls) == 1
+
+
+def test_transient_errors_retry_then_mark_the_item_with_the_reason(item, fake_plaid, settings):
+    settings.BALANCE_REFRESH_MAX_RETRIES = 2
+    settings.BALANCE_RETRY_BASE_SECONDS = 10
+    services.item_refresh_balances(item=item)
+    item.refresh_from_db()
+    good_at = item.last_refreshed_at
+    for code in ("RATE_LIMIT_EXCEEDED", "INTERNAL_SERVER_ERROR", "TIMEOUT"):
+        fake_plaid.fail_next(code, retryable=True, status=429)
+    delays = []
+    attempt = 0
+    for _ in range(2):
+        run = refresh.item_refresh_run(item_id=item.pk, attempt=attempt)
+        assert run.retry_in is not None
+        delays.append(run.retry_in)
+        attempt = run.attempt
+        item.refresh_from_db()
+        assert item.status == PlaidItem.Status.HEALTHY  # not erroring while retrying
+    assert 5 <= delays[0] <= 10 and 10 <= delays[1] <= 20  # exponential, jittered
+    run = refresh.item_refresh_run(item_id=item.pk, attempt=attempt)
+    assert (run.outcome, run.retry_in) == ("failed: TIMEOUT", None)
+    item.refresh_from_db()
+    assert (item.status, item.error_code) == (PlaidItem.Status.ERROR, "TIMEOUT")
+    assert "gave up after 2 retries" in item.error_message
+    assert item.last_refreshed_at == good_at  # last good balances and their time stay
+    assert Account.objects.get(item=item, mask="0000").current == Decimal("110")
+    assert list(
+        PlaidCall.objects.filter(item=item).order_by("pk").values_list("error_code", flat=True)
+    ) == ["", "RATE_LIMIT_EXCEEDED", "INTERNAL_SERVER_ERROR", "TIMEOUT"]
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        ("ITEM_LOGIN_REQUIRED", PlaidItem.Status.LOGIN_REQUIRED),
+        ("INVALID_ACCESS_TOKEN", PlaidItem.Status.REVOKED),
+        ("ITEM_NOT_FOUND", PlaidItem.Status.REVOKED),
+        ("NO_ACCOUNTS", PlaidItem.Status.ERROR),
+    ],
+)
+def test_permanent_errors_never_retry_and_set_the_status_at_once(item, fake_plaid, code, status):
+    fake_plaid.fail_next(code)
+    run = refresh.item_refresh_run(item_id=item.pk)
+    assert (run.outcome, run.retry_in) == (f"failed: {code}", None)
+    item.refresh_from_db()
+    assert (item.status, item.error_code) == (status, code)
+
+
+def test_out_of_range_keeps_old_balances_and_records_their_age(item, fake_plaid):
+    services.item_refresh_balances(item=item)
+    Account.objects.filter(item=item).update(
+        balances_updated_at=timezone.now() - timedelta(hours=30)
+    )
+    fake_plaid.fail_next("LAST_UPDATED_DATETIME_OUT_OF_RANGE")
+    run = refresh.item_refresh_run(item_id=item.pk)
+    assert run.outcome == "failed: LAST_UPDATED_DATETIME_OUT_OF_RANGE"
+    item.refresh_from_db()
+    assert item.status == PlaidItem.Status.HEALTHY  # the connection itself works
+    assert item.error_code == "LAST_UPDATED_DATETIME_OUT_OF_RANGE"
+    assert "(30 h old)" in item.error_message
+    assert BalanceSnapshot.objects.filter(account__item=item).count() == 5
+    assert Account.objects.get(item=item, mask="0000").current == Decimal("110")
+
+
+def test_inactive_item_is_skipped_and_leaves_no_pending_state(fake_plaid):
+    item = PlaidItemFactory(
+        status=PlaidItem.Status.LOGIN_REQUIRED, refresh_requested_at=timezone.now()
+    )
+    throttle.pending_mark(item.pk)
+    assert refresh.item_refresh_run(item_id=item.pk).outcome == "skipped"
+    item.refresh_from_db()
+    assert item.refresh_requested_at is None
+    assert throttle.pending_mark(item.pk)
+    assert fake_plaid.calls == []
+
+
+def test_redis_down_in_a_worker_retries_later(item, fake_plaid, settings):
+    settings.THROTTLE_REDIS_URL = "redis://127.0.0.1:1/0"
+    run = refresh.item_refresh_run(item_id=item.pk)
+    assert run.outcome == "retry: THROTTLE_UNAVAILABLE"
+    assert run.retry_in > 0 and run.attempt == 1
+    assert fake_plaid.calls == []  # never calls Plaid without its limits
+
+
+# --- Queueing ---------------------------------------------------------------------------
+
+
+def test_queueing_sets_pending_and_never_queues_twice(
+    item, queued, django_capture_on_commit_callbacks, settings
+):
+    settings.BALANCE_SCHEDULED_SOURCE = "cached"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.item_queue_refresh(item=item)
+        assert not services.item_queue_refresh(item=item)
+        assert services.items_queue_refresh(items=[item]) == 0
+    assert queued == [(item.pk, {"realtime": False})]
+    item.refresh_from_db()
+    assert item.refresh_requested_at is not None
+
+
+def test_task_ends_pending_so_the_next_refresh_can_be_queued(
+    item, fake_plaid, queued, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        services.item_queue_refresh(item=item)
+    assert tasks.refresh_item_balances.apply(args=[item.pk]).get() == "ok: 5 accounts"
+    item.refresh_from_db()
+    assert item.last_refreshed_at >= item.refresh_requested_at
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.item_queue_refresh(item=item)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_failed_publish_leaves_nothing_pending(item, monkeypatch):
+    from kombu.exceptions import OperationalError
+
+    def down(*args, **kwargs):
+        raise OperationalError("broker down")
+
+    monkeypatch.setattr(tasks.refresh_item_balances, "delay", down)
+    with pytest.raises(OperationalError):
+        services.item_queue_refresh(item=item)
+    item.refresh_from_db()
+    assert item.refresh_requested_at is None
+    assert throttle.pending_mark(item.pk)
+
+
+# --- "Refresh now" ----------------------------------------------------------------------
+
+
+def test_refresh_now_is_throttled_per_item_and_says_when(
+    client, queued, settings, django_capture_on_commit_callbacks
+):
+    settings.BALANCE_REFRESH_NOW_INTERVAL = 600
+    user = UserFactory()
+    item = PlaidItemFactory(owner=user, institution_name="Chase")
+    client.force_login(user)
+    with django_capture_on_commit_callbacks(execute=True):
+        first = client.post(reverse("refresh"), follow=True)
+    assert "Refreshing 1 connection." in text(first)
+    assert queued == [(item.pk, {"realtime": True})]
+    # The task ran and finished: not pending any more, but refreshed on demand just now.
+    throttle.pending_clear(item.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        second = client.post(reverse("refresh"), follow=True)
+    assert len(queued) == 1
+    page = text(second)
+    next_at = timezone.localtime(timezone.now() + timedelta(seconds=600))
+    assert "Chase was refreshed moments ago. The next refresh can run at" in page
+    assert re.search(r"at \d\d:\d\d \(in (9|10) minutes\)", page)
+    assert (
+        next_at.strftime("%H:%M") in page
+        or (next_at - timedelta(minutes=1)).strftime("%H:%M") in page
+    )
+
+
+def test_refresh_now_of_a_refresh_already_running_is_not_queued_again(
+    client, queued, django_capture_on_commit_callbacks
+):
+    user = UserFactory()
+    item = PlaidItemFactory(owner=user, institution_name="Chase")
+    throttle.pending_mark(item.pk)  # e.g. beat queued it a moment ago
+    client.force_login(user)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("refresh"), follow=True)
+    assert queued == []
+    assert "Chase is already being refreshed." in text(response)
+    assert throttle.refresh_now_wait(item.pk) == 0  # the user may ask again later
+
+
+@pytest.mark.django_db(transaction=True)  # on_commit runs at once, as in a real request
+def test_refresh_now_with_redis_unreachable_gives_a_clear_message(client, settings, queued):
+    settings.THROTTLE_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    user = UserFactory()
+    item = PlaidItemFactory(owner=user)
+    client.force_login(user)
+    response = client.post(reverse("refresh"), follow=True)
+    assert response.status_code == 200
+    assert "the background service is not reachable" in text(response)
+    assert "Your balances are unchanged" in text(response)
+    assert queued == []
+    item.refresh_from_db()
+    assert item.refresh_requested_at is None
+
+
+def test_fan_out_skips_items_already_pending(queued, django_capture_on_commit_callbacks):
+    a, b = PlaidItemFactory(), PlaidItemFactory()
+    throttle.pending_mark(a.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.refresh_all_items() == 1
+    assert [pk for pk, _ in queued] == [b.pk]

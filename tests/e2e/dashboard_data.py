@@ -1,0 +1,83 @@
+"""Build a dashboard user through the real app: emulator + services, with days of history."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.utils import timezone as django_timezone
+
+from balances import services
+from balances.models import PlaidItem
+from plaid_emulator import DEFAULT_CLIENT_ID, DEFAULT_SECRET
+from tests.factories import UserFactory
+
+PASSWORD = "correct horse battery staple"
+# NOTES.md, today's twelve sandbox accounts: assets 86,541.7405 - liabilities 126,994.06.
+PLATYPUS_NET_WORTH = "-$40,452.32"
+PLATYPUS_ASSETS = "$86,541.74"
+PLATYPUS_LIABILITIES = "$126,994.06"
+
+
+def control(emulator: Any, path: str, body: dict[str, Any]) -> Any:
+    """POST to the emulator's control endpoint."""
+    request = urllib.request.Request(  # noqa: S310 - the emulator on 127.0.0.1
+        f"{emulator.url}/emulator/{path}",
+        data=json.dumps(body).encode(),
+        headers={
+            "Content-Type": "application/json",
+            "PLAID-CLIENT-ID": DEFAULT_CLIENT_ID,
+            "PLAID-SECRET": DEFAULT_SECRET,
+        },
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as reply:  # noqa: S310
+        return json.loads(reply.read() or b"null")
+
+
+class _ShiftedTimezone:
+    """django.utils.timezone with now() moved into the past, for services' snapshots."""
+
+    def __init__(self, delta: timedelta) -> None:
+        self.delta = delta
+
+    def now(self) -> datetime:
+        return django_timezone.now() - self.delta
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(django_timezone, name)
+
+
+def refresh_on_past_day(monkeypatch: Any, item: PlaidItem, days_ago: int) -> None:
+    """Refresh `item` as if it were `days_ago` days ago (snapshots dated that day)."""
+    with monkeypatch.context() as m:
+        m.setattr(services, "timezone", _ShiftedTimezone(timedelta(days=days_ago)))
+        services.item_refresh_balances(item=item)
+
+
+def platypus_user(
+    monkeypatch: Any, emulator: Any, *, history_days: int = 6, username: str = "newuser"
+) -> tuple[Any, list[PlaidItem]]:
+    """Link First Platypus Bank (USD) and Tartan-Dominion (CAD) for a new user.
+
+    Refreshes on `history_days` past days with drifting balances, then today with the
+    frozen base balances, so today's figures match NOTES.md and the chart has history.
+    """
+    user = UserFactory(username=username)
+    items = [
+        services.item_link_sandbox(user=user, institution_id=ins, queue_refresh=False)
+        for ins in ("ins_109508", "ins_43")
+    ]
+    if history_days:
+        control(emulator, "freeze", {"frozen": False})
+        for days_ago in range(history_days, 0, -1):
+            control(emulator, "clock", {"advance_seconds": 86400})
+            for item in items:
+                refresh_on_past_day(monkeypatch, item, days_ago)
+        control(emulator, "freeze", {"frozen": True})
+    for item in items:
+        item.refresh_from_db()
+        services.item_refresh_balances(item=item)
+    return user, items

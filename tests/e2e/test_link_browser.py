@@ -1,0 +1,229 @@
+"""End to end in headless Chromium: link a bank through the emulator's Link stand-in, see its
+accounts after a real worker's first refresh, lose the login, reconnect in update mode, and
+unlink. Browser → live server → Redis → Celery worker → emulator, all real.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import plaid
+import pytest
+from plaid.api import plaid_api
+from plaid.model.sandbox_item_reset_login_request import SandboxItemResetLoginRequest
+
+from balances import tasks
+from balances.models import PlaidItem
+from finance.celery import app as celery_app
+from plaid_emulator import DEFAULT_CLIENT_ID, DEFAULT_SECRET
+from security.csp import content_security_policy
+from tests.conftest import require_service
+from tests.factories import UserFactory
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PASSWORD = "correct horse battery staple"
+# A refresh goes through Redis and a worker process: allow for a slow CI machine.
+REFRESH_TIMEOUT_MS = 45_000
+
+
+@pytest.fixture
+def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Headless Chromium (the machine's). The test's own ORM calls run beside
+    Playwright's event loop in this thread, which Django allows only when told to."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    require_service(
+        "Chromium", lambda: shutil.which("chromium") is not None, "apt-get install chromium"
+    )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def app_on_emulator(
+    settings: Any, emulator: Any, process_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    """Point the live server at the emulator's Link script and the worker's Redis queue."""
+    script_url = f"{emulator.url}/link/v2/stable/link-initialize.js"
+    settings.PLAID_LINK_SCRIPT_URL = script_url
+    settings.CONTENT_SECURITY_POLICY = {
+        "DIRECTIVES": content_security_policy(link_script_url=script_url)
+    }
+    # Web and worker share the throttle's pending marks in Redis, under a prefix of their own.
+    prefix = f"test-link-{uuid.uuid4().hex[:8]}"
+    settings.THROTTLE_REDIS_URL = process_env["CELERY_BROKER_URL"]
+    settings.THROTTLE_KEY_PREFIX = prefix
+    process_env["THROTTLE_REDIS_URL"] = process_env["CELERY_BROKER_URL"]
+    process_env["THROTTLE_KEY_PREFIX"] = prefix
+    # The test process's own broker is memory://: publish this task to the worker's queue.
+    queue, broker = process_env["CELERY_TASK_DEFAULT_QUEUE"], process_env["CELERY_BROKER_URL"]
+    task = tasks.refresh_item_balances
+
+    def delay(*args: Any, **kwargs: Any) -> Any:
+        with celery_app.connection_for_write(broker) as connection:
+            return task.apply_async(args, kwargs, connection=connection, queue=queue)
+
+    monkeypatch.setattr(task, "delay", delay)
+    return emulator
+
+
+def text(page: Any) -> str:
+    return re.sub(r"\s+", " ", page.locator("main").inner_text())
+
+
+def test_link_reconnect_and_unlink_in_the_browser(
+    live_server: Any, app_on_emulator: Any, start_worker: Any, browser: Any
+) -> None:
+    emulator = app_on_emulator
+    start_worker()
+    user = UserFactory(username="linker", password=PASSWORD)
+    page = browser.new_page()
+    page.set_default_timeout(15_000)
+    problems: list[str] = []
+    page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+    page.on("pageerror", lambda e: problems.append(str(e)))
+
+    # Log in.
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Username").fill("linker")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("heading", name="Net worth").wait_for()
+    assert "You have not linked a bank yet" in text(page)
+
+    # Closing Link changes nothing and says so.
+    link_button = page.get_by_role("button", name="Link a bank").first
+    link_button.click()
+    frame = page.frame_locator("#plaid-link-iframe-1")
+    frame.get_by_role("button", name="Close").click()
+    page.get_by_text("Linking was cancelled. No bank was added.").wait_for()
+    assert not PlaidItem.objects.exists()
+
+    # Link Chase: the dashboard says so, shows the pending state, then the accounts.
+    link_button.click()
+    frame = page.frame_locator("#plaid-link-iframe-2")
+    frame.get_by_label("Search institutions").fill("Chase")
+    frame.get_by_role("button", name="Chase").click()
+    frame.get_by_label("Username").fill("user_good")
+    frame.get_by_label("Password").fill("pass_good")
+    frame.get_by_role("button", name="Submit").click()
+    frame.get_by_role("button", name="Continue").click()
+    page.get_by_text("Chase is linked. Fetching balances…").wait_for()
+    page.locator("tr.account").nth(4).wait_for(timeout=REFRESH_TIMEOUT_MS)
+    assert page.locator("tr.account").count() == 5
+    assert "$44,110.00" in page.locator(".net-worth").first.inner_text()
+    item = PlaidItem.objects.get(owner=user)
+    assert (item.institution_id, item.institution_name) == ("ins_3", "Chase")
+    assert item.last_refreshed_at is not None
+
+    # The bank asks for a new login: the next refresh finds out and shows the banner.
+    configuration = plaid.Configuration(
+        host=emulator.url, api_key={"clientId": DEFAULT_CLIENT_ID, "secret": DEFAULT_SECRET}
+    )
+    plaid_api.PlaidApi(plaid.ApiClient(configuration)).sandbox_item_reset_login(
+        SandboxItemResetLoginRequest(access_token=item.access_token)
+    )
+    page.get_by_role("button", name="Refresh now").click()
+    reconnect = page.get_by_role("button", name="Reconnect", exact=True)
+    reconnect.wait_for(timeout=REFRESH_TIMEOUT_MS)
+    assert "Balances from Chase stop updating until you reconnect." in text(page)
+    item.refresh_from_db()
+    assert (item.status, item.error_code) == ("login_required", "ITEM_LOGIN_REQUIRED")
+
+    # Reconnect through Link's update mode: no institution picker, same Item.
+    reconnect.click()
+    frame = page.frame_locator("#plaid-link-iframe-1")
+    frame.get_by_label("Username").fill("user_good")
+    frame.get_by_label("Password").fill("pass_good")
+    frame.get_by_role("button", name="Submit").click()
+    frame.get_by_role("button", name="Continue").click()
+    page.get_by_text("Chase is reconnected.").wait_for()
+    page.locator(".connection .muted", has_text="updated").wait_for(timeout=REFRESH_TIMEOUT_MS)
+    assert page.get_by_role("button", name="Reconnect", exact=True).count() == 0
+    item.refresh_from_db()
+    assert (item.status, item.error_code) == ("healthy", "")
+    assert PlaidItem.objects.count() == 1
+    assert emulator.state.items[item.plaid_item_id].error is None
+
+    # Unlink: the confirmation page says what happens; then the bank is gone, here and there.
+    page.get_by_role("link", name="Unlink").click()
+    assert "Its 5 accounts leave your dashboard and your net worth." in text(page)
+    page.get_by_role("button", name="Unlink Chase").click()
+    page.get_by_text("Chase is unlinked").wait_for()
+    assert "You have not linked a bank yet" in text(page)
+    assert page.locator("tr.account").count() == 0
+    assert not PlaidItem.objects.exists()
+    assert emulator.state.items[item.plaid_item_id].removed
+
+    assert not [p for p in problems if "Content Security Policy" in p or "Refused" in p], problems
+    page.close()
+
+
+def test_link_failures_in_the_browser_leave_nothing(
+    live_server: Any, app_on_emulator: Any, browser: Any, settings: Any
+) -> None:
+    emulator = app_on_emulator
+    UserFactory(username="unlucky", password=PASSWORD)
+    page = browser.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Username").fill("unlucky")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+    # Plaid refuses the exchange once (500): the user is told, nothing is stored.
+    body = json.dumps(
+        {"error_code": "INTERNAL_SERVER_ERROR", "endpoint": "/item/public_token/exchange"}
+    ).encode()
+    request = urllib.request.Request(  # noqa: S310 (the local emulator)
+        f"{emulator.url}/emulator/faults",
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            "PLAID-CLIENT-ID": DEFAULT_CLIENT_ID,
+            "PLAID-SECRET": DEFAULT_SECRET,
+        },
+    )
+    with urllib.request.urlopen(request, timeout=5) as reply:  # noqa: S310
+        assert reply.status == 200
+    page.get_by_role("button", name="Link a bank").first.click()
+    frame = page.frame_locator("#plaid-link-iframe-1")
+    frame.get_by_role("button", name="Tartan Bank").click()
+    frame.get_by_label("Username").fill("user_good")
+    frame.get_by_label("Password").fill("pass_good")
+    frame.get_by_role("button", name="Submit").click()
+    frame.get_by_role("button", name="Continue").click()
+    page.get_by_text("Plaid could not be reached or is busy. Nothing was changed").wait_for()
+    assert not PlaidItem.objects.exists()
+    assert page.get_by_role("button", name="Link a bank").first.is_enabled()
+
+    # Plaid Link's script cannot be loaded: a clear message instead of a dead button.
+    dead = "http://127.0.0.1:9/link/v2/stable/link-initialize.js"
+    settings.PLAID_LINK_SCRIPT_URL = dead
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": content_security_policy(link_script_url=dead)}
+    page.reload()
+    page.get_by_role("button", name="Link a bank").first.click()
+    page.get_by_text("Plaid Link could not be loaded").wait_for()
+    assert not PlaidItem.objects.exists()
+    page.close()

@@ -1,0 +1,246 @@
+"""End to end: real Celery workers on real Redis, the emulator's faults over real HTTP.
+
+Each test gets its own queue and its own Redis key prefix; retry delays are small through
+settings so the suite stays fast.
+"""
+
+import json
+import os
+import signal
+import time
+import urllib.request
+import uuid
+
+import pytest
+from celery import Celery
+
+from balances import services
+from balances.models import Account, BalanceSnapshot, PlaidCall, PlaidItem
+from plaid_emulator import DEFAULT_CLIENT_ID, DEFAULT_SECRET
+from tests.e2e.conftest import manage
+from tests.factories import UserFactory
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+BALANCE = "/accounts/balance/get"
+
+
+def wait_for(predicate, timeout=45.0, interval=0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
+def control(emulator, path, body=None, method="POST"):
+    """Call the emulator's control endpoint (`/emulator/...`)."""
+    request = urllib.request.Request(
+        emulator.url + path,
+        data=json.dumps(body or {}).encode(),
+        method=method,
+        headers={
+            "Content-Type": "application/json",
+            "PLAID-CLIENT-ID": DEFAULT_CLIENT_ID,
+            "PLAID-SECRET": DEFAULT_SECRET,
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (local)
+        return json.loads(response.read())
+
+
+def balance_calls(emulator):
+    return emulator.emulator.stats.get(BALANCE, 0)
+
+
+@pytest.fixture
+def shared(settings, process_env, redis_url):
+    """Point this process and the workers at the same Redis state, with fast retries."""
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    settings.THROTTLE_REDIS_URL = redis_url
+    settings.THROTTLE_KEY_PREFIX = prefix
+    process_env.update(
+        THROTTLE_REDIS_URL=redis_url,
+        THROTTLE_KEY_PREFIX=prefix,
+        BALANCE_RETRY_BASE_SECONDS="0.2",
+        BALANCE_RETRY_CAP_SECONDS="1",
+        BALANCE_REFRESH_MAX_RETRIES="5",
+    )
+    return process_env
+
+
+@pytest.fixture
+def publish(shared, redis_url):
+    """Publish refresh tasks straight to the workers' queue (bypassing de-duplication)."""
+    app = Celery("e2e-publisher")
+    queue = shared["CELERY_TASK_DEFAULT_QUEUE"]
+    # An explicit connection: Celery prefers the CELERY_BROKER_URL environment variable
+    # (memory:// in the test process) over a `broker` argument.
+    connection = app.connection_for_write(redis_url)
+
+    def send(item_id):
+        app.send_task(
+            "balances.tasks.refresh_item_balances",
+            args=[item_id],
+            kwargs={"realtime": True},
+            queue=queue,
+            serializer="json",
+            connection=connection,
+        )
+
+    yield send
+    connection.release()
+    app.close()
+
+
+def link(username, institution="ins_3"):
+    user = UserFactory(username=username)
+    return services.item_link_sandbox(user=user, institution_id=institution, queue_refresh=False)
+
+
+def outcomes(item):
+    return list(
+        PlaidCall.objects.filter(item=item, endpoint=BALANCE)
+        .order_by("pk")
+        .values_list("error_code", flat=True)
+    )
+
+
+def test_rate_limits_and_outages_recover(emulator, shared, start_worker):
+    item = link("alice")
+    for code in ("INSTITUTION_DOWN", "RATE_LIMIT_EXCEEDED", "INTERNAL_SERVER_ERROR", "MALFORMED"):
+        control(
+            emulator,
+            "/emulator/faults",
+            {"error_code": code, "item_id": item.plaid_item_id, "count": 1, "endpoint": BALANCE},
+        )
+    start_worker()
+    queued = manage(shared, "refresh_balances", "--user", "alice")
+    assert "Queued 1 refresh task(s)." in queued.stdout, queued.stderr
+
+    assert wait_for(lambda: Account.objects.filter(item=item).count() == 5)
+    item.refresh_from_db()
+    assert (item.status, item.error_code) == (PlaidItem.Status.HEALTHY, "")
+    assert item.last_refreshed_at >= item.refresh_requested_at
+    assert outcomes(item) == [
+        "INSTITUTION_DOWN",
+        "RATE_LIMIT_EXCEEDED",
+        "INTERNAL_SERVER_ERROR",
+        "MALFORMED_RESPONSE",
+        "",
+    ]
+    assert BalanceSnapshot.objects.filter(account__item=item).count() == 5
+    # Done: no longer pending, so the next refresh can be queued.
+    again = manage(shared, "refresh_balances", "--user", "alice")
+    assert "Queued 1 refresh task(s)." in again.stdout
+
+
+def test_retries_exhausted_mark_the_item_erroring_with_the_reason(
+    emulator, shared, start_worker
+):
+    shared["BALANCE_REFRESH_MAX_RETRIES"] = "2"
+    item = link("erin")
+    control(
+        emulator,
+        "/emulator/faults",
+        {"error_code": "INSTITUTION_NOT_RESPONDING", "item_id": item.plaid_item_id},
+    )
+    start_worker()
+    manage(shared, "refresh_balances", "--user", "erin")
+    assert wait_for(
+        lambda: PlaidItem.objects.filter(pk=item.pk, status=PlaidItem.Status.ERROR).exists()
+    )
+    item.refresh_from_db()
+    assert item.error_code == "INSTITUTION_NOT_RESPONDING"
+    assert "gave up after 2 retries" in item.error_message
+    assert outcomes(item) == ["INSTITUTION_NOT_RESPONDING"] * 3
+    assert not Account.objects.filter(item=item).exists()
+
+
+def test_re_login_stops_retries(emulator, shared, start_worker):
+    item = link("bob")
+    control(
+        emulator,
+        "/emulator/faults",
+        {"error_code": "INSTITUTION_DOWN", "item_id": item.plaid_item_id, "count": 1},
+    )
+    control(
+        emulator,
+        "/emulator/faults",
+        {"error_code": "ITEM_LOGIN_REQUIRED", "item_id": item.plaid_item_id, "count": 50},
+    )
+    start_worker()
+    manage(shared, "refresh_balances", "--user", "bob")
+    assert wait_for(
+        lambda: PlaidItem.objects.filter(
+            pk=item.pk, status=PlaidItem.Status.LOGIN_REQUIRED
+        ).exists()
+    )
+    time.sleep(2.5)  # retries would come every 0.1-1 s: none may follow
+    assert outcomes(item) == ["INSTITUTION_DOWN", "ITEM_LOGIN_REQUIRED"]
+    assert balance_calls(emulator) == 2
+    # Scheduled runs skip it too.
+    queued = manage(shared, "refresh_balances", "--user", "bob")
+    assert "Queued 0 refresh task(s)." in queued.stdout
+
+
+def test_worker_killed_mid_refresh_loses_and_duplicates_nothing(
+    emulator, shared, start_worker
+):
+    # A message of a dead worker comes back after 3 s; its Item lock frees after 6 s.
+    shared.update(CELERY_VISIBILITY_TIMEOUT="3", BALANCE_REFRESH_LOCK_TTL="6")
+    item = link("carol")
+    control(emulator, "/emulator/latency", {"mode": "fixed", "ms": 3000})
+    doomed = start_worker("doomed")
+    manage(shared, "refresh_balances", "--user", "carol")
+    assert wait_for(lambda: balance_calls(emulator) >= 1), "the refresh never started"
+    time.sleep(0.3)
+    os.kill(doomed.pid, signal.SIGKILL)  # mid-call: Plaid has not answered yet
+    doomed.wait(10)
+    control(emulator, "/emulator/latency", {"mode": "off"})
+    assert not Account.objects.filter(item=item).exists()  # nothing half-written
+
+    start_worker("survivor")
+    assert wait_for(lambda: Account.objects.filter(item=item).count() == 5, timeout=60), (
+        "the task of the killed worker was not delivered again"
+    )
+    time.sleep(1.0)  # a duplicate delivery would show up now
+    assert Account.objects.filter(item=item).count() == 5
+    assert BalanceSnapshot.objects.filter(account__item=item).count() == 5
+    item.refresh_from_db()
+    assert item.status == PlaidItem.Status.HEALTHY
+    assert outcomes(item) == [""]  # the killed call never returned, so it was not logged
+
+
+def test_two_workers_refreshing_the_same_items_never_interleave(
+    emulator, shared, start_worker, publish
+):
+    items = [link("dave"), link("dora", institution="ins_109508")]
+    control(emulator, "/emulator/latency", {"mode": "fixed", "ms": 300})
+    start_worker("w1")
+    start_worker("w2")
+    for item in items:  # A, A, A, B, B, B: both workers get the same Item at once
+        for _ in range(3):
+            publish(item.pk)
+
+    assert wait_for(lambda: PlaidCall.objects.count() == 6, timeout=60)
+    for item, count in zip(items, (5, 12), strict=True):
+        accounts = Account.objects.filter(item=item)
+        assert accounts.count() == count
+        assert accounts.values("plaid_account_id").distinct().count() == count
+        # Frozen balances, one day: exactly one snapshot per account, none duplicated.
+        for account in accounts:
+            assert account.snapshots.count() == 1
+            snapshot = account.snapshots.get()
+            assert (snapshot.available, snapshot.current, snapshot.limit) == account.balances
+        # The per-Item lock: no two calls for one Item overlapped in time.
+        spans = sorted(
+            (c.called_at.timestamp() - c.duration_ms / 1000, c.called_at.timestamp())
+            for c in PlaidCall.objects.filter(item=item)
+        )
+        assert len(spans) == 3
+        for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+            assert start >= end - 0.05, spans
+        item.refresh_from_db()
+        assert item.status == PlaidItem.Status.HEALTHY

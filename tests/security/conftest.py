@@ -1,0 +1,104 @@
+"""Two users with data of their own, for isolation and leak tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from balances.models import Account, BalanceSnapshot, PlaidCall, PlaidItem
+from tests.e2e.conftest import emulator  # noqa: F401 (fixture: the offline Plaid emulator)
+from tests.factories import AccountFactory, PlaidItemFactory, UserFactory
+
+# Words that appear only in user A's data: B must never see them.
+A_MARKERS = ("Alderbank A-only", "Aardvark Checking", "Avocado Savings", "A-ONLY-OFFICIAL")
+
+
+@dataclass
+class Tenant:
+    user: User
+    item: PlaidItem
+    accounts: list[Account]
+    snapshots: list[BalanceSnapshot]
+    call: PlaidCall
+
+    def ids(self) -> list[int]:
+        """Every primary key of this user's objects (Items, Accounts, snapshots, calls)."""
+        return sorted(
+            {
+                self.item.pk,
+                *(a.pk for a in self.accounts),
+                *(s.pk for s in self.snapshots),
+                self.call.pk,
+            }
+        )
+
+
+def make_tenant(username: str, *, base: int, names: tuple[str, ...], institution: str) -> Tenant:
+    """Create a user with one Item, two accounts with history, and a Plaid call log row.
+
+    Primary keys start at `base` in every table, so one user's ids never equal another's:
+    a request that answers for an id can only be answering with that user's object.
+    """
+    user = UserFactory(username=username)
+    item = PlaidItemFactory(
+        pk=base,
+        owner=user,
+        institution_name=institution,
+        plaid_item_id=f"item-{username}",
+        access_token=f"access-sandbox-{username}-0000-secret",
+    )
+    accounts = [
+        AccountFactory(
+            pk=base + 10 + i,
+            item=item,
+            name=name,
+            official_name=f"{name} {names[-1] if i else ''}".strip(),
+            plaid_account_id=f"acct-{username}-{i}",
+            current=Decimal("1234.56") + i,
+        )
+        for i, name in enumerate(names[:-1])
+    ]
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    # bulk_create: save() refuses a snapshot that already has a primary key.
+    snapshots = BalanceSnapshot.objects.bulk_create(
+        BalanceSnapshot(
+            pk=base + 20 + i, account=a, taken_at=when, available=a.available, current=a.current
+        )
+        for i, a in enumerate(accounts)
+    )
+    call = PlaidCall.objects.create(
+        pk=base + 30, item=item, called_at=when, endpoint="/accounts/balance/get"
+    )
+    return Tenant(user=user, item=item, accounts=accounts, snapshots=snapshots, call=call)
+
+
+@pytest.fixture
+def tenant_a(db: Any) -> Tenant:
+    return make_tenant(
+        "alice",
+        base=1000,
+        names=("Aardvark Checking", "Avocado Savings", "A-ONLY-OFFICIAL"),
+        institution="Alderbank A-only",
+    )
+
+
+@pytest.fixture
+def tenant_b(db: Any) -> Tenant:
+    return make_tenant(
+        "bob",
+        base=5000,
+        names=("Beaver Checking", "Bison Savings", "B-ONLY-OFFICIAL"),
+        institution="Birchbank B-only",
+    )
+
+
+def client_for(user: User, **kwargs: Any) -> Client:
+    client = Client(raise_request_exception=False, **kwargs)
+    client.force_login(user)
+    return client
