@@ -105,3 +105,25 @@ def _run(*, item_id: int, realtime: bool, attempt: int) -> RefreshRun:
             throttle.item_lock_release(item_id, token)
         except throttle.ThrottleUnavailable:
             logger.warning("Item %s: lock not released; it expires on its own", item_id)
+
+
+class ItemBusy(Exception):
+    """The Item is being refreshed elsewhere, or Plaid's rate limit allows no call now."""
+
+
+def item_refresh_in_process(*, item: PlaidItem) -> services.RefreshResult:
+    """Refresh `item` in this process (no retries), within its lock and the rate limits.
+
+    For `refresh_balances --sync`. Raises ItemBusy instead of waiting, PlaidError as
+    `item_refresh_balances` does, and ThrottleUnavailable when Redis is unreachable.
+    """
+    token = throttle.item_lock_acquire(item.pk)
+    if token is None:
+        raise ItemBusy("a refresh of this Item is already running")
+    try:
+        wait = throttle.plaid_call_wait(throttle.BALANCE_GET, item.pk)
+        if wait > 0:
+            raise ItemBusy(f"Plaid's rate limit allows the next call in {wait:.0f} s")
+        return services.item_refresh_balances(item=item)
+    finally:
+        throttle.item_lock_release(item.pk, token)

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -311,10 +312,16 @@ def _last_snapshots_before(
     )
 
 
+HISTORY_FIELDS = ("account_id", "day", "current")
+ACCOUNT_FIELDS = ("account_id", "day", "available", "current", "limit")
+
+
 def _daily_snapshots(
-    account_ids: Iterable[int], start: datetime | None, end: datetime
-) -> QuerySet[BalanceSnapshot, tuple[int, date, Decimal | None, Decimal | None, Decimal | None]]:
-    """Each account's last snapshot of each day in [start, end), in one windowed query."""
+    account_ids: Iterable[int], start: datetime | None, end: datetime, *fields: str
+) -> QuerySet[BalanceSnapshot, tuple[Any, ...]]:
+    """Each account's last snapshot of each day in [start, end), by day, in one windowed
+    query, as tuples of `fields` (`day` is the snapshot's date). Ask only for the columns
+    needed: each decimal column costs a conversion per row."""
     qs = BalanceSnapshot.objects.filter(account_id__in=list(account_ids), taken_at__lt=end)
     if start is not None:
         qs = qs.filter(taken_at__gte=start)
@@ -329,7 +336,7 @@ def _daily_snapshots(
         )
         .filter(rank=1)
         .order_by("day", "account_id")
-        .values_list("account_id", "day", "available", "current", "limit")
+        .values_list(*fields)
     )
 
 
@@ -398,15 +405,16 @@ def net_worth_history(
     end = end or timezone.localdate()
     by_pk = {a.pk: a for a in accounts}
     running = _RunningTotals(by_pk)
-    rows: Iterator[tuple[int, date, Decimal | None, Decimal | None, Decimal | None]]
+    rows: Iterator[tuple[int, date, Decimal | None]]
     if start is not None:
         for pk, _available, current, _limit in _last_snapshots_before(by_pk, _end_of(start)):
             running.set(pk, current)
-        rows = _daily_snapshots(by_pk, _end_of(start), _end_of(end)).iterator(chunk_size=2000)
-        pending = next(rows, None)
+        daily = _daily_snapshots(by_pk, _end_of(start), _end_of(end), *HISTORY_FIELDS)
     else:
-        rows = _daily_snapshots(by_pk, None, _end_of(end)).iterator(chunk_size=2000)
-        pending = next(rows, None)
+        daily = _daily_snapshots(by_pk, None, _end_of(end), *HISTORY_FIELDS)
+    rows = daily.iterator(chunk_size=5000)
+    pending = next(rows, None)
+    if start is None:
         if pending is None:
             return []
         start = pending[1]
@@ -418,7 +426,7 @@ def net_worth_history(
     day = start
     while day <= end:
         while pending is not None and pending[1] <= day:
-            running.set(pending[0], pending[3])
+            running.set(pending[0], pending[2])
             pending = next(rows, None)
         for pk in closings.get(day, ()):
             running.close(pk)
@@ -529,9 +537,9 @@ def account_history(
     if start is not None:
         for _pk, available, current, limit in _last_snapshots_before([account.pk], _end_of(start)):
             last = (available, current, limit)
-        rows = list(_daily_snapshots([account.pk], _end_of(start), _end_of(end)))
+        rows = list(_daily_snapshots([account.pk], _end_of(start), _end_of(end), *ACCOUNT_FIELDS))
     else:
-        rows = list(_daily_snapshots([account.pk], None, _end_of(end)))
+        rows = list(_daily_snapshots([account.pk], None, _end_of(end), *ACCOUNT_FIELDS))
         if not rows:
             return []
         start = rows[0][1]

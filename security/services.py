@@ -35,7 +35,7 @@ def totp_device_confirm(*, request: HttpRequest, user: User, token: str) -> bool
         device.confirmed = True
         device.save(update_fields=["confirmed"])
         TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
-    django_otp.login(request, device)
+    _verified(request, device)
     return True
 
 
@@ -48,8 +48,14 @@ def totp_device_verify(*, request: HttpRequest, device: TOTPDevice, token: str) 
     allowed, _ = device.verify_is_allowed()
     if not allowed or not device.verify_token(token):
         return False
-    django_otp.login(request, device)
+    _verified(request, device)
     return True
+
+
+def _verified(request: HttpRequest, device: TOTPDevice) -> None:
+    """Mark the session verified under a new session key (no fixation across the step)."""
+    request.session.cycle_key()
+    django_otp.login(request, device)
 
 
 def totp_devices_remove(*, user: User) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -57,3 +57,11 @@ def is_stale(item: PlaidItem) -> bool:
     """Whether `item`'s balances are older than BALANCE_STALE_AFTER (or were never fetched)."""
     cutoff = timezone.now() - timedelta(seconds=settings.BALANCE_STALE_AFTER)
     return item.last_refreshed_at is None or item.last_refreshed_at < cutoff
+
+
+@register.filter
+def not_future(moment: datetime | None) -> datetime | None:
+    """Clamp a bank-reported time to now: a skewed clock must not say "2 hours from now"."""
+    if moment is None:
+        return None
+    return min(moment, timezone.now())

@@ -322,4 +322,13 @@
 
   drawCharts();
   pollWhilePending();
+  // Light/dark switch while the page is open: redraw with the new palette.
+  if (window.matchMedia) {
+    var scheme = window.matchMedia("(prefers-color-scheme: dark)");
+    if (scheme.addEventListener) {
+      scheme.addEventListener("change", function () {
+        drawCharts();
+      });
+    }
+  }
 })();

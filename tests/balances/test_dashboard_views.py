@@ -353,3 +353,15 @@ def test_freshness_per_institution_and_stale_warning(client, settings):
     assert "updated 3 hours ago" in stale_row
     assert "may be out of date" in stale_row and "last update failed" in stale_row
     assert "Your bank is not answering right now" in page  # the action, in the banner
+
+
+def test_account_page_never_dates_balances_in_the_future(client):
+    user = UserFactory()
+    account = AccountFactory(
+        item=PlaidItemFactory(owner=user),
+        balances_updated_at=timezone.now() + timedelta(hours=2),  # the bank's clock is ahead
+    )
+    client.force_login(user)
+    page = text(client.get(reverse("account_detail", args=[account.pk])))
+    assert "from now" not in page
+    assert ">now<" in page

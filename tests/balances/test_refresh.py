@@ -267,3 +267,29 @@ def test_fan_out_skips_items_already_pending(queued, django_capture_on_commit_ca
     with django_capture_on_commit_callbacks(execute=True):
         assert tasks.refresh_all_items() == 1
     assert [pk for pk, _ in queued] == [b.pk]
+
+
+# --- `refresh_balances --sync` ----------------------------------------------------------
+
+
+def test_sync_command_refreshes_within_the_lock_and_limits(item, fake_plaid, settings):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    out, err = StringIO(), StringIO()
+    call_command("refresh_balances", "--sync", stdout=out, stderr=err)
+    assert "5 accounts" in out.getvalue()
+    assert throttle.item_lock_remaining(item.pk) == 0  # released
+
+    token = throttle.item_lock_acquire(item.pk)  # a worker is refreshing it right now
+    with pytest.raises(CommandError, match="1 Item"):
+        call_command("refresh_balances", "--sync", stdout=out, stderr=err)
+    assert "a refresh of this Item is already running" in err.getvalue()
+    throttle.item_lock_release(item.pk, token)
+
+    settings.PLAID_BALANCE_GET_PER_ITEM_PER_MINUTE = 1
+    with pytest.raises(CommandError):
+        call_command("refresh_balances", "--sync", stdout=out, stderr=err)
+    assert "rate limit" in err.getvalue()
+    assert len(fake_plaid.calls) == 1

@@ -140,6 +140,10 @@ def test_dashboard_in_a_browser(browser, live_server, emulator, monkeypatch):
     assert chart_is_drawn(page)
     assert "Plaid Credit Card" in page.locator("h1").inner_text()
     page.screenshot(path=str(ARTIFACTS / "account-desktop-1280.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(200)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(ARTIFACTS / "account-phone-390.png"), full_page=True)
     assert page.problems == []  # no script errors, nothing the strict CSP blocked
     page.context.close()
 

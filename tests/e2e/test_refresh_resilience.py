@@ -4,14 +4,14 @@ Each test gets its own queue and its own Redis key prefix; retry delays are smal
 settings so the suite stays fast.
 """
 
-import json
+import itertools
 import os
 import signal
 import time
-import urllib.request
 import uuid
 
 import pytest
+import urllib3
 from celery import Celery
 
 from balances import services
@@ -36,18 +36,15 @@ def wait_for(predicate, timeout=45.0, interval=0.1):
 
 def control(emulator, path, body=None, method="POST"):
     """Call the emulator's control endpoint (`/emulator/...`)."""
-    request = urllib.request.Request(
+    response = urllib3.request(
+        method,
         emulator.url + path,
-        data=json.dumps(body or {}).encode(),
-        method=method,
-        headers={
-            "Content-Type": "application/json",
-            "PLAID-CLIENT-ID": DEFAULT_CLIENT_ID,
-            "PLAID-SECRET": DEFAULT_SECRET,
-        },
+        json=body or {},
+        headers={"PLAID-CLIENT-ID": DEFAULT_CLIENT_ID, "PLAID-SECRET": DEFAULT_SECRET},
+        timeout=10,
     )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (local)
-        return json.loads(response.read())
+    assert response.status == 200, response.data
+    return response.json()
 
 
 def balance_calls(emulator):
@@ -136,9 +133,7 @@ def test_rate_limits_and_outages_recover(emulator, shared, start_worker):
     assert "Queued 1 refresh task(s)." in again.stdout
 
 
-def test_retries_exhausted_mark_the_item_erroring_with_the_reason(
-    emulator, shared, start_worker
-):
+def test_retries_exhausted_mark_the_item_erroring_with_the_reason(emulator, shared, start_worker):
     shared["BALANCE_REFRESH_MAX_RETRIES"] = "2"
     item = link("erin")
     control(
@@ -185,9 +180,7 @@ def test_re_login_stops_retries(emulator, shared, start_worker):
     assert "Queued 0 refresh task(s)." in queued.stdout
 
 
-def test_worker_killed_mid_refresh_loses_and_duplicates_nothing(
-    emulator, shared, start_worker
-):
+def test_worker_killed_mid_refresh_loses_and_duplicates_nothing(emulator, shared, start_worker):
     # A message of a dead worker comes back after 3 s; its Item lock frees after 6 s.
     shared.update(CELERY_VISIBILITY_TIMEOUT="3", BALANCE_REFRESH_LOCK_TTL="6")
     item = link("carol")
@@ -240,7 +233,7 @@ def test_two_workers_refreshing_the_same_items_never_interleave(
             for c in PlaidCall.objects.filter(item=item)
         )
         assert len(spans) == 3
-        for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+        for (_, end), (start, _) in itertools.pairwise(spans):
             assert start >= end - 0.05, spans
         item.refresh_from_db()
         assert item.status == PlaidItem.Status.HEALTHY

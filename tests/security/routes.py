@@ -21,10 +21,6 @@ PUBLIC_ROUTES = frozenset(
     {
         "accounts/login/",
         "accounts/logout/",
-        "accounts/password_reset/",
-        "accounts/password_reset/done/",
-        "accounts/reset/<uidb64>/<token>/",
-        "accounts/reset/done/",
         "admin/login/",
         "admin/logout/",
         "plaid/webhook/",

@@ -13,28 +13,18 @@ from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Variables whose defaults are under test: never inherited from the test run's environment.
-SECURITY_VARIABLES = (
-    "DEBUG",
-    "SECURE_SSL_REDIRECT",
-    "SECURE_PROXY_SSL_HEADER",
-    "SECURE_HSTS_SECONDS",
-    "SECURE_HSTS_INCLUDE_SUBDOMAINS",
-    "SECURE_HSTS_PRELOAD",
-    "SESSION_COOKIE_SECURE",
-    "CSRF_COOKIE_SECURE",
-    "REQUIRE_STAFF_2FA",
-    "DJANGO_SETTINGS_MODULE",
-)
+# Only what a process needs to run: nothing of the test run (its settings, keys, or flags
+# such as DJANGO_ALLOW_ASYNC_UNSAFE that browser tests set) leaks into "production".
+INHERITED_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")
 
 
 def production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
     """Environment of a production start: DEBUG off, real keys, everything else default.
 
     A developer's .env fills only variables not set here; it must not set the security
-    variables above for this test to see their defaults (`make run` writes none of them).
+    variables for this test to see their defaults (`make run` writes none of them).
     """
-    env = {k: v for k, v in os.environ.items() if k not in SECURITY_VARIABLES}
+    env = {k: v for k, v in os.environ.items() if k in INHERITED_VARIABLES}
     env.update(
         DJANGO_SETTINGS_MODULE="finance.settings",
         DEBUG="false",

@@ -90,8 +90,10 @@ def test_sign_in_with_2fa_asks_for_the_code_before_anything_else() -> None:
     # django-otp throttles after a failure (1 s, 2 s, ... before the next try): skip the wait.
     device.refresh_from_db()
     device.throttle_reset()
+    before = client.session.session_key
     response = client.post("/accounts/two-factor/verify/", {"token": code(device), "next": "/"})
     assert response.status_code == 302 and response["Location"] == "/"
+    assert client.session.session_key != before  # a new session key once verified
     assert client.get("/").status_code == 200
 
 

@@ -8,9 +8,10 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from kombu.exceptions import OperationalError
 
-from balances import services
+from balances import refresh, services
 from balances.models import PlaidItem
 from balances.plaid_client import PlaidError
+from balances.throttle import ThrottleUnavailable
 
 
 class Command(BaseCommand):
@@ -37,7 +38,7 @@ class Command(BaseCommand):
         if not options["sync"]:
             try:
                 queued = services.items_queue_refresh(items=items)
-            except OperationalError as exc:
+            except (OperationalError, ThrottleUnavailable) as exc:
                 raise CommandError(f"Cannot reach the task queue: {exc}") from exc
             self.stdout.write(f"Queued {queued} refresh task(s).")
             return
@@ -45,11 +46,17 @@ class Command(BaseCommand):
         failures = 0
         for item in items:
             try:
-                result = services.item_refresh_balances(item=item)
+                result = refresh.item_refresh_in_process(item=item)
             except PlaidError as error:
                 failures += 1
                 self.stderr.write(f"{item}: {error.code} {error.message}")
                 continue
+            except refresh.ItemBusy as exc:
+                failures += 1
+                self.stderr.write(f"{item}: not refreshed: {exc}")
+                continue
+            except ThrottleUnavailable as exc:
+                raise CommandError(f"Cannot reach the shared throttle state: {exc}") from exc
             self.stdout.write(
                 f"{item}: {result.accounts_created + result.accounts_updated} accounts, "
                 f"{result.snapshots_written} snapshot(s)"

@@ -1,0 +1,140 @@
+"""Webhooks end to end: the emulator signs and POSTs them over HTTP to a live server."""
+
+import hashlib
+import json
+import time
+
+import jwt
+import pytest
+import urllib3
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from balances import plaid_client, services, webhooks
+from balances.models import PlaidItem
+from plaid_emulator import DEFAULT_CLIENT_ID, DEFAULT_SECRET
+from tests.factories import UserFactory
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def wait_for(predicate, timeout=15.0, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
+def emulator_post(emulator, path, body):
+    response = urllib3.request(
+        "POST",
+        emulator.url + path,
+        json=body,
+        headers={"PLAID-CLIENT-ID": DEFAULT_CLIENT_ID, "PLAID-SECRET": DEFAULT_SECRET},
+        timeout=10,
+    )
+    assert response.status == 200, response.data
+    return response.json()
+
+
+def deliver(url, body, token):
+    """POST like Plaid does; return the HTTP status."""
+    response = urllib3.request(
+        "POST",
+        url,
+        body=body,
+        headers={"Content-Type": "application/json", "Plaid-Verification": token},
+        timeout=10,
+        redirect=False,
+    )
+    return response.status
+
+
+@pytest.fixture
+def linked(emulator, live_server):
+    webhooks._keys.clear()
+    url = live_server.url + "/plaid/webhook/"
+    user = UserFactory(username="wendy")
+    item = services.item_link_sandbox(
+        user=user, institution_id="ins_3", webhook=url, queue_refresh=False
+    )
+    # The access token stays in this process: tests hand it to the emulator directly.
+    yield item, url
+    webhooks._keys.clear()
+
+
+def fire(emulator, item, code):
+    emulator_post(
+        emulator,
+        "/sandbox/item/fire_webhook",
+        {"access_token": item.access_token, "webhook_code": code},
+    )
+
+
+def test_fired_webhooks_are_verified_and_applied(emulator, linked):
+    item, _url = linked
+    fire(emulator, item, "NEW_ACCOUNTS_AVAILABLE")
+    assert wait_for(lambda: PlaidItem.objects.get(pk=item.pk).new_accounts_available)
+    fire(emulator, item, "PENDING_EXPIRATION")
+    assert wait_for(lambda: PlaidItem.objects.get(pk=item.pk).warning_code == "PENDING_EXPIRATION")
+    assert PlaidItem.objects.get(pk=item.pk).expires_at is not None
+    fire(emulator, item, "DEFAULT_UPDATE")
+    assert wait_for(lambda: PlaidItem.objects.get(pk=item.pk).refresh_requested_at is not None)
+    fire(emulator, item, "ERROR")  # ITEM_LOGIN_REQUIRED
+    assert wait_for(
+        lambda: PlaidItem.objects.get(pk=item.pk).status == PlaidItem.Status.LOGIN_REQUIRED
+    )
+    # Every delivery was answered 2xx on the first attempt.
+    log = list(emulator.emulator.deliverer.log)
+    assert [(e["status"], e["attempts"]) for e in log] == [("delivered", 1)] * 4
+
+
+def test_forged_webhooks_over_http_are_refused(emulator, linked):
+    item, url = linked
+    signer = emulator.emulator.signer
+    body = json.dumps(
+        {
+            "webhook_type": "ITEM",
+            "webhook_code": "USER_PERMISSION_REVOKED",
+            "item_id": item.plaid_item_id,
+            "environment": "sandbox",
+        }
+    ).encode()
+    # Sanity: the emulator's real key signs a delivery we accept...
+    good = body.replace(b"USER_PERMISSION_REVOKED", b"NEW_ACCOUNTS_AVAILABLE")
+    assert deliver(url, good, signer.sign(good)) == 200
+    # ...and everything else is refused, over real HTTP, with the key fetched from Plaid.
+    assert deliver(url, body + b" ", signer.sign(body)) == 401  # tampered body
+    assert deliver(url, body, signer.sign(body, iat=int(time.time()) - 301)) == 401  # stale
+    stranger = ec.generate_private_key(ec.SECP256R1())
+    claims = {"iat": int(time.time()), "request_body_sha256": hashlib.sha256(body).hexdigest()}
+    forged = jwt.encode(claims, stranger, algorithm="ES256", headers={"kid": signer.kid})
+    assert deliver(url, body, forged) == 401  # bad signature
+    unknown = jwt.encode(claims, stranger, algorithm="ES256", headers={"kid": "no-such-kid"})
+    assert deliver(url, body, unknown) == 401  # unknown kid (Plaid says so)
+    hs = jwt.encode(claims, "x" * 32, algorithm="HS256", headers={"kid": signer.kid})
+    assert deliver(url, body, hs) == 401  # wrong alg
+    assert PlaidItem.objects.get(pk=item.pk).status == PlaidItem.Status.HEALTHY
+
+
+def test_client_exposes_request_id_and_duration_for_the_call_log(emulator, linked):
+    item, _url = linked
+    result = plaid_client.accounts_get(item.access_token)
+    assert result.request_id and result.duration_ms is not None
+    emulator_post(
+        emulator,
+        "/emulator/faults",
+        {"error_code": "INSTITUTION_DOWN", "item_id": item.plaid_item_id, "count": 1},
+    )
+    with pytest.raises(plaid_client.PlaidError) as raised:
+        plaid_client.accounts_balance_get(item.access_token)
+    error = raised.value
+    assert (error.code, error.endpoint, error.retryable) == (
+        "INSTITUTION_DOWN",
+        "/accounts/balance/get",
+        True,
+    )
+    assert error.request_id and error.duration_ms is not None
+    key = plaid_client.webhook_verification_key_get(emulator.emulator.signer.kid)
+    assert key.jwk["crv"] == "P-256" and key.kid == emulator.emulator.signer.kid
