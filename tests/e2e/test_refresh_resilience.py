@@ -237,3 +237,32 @@ def test_two_workers_refreshing_the_same_items_never_interleave(
             assert start >= end - 0.05, spans
         item.refresh_from_db()
         assert item.status == PlaidItem.Status.HEALTHY
+
+
+def test_plaids_own_rate_limit_is_retried_until_its_window_passes(
+    emulator, shared, start_worker, publish
+):
+    """Plaid answers 429 (its per-Item limit, 5 a minute); the refreshes back off and finish."""
+    shared.update(
+        BALANCE_REFRESH_MAX_RETRIES="50", PLAID_BALANCE_GET_PER_ITEM_PER_MINUTE="100"
+    )  # our own throttle set too high on purpose: Plaid has to refuse
+    item = link("fay")
+    control(emulator, "/emulator/rate-limits", {"mode": "production"})
+    start_worker()
+    for _ in range(7):
+        publish(item.pk)
+
+    def limited():
+        return PlaidCall.objects.filter(item=item).exclude(error_code="").count() >= 2
+
+    assert wait_for(limited)
+    assert PlaidCall.objects.filter(item=item, error_code="").count() == 5
+    control(emulator, "/emulator/clock", {"advance_seconds": 61})  # Plaid's minute passes
+    assert wait_for(lambda: PlaidCall.objects.filter(item=item, error_code="").count() == 7)
+    assert set(PlaidCall.objects.filter(item=item).values_list("error_code", flat=True)) == {
+        "",
+        "BALANCE_LIMIT",
+    }
+    item.refresh_from_db()
+    assert (item.status, item.error_code) == (PlaidItem.Status.HEALTHY, "")
+    assert Account.objects.filter(item=item).count() == 5
