@@ -14,6 +14,12 @@ from django.utils.html import format_html, format_html_join
 from kombu.exceptions import OperationalError
 
 from . import services
+from .admin_operations import (
+    AttentionFilter,
+    clear_error_and_retry,
+    remove_at_plaid,
+    status_history_html,
+)
 from .admin_permissions import StaffViewSuperuserChangeMixin
 from .models import Account, BalanceSnapshot, PlaidCall, PlaidItem
 from .throttle import ThrottleUnavailable
@@ -79,7 +85,13 @@ class PlaidItemAdmin(StaffViewSuperuserChangeMixin, admin.ModelAdmin):
         "error_code",
         "warning_code",
     )
-    list_filter = ("status", FreshnessFilter, "warning_code", "institution_name")
+    list_filter = (
+        "status",
+        FreshnessFilter,
+        AttentionFilter,
+        "warning_code",
+        "institution_name",
+    )
     search_fields = ("owner__username", "owner__email", "institution_name", "institution_id")
     list_select_related = ("owner",)
     # `access_token_encrypted` is editable=False, so it is in no form; listing the fields
@@ -98,6 +110,7 @@ class PlaidItemAdmin(StaffViewSuperuserChangeMixin, admin.ModelAdmin):
         "warning_code",
         "expires_at",
         "new_accounts_available",
+        "status_history",
         "recent_calls",
         "created_at",
         "updated_at",
@@ -114,12 +127,13 @@ class PlaidItemAdmin(StaffViewSuperuserChangeMixin, admin.ModelAdmin):
         "warning_code",
         "expires_at",
         "new_accounts_available",
+        "status_history",
         "recent_calls",
         "created_at",
         "updated_at",
     )
     inlines = [AccountInline]
-    actions = ["refresh_balances_now"]
+    actions = ["refresh_balances_now", clear_error_and_retry, remove_at_plaid]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[PlaidItem]:
         return super().get_queryset(request).annotate(_account_count=Count("accounts"))
@@ -132,6 +146,11 @@ class PlaidItemAdmin(StaffViewSuperuserChangeMixin, admin.ModelAdmin):
     def is_stale(self, obj: PlaidItem) -> bool:
         cutoff = timezone.now() - timedelta(seconds=settings.BALANCE_STALE_AFTER)
         return obj.last_refreshed_at is None or obj.last_refreshed_at < cutoff
+
+    @admin.display(description="Status history")
+    def status_history(self, obj: PlaidItem) -> str:
+        """Render the Item's outcomes over time, from its call log (one query)."""
+        return status_history_html(obj)
 
     @admin.display(description=f"Last {RECENT_CALLS} Plaid calls")
     def recent_calls(self, obj: PlaidItem) -> str:

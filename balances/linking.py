@@ -59,24 +59,9 @@ def item_update_complete(*, item: PlaidItem) -> None:
     the new-accounts flag are cleared; the access token stays the same. The Item shows as
     pending until the queued refresh confirms it (a refresh that fails sets the error again).
     """
-    item.status = PlaidItem.Status.HEALTHY
-    item.error_code = item.error_message = ""
-    item.error_at = None
-    item.warning_code = ""
-    item.expires_at = None
+    fields = item.clear_error(warning=True)
     item.new_accounts_available = False
-    item.save(
-        update_fields=[
-            "status",
-            "error_code",
-            "error_message",
-            "error_at",
-            "warning_code",
-            "expires_at",
-            "new_accounts_available",
-            "updated_at",
-        ]
-    )
+    item.save(update_fields=[*fields, "new_accounts_available"])
     # The repair stands even if the queue is down: the next scheduled run refreshes it.
     services.item_queue_refresh_best_effort(item=item)
 

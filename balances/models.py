@@ -70,6 +70,19 @@ class PlaidItem(models.Model):
     def access_token(self, value: str) -> None:
         self.access_token_encrypted = crypto.encrypt(value)
 
+    def clear_error(self, *, warning: bool = False) -> list[str]:
+        """Mark the Item healthy and forget its last error (with `warning`, also its expiry
+        warning). Return the changed fields, for `save(update_fields=...)`; do not save."""
+        self.status = self.Status.HEALTHY
+        self.error_code = self.error_message = ""
+        self.error_at = None
+        fields = ["status", "error_code", "error_message", "error_at", "updated_at"]
+        if warning:
+            self.warning_code = ""
+            self.expires_at = None
+            fields += ["warning_code", "expires_at"]
+        return fields
+
     @property
     def is_active(self) -> bool:
         """Whether scheduled refreshes should call Plaid for this Item."""
@@ -219,3 +232,20 @@ class Profile(models.Model):
 
     def __str__(self) -> str:
         return f"Profile of {self.user}"
+
+
+class BeatRun(models.Model):
+    """When a scheduled (beat) task last ran to the end: what `/healthz` reports.
+
+    One row per task name, updated in place (one UPDATE per run, no history).
+    """
+
+    task = models.CharField(max_length=200, unique=True)
+    ran_at = models.DateTimeField()
+    items_queued = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "beat run"
+
+    def __str__(self) -> str:
+        return f"{self.task} @ {self.ran_at:%Y-%m-%d %H:%M:%S}"

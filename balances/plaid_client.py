@@ -284,7 +284,12 @@ def _call(endpoint: str, func: Callable[[], T]) -> T:
         )
     error.endpoint = endpoint
     error.duration_ms = _elapsed_ms(started)
-    logger.warning("Plaid %s failed: %r", endpoint, error)
+    logger.warning(
+        "Plaid %s failed: %r",
+        endpoint,
+        error,
+        extra={"plaid_request_id": error.request_id, "plaid_error_code": error.code},
+    )
     raise error
 
 

@@ -242,7 +242,7 @@ def item_record_call(
     Written in its own statement, outside any refresh transaction: the call happened even
     if storing its result fails. Never stores the access token.
     """
-    return PlaidCall.objects.create(
+    call = PlaidCall.objects.create(
         item=item,
         called_at=timezone.now(),
         endpoint=endpoint,
@@ -250,6 +250,21 @@ def item_record_call(
         error_code=error.code[:100] if error else "",
         duration_ms=error.duration_ms if error else duration_ms,
     )
+    # One structured line per call: Item and Plaid request id for support, never the token.
+    logger.info(
+        "Item %s: Plaid %s %s",
+        item.pk,
+        endpoint,
+        call.error_code or "ok",
+        extra={
+            "item_id": item.pk,
+            "plaid_request_id": call.request_id,
+            "plaid_endpoint": endpoint,
+            "plaid_error_code": call.error_code,
+            "duration_ms": call.duration_ms,
+        },
+    )
+    return call
 
 
 def item_record_old_balances(*, item: PlaidItem, error: PlaidError) -> None:
@@ -339,23 +354,11 @@ def item_store_balances(*, item: PlaidItem, result: AccountsResult) -> RefreshRe
         ]
         BalanceSnapshot.objects.bulk_create(snapshots)
 
-        item.status = PlaidItem.Status.HEALTHY
-        item.error_code = item.error_message = ""
-        item.error_at = None
+        fields = item.clear_error()
         item.last_refreshed_at = now
         if result.institution_id and not item.institution_id:
             item.institution_id = result.institution_id
-        item.save(
-            update_fields=[
-                "status",
-                "error_code",
-                "error_message",
-                "error_at",
-                "last_refreshed_at",
-                "institution_id",
-                "updated_at",
-            ]
-        )
+        item.save(update_fields=[*fields, "last_refreshed_at", "institution_id"])
     return RefreshResult(
         accounts_created=len(created),
         accounts_updated=len(updated),

@@ -7,7 +7,9 @@ import logging
 from celery import shared_task
 from celery.app.task import Task
 
-from . import history, refresh, services
+from finance.logs import log_context
+
+from . import beat, history, refresh, services
 from .models import PlaidItem
 
 logger = logging.getLogger(__name__)
@@ -24,7 +26,9 @@ def refresh_item_balances(self: Task, item_id: int, realtime: bool = True, attem
     would be exceeded (neither counts as a failure) or after a transient error (up to
     BALANCE_REFRESH_MAX_RETRIES, exponential backoff with jitter).
     """
-    run = refresh.item_refresh_run(item_id=item_id, realtime=realtime, attempt=attempt)
+    # Every record this task logs carries the Item's id (never its token).
+    with log_context(item_id=item_id):
+        run = refresh.item_refresh_run(item_id=item_id, realtime=realtime, attempt=attempt)
     if run.retry_in is not None:
         raise self.retry(
             args=(item_id,),
@@ -41,7 +45,10 @@ def refresh_all_items() -> int:
     Uses BALANCE_SCHEDULED_SOURCE; Items already queued or running are skipped.
     """
     items = PlaidItem.objects.filter(status__in=[PlaidItem.Status.HEALTHY, PlaidItem.Status.ERROR])
-    return services.items_queue_refresh(items=items.only("pk", "status"))
+    queued = services.items_queue_refresh(items=items.only("pk", "status"))
+    # Recorded once the fan-out finished: /healthz/ turns 503 when this grows too old.
+    beat.beat_run_record(task=beat.FANOUT_TASK, items_queued=queued)
+    return queued
 
 
 @shared_task

@@ -165,22 +165,7 @@ def _apply(*, item: PlaidItem, wtype: str, code: str, payload: dict[str, Any]) -
             logger.info("Webhook %s/%s for item %s: nothing to do", wtype, code, item.pk)
             return WebhookResult(False, "ignored")
         if code == "LOGIN_REPAIRED" and item.status != PlaidItem.Status.REVOKED:
-            item.status = PlaidItem.Status.HEALTHY
-            item.error_code = item.error_message = ""
-            item.error_at = None
-            item.warning_code = ""
-            item.expires_at = None
-            item.save(
-                update_fields=[
-                    "status",
-                    "error_code",
-                    "error_message",
-                    "error_at",
-                    "warning_code",
-                    "expires_at",
-                    "updated_at",
-                ]
-            )
+            item.save(update_fields=item.clear_error(warning=True))
         return WebhookResult(True, f"applied {code}", refresh=item.is_active)
     if wtype != "ITEM":
         logger.info("Webhook of unknown type %s/%s for item %s ignored", wtype, code, item.pk)

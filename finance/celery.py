@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun, worker_init
+from celery.signals import beat_init, task_postrun, task_prerun, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "finance.settings")
 
@@ -51,3 +51,26 @@ def _clear_task_id(**kwargs: Any) -> None:
     from finance.logs import request_id
 
     request_id.set("")
+
+
+@beat_init.connect
+def _record_beat_start(**kwargs: Any) -> None:
+    """Record beat's start: /healthz/ counts it until the first fan-out (one interval on).
+
+    A database that is down must not stop beat: the failure is logged, and /healthz/
+    reports the database anyway.
+    """
+    import logging
+
+    import django
+    from django.db import DatabaseError, connections
+
+    django.setup()  # idempotent; beat may not have set Django up yet
+    from balances.beat import BEAT_STARTED, beat_run_record
+
+    try:
+        beat_run_record(task=BEAT_STARTED)
+    except DatabaseError:
+        logging.getLogger(__name__).exception("Could not record beat's start")
+    finally:
+        connections.close_all()

@@ -150,6 +150,8 @@ CSRF_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# Load balancers probe /healthz/ over plain HTTP on the private network: never redirect it.
+SECURE_REDIRECT_EXEMPT = [r"^healthz/?$"]
 # Behind a TLS-terminating proxy: "HTTP_X_FORWARDED_PROTO,https" (the header the proxy
 # sets, and its value for HTTPS). Only when the proxy overwrites that header on every request.
 _proxy_ssl_header = env.list("SECURE_PROXY_SSL_HEADER", default=[])
@@ -288,6 +290,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 BALANCE_REFRESH_INTERVAL = env.int("BALANCE_REFRESH_INTERVAL", default=3600)
 # Balances older than this many seconds are shown as stale.
 BALANCE_STALE_AFTER = env.int("BALANCE_STALE_AFTER", default=2 * BALANCE_REFRESH_INTERVAL)
+# /healthz answers 503 when beat's fan-out has not run for this many seconds.
+BEAT_OVERDUE_AFTER = env.int("BEAT_OVERDUE_AFTER", default=3 * BALANCE_REFRESH_INTERVAL)
 # Retries of a refresh that failed with a transient error (outage, rate limit, timeout).
 BALANCE_REFRESH_MAX_RETRIES = env.int("BALANCE_REFRESH_MAX_RETRIES", default=5)
 # Exponential backoff between those retries: base * 2**n seconds, capped, with jitter.

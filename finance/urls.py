@@ -4,8 +4,12 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from balances.health_views import healthz
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Load balancers and monitoring: no login, no secrets (balances/health.py).
+    path("healthz/", healthz, name="healthz"),
     path("accounts/", include("security.urls")),
     # Django's login views, without e-mailed password resets: a self-hosted app has no mail
     # server by default; an administrator resets a password with `manage.py changepassword`.

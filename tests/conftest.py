@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +12,7 @@ import pytest
 
 from balances import plaid_client
 from balances.plaid_client import AccountsResult, PlaidError, TokenExchange
+from tests.services import require_service, tcp_open  # noqa: F401 (re-exported)
 
 DATA = Path(__file__).parent / "data"
 
@@ -24,24 +23,6 @@ def example_reply() -> dict[str, Any]:
     reply["item"].setdefault("update_type", "background")
     reply["item"].setdefault("consent_expiration_time", None)
     return reply
-
-
-def require_service(name: str, check: Callable[[], bool], hint: str) -> None:
-    """Skip (or, under CI, fail) the calling test when a real service is missing."""
-    if check():
-        return
-    message = f"{name} is not available: {hint}"
-    if os.environ.get("CI"):
-        pytest.fail(f"{message} (CI must run this test)")
-    pytest.skip(message)
-
-
-def tcp_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 class FakePlaid:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,28 +11,17 @@ from typing import Any
 import pytest
 
 from balances.models import PlaidItem
-from tests.conftest import require_service
 from tests.e2e.dashboard_data import PASSWORD, PLATYPUS_NET_WORTH, platypus_user
+from tests.services import CHROMIUM_ARGS, require_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    require_service(
-        "Chromium", lambda: shutil.which("chromium") is not None, "apt-get install chromium"
-    )
+    chromium_path = require_chromium()
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API runs an event loop; Django's async-safety check would refuse
@@ -42,9 +30,7 @@ def browser() -> Iterator[Any]:
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:
         with sync_playwright() as p:
-            chromium = p.chromium.launch(
-                executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS
-            )
+            chromium = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
             yield chromium
             chromium.close()
     finally:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -23,20 +22,11 @@ from balances.models import PlaidItem
 from finance.celery import app as celery_app
 from plaid_emulator import DEFAULT_CLIENT_ID, DEFAULT_SECRET
 from security.csp import content_security_policy
-from tests.conftest import require_service
 from tests.factories import UserFactory
+from tests.services import CHROMIUM_ARGS, require_chromium
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PASSWORD = "correct horse battery staple"
 # A refresh goes through Redis and a worker process: allow for a slow CI machine.
 REFRESH_TIMEOUT_MS = 45_000
@@ -47,13 +37,11 @@ def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Headless Chromium (the machine's). The test's own ORM calls run beside
     Playwright's event loop in this thread, which Django allows only when told to."""
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    require_service(
-        "Chromium", lambda: shutil.which("chromium") is not None, "apt-get install chromium"
-    )
+    chromium_path = require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
         try:
             yield browser
         finally:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,20 +22,12 @@ from plaid.model.sandbox_item_fire_webhook_request import SandboxItemFireWebhook
 from plaid.model.sandbox_item_reset_login_request import SandboxItemResetLoginRequest
 
 from plaid_emulator import EmulatorServer, start_emulator
+from tests.services import CHROMIUM_ARGS, require_chromium
 
 from .conftest import link_item, make_client, raw_post
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 HOST_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>host</title>
 <script src="{emulator}/link/v2/stable/link-initialize.js"></script></head>
 <body><button id="open">Link a bank</button><script>
@@ -64,12 +54,7 @@ window.startLink = function (token) {{
 @pytest.fixture(scope="module")
 def chromium_path() -> str:
     """Return Chromium's path; skip (or fail under CI) when it is not installed."""
-    path = shutil.which("chromium")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium not installed: apt-get install chromium")
-        pytest.skip("chromium not installed: apt-get install chromium")
-    return path
+    return require_chromium()
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ PUBLIC_ROUTES = frozenset(
         "admin/login/",
         "admin/logout/",
         "plaid/webhook/",
+        "healthz/",
     }
 )
 # The only views that take a POST without a CSRF token: Plaid's webhook (it is verified by

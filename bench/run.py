@@ -1,0 +1,99 @@
+"""Run every benchmark of issue 8 and write docs/BENCHMARKS.md (`make bench`).
+
+Per run: a fresh PostgreSQL database `finance_bench` on 127.0.0.1:5432 (user postgres,
+trust auth; dropped at the end), Redis db 14 with its own queue name and throttle key
+prefix, the Plaid emulator as its own process (`python -m plaid_emulator`), and real
+`celery -A finance worker` processes, all with an environment pointing at them. Each
+target runs as its own process (`bench/<target>.py`), so one run's memory or imports never
+skew another's.
+
+Usage: python bench/run.py [--only dashboard,refresh,history,emulator] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench import common, report  # noqa: E402
+
+DB_NAME = "finance_bench"
+TARGETS = ("emulator", "dashboard", "history", "refresh")
+
+
+def migrate(env: dict[str, str]) -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+
+
+def run_module(name: str, env: dict[str, str], *args: str) -> float:
+    """Run bench/<name>.py with `env`; return its wall seconds (raise if it failed)."""
+    started = time.perf_counter()
+    print(f"== {name}", flush=True)
+    subprocess.run([sys.executable, str(ROOT / "bench" / f"{name}.py"), *args], cwd=ROOT,
+                   env=env, check=True)
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", default=",".join(TARGETS))
+    ap.add_argument("--quick", action="store_true", help="small sizes, to try the harness")
+    args = ap.parse_args()
+    only = set(args.only.split(","))
+    started = time.perf_counter()
+    durations: dict[str, float] = {}
+    ok = True
+
+    if "emulator" in only:
+        # The existing emulator benchmark starts its own emulator; it writes its section.
+        t = time.perf_counter()
+        code = subprocess.run([sys.executable, str(ROOT / "bench" / "emulator_throughput.py")],
+                              cwd=ROOT, check=False).returncode
+        durations["emulator"] = time.perf_counter() - t
+        ok = ok and code == 0
+
+    database_url = common.database_create(DB_NAME)
+    emulator = common.Emulator()
+    try:
+        env = common.bench_env(database_url=database_url, emulator_url=emulator.url)
+        migrate(env)
+        if "dashboard" in only:
+            durations["dashboard"] = run_module(
+                "dashboard", env, *(["--accounts-list", "5,20,50"] if args.quick else [])
+            )
+        if "history" in only:
+            durations["history"] = run_module(
+                "history", env, *(["--accounts", "50", "--days", "3"] if args.quick else [])
+            )
+        if "refresh" in only:
+            quick = ["--items", "200", "--latency-items", "100"] if args.quick else []
+            durations["refresh"] = run_module(
+                "refresh", env, "--emulator-url", emulator.url, *quick
+            )
+    finally:
+        emulator.stop()
+        common.database_drop(DB_NAME)
+    total = time.perf_counter() - started
+    results: dict[str, Any] = {"durations": durations, "total": total}
+    (ROOT / "var").mkdir(exist_ok=True)
+    (ROOT / "var" / "bench-run.json").write_text(json.dumps(results))
+    ok = report.write(durations=durations, total=total, only=only) and ok
+    print(f"make bench: {total:.0f} s in all", flush=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
