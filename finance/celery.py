@@ -63,7 +63,7 @@ def _record_beat_start(**kwargs: Any) -> None:
     import logging
 
     import django
-    from django.db import DatabaseError, connections
+    from django.db import DatabaseError
 
     django.setup()  # idempotent; beat may not have set Django up yet
     from balances.beat import BEAT_STARTED, beat_run_record
@@ -72,5 +72,3 @@ def _record_beat_start(**kwargs: Any) -> None:
         beat_run_record(task=BEAT_STARTED)
     except DatabaseError:
         logging.getLogger(__name__).exception("Could not record beat's start")
-    finally:
-        connections.close_all()

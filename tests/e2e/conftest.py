@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -116,6 +117,17 @@ def start_worker(process_env: dict[str, str]) -> Iterator[Callable[..., subproce
             worker.wait(15)
         except subprocess.TimeoutExpired:
             worker.kill()
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 45.0, interval: float = 0.1) -> bool:
+    """Poll `predicate` until it is true or `timeout` seconds pass; return whether it became
+    true. Generous: work crosses processes and a slow CI machine."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
 
 
 def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -17,21 +17,12 @@ from celery import Celery
 from balances import services
 from balances.models import Account, BalanceSnapshot, PlaidCall, PlaidItem
 from plaid_emulator import DEFAULT_CLIENT_ID, DEFAULT_SECRET
-from tests.e2e.conftest import manage
+from tests.e2e.conftest import manage, wait_for
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 BALANCE = "/accounts/balance/get"
-
-
-def wait_for(predicate, timeout=45.0, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False
 
 
 def control(emulator, path, body=None, method="POST"):

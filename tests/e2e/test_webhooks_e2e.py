@@ -12,18 +12,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from balances import plaid_client, services, webhooks
 from balances.models import PlaidItem
 from plaid_emulator import DEFAULT_CLIENT_ID, DEFAULT_SECRET
+from tests.e2e.conftest import wait_for
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-def wait_for(predicate, timeout=15.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False
 
 
 def emulator_post(emulator, path, body):

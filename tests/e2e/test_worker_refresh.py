@@ -1,25 +1,15 @@
 """End to end: command → Redis → real Celery worker → plaid-python → emulator over HTTP → DB."""
 
 import re
-import time
 
 import pytest
 
 from balances import services
 from balances.models import Account, BalanceSnapshot
-from tests.e2e.conftest import manage
+from tests.e2e.conftest import manage, wait_for
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-def wait_for(predicate, timeout=45.0, interval=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False
 
 
 def test_worker_refreshes_a_linked_item_through_redis_and_the_emulator(

@@ -1,0 +1,168 @@
+"""`/healthz/`: 200 when the database, broker, shared state and beat are fine, else 503."""
+
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+import redis
+from django.db import OperationalError, connection
+from django.utils import timezone
+
+from balances import tasks
+from balances.beat import BEAT_STARTED, FANOUT_TASK, beat_run_record
+from balances.models import BeatRun
+from finance.celery import _record_beat_start
+from tests.conftest import require_service, tcp_open
+from tests.factories import PlaidItemFactory
+
+pytestmark = pytest.mark.django_db
+
+REDIS_URL = "redis://127.0.0.1:6379/15"
+# Nothing listens on port 1: connections are refused at once.
+DEAD_REDIS = "redis://:s3cret-password@127.0.0.1:1/0"
+
+
+def healthz(client):
+    response = client.get("/healthz/")
+    assert response["Content-Type"] == "application/json"
+    assert "no-cache" in response["Cache-Control"]
+    return response.status_code, response.json()
+
+
+@pytest.fixture
+def beat_ran():
+    return beat_run_record(task=FANOUT_TASK, items_queued=3)
+
+
+def test_healthy_without_login(client, beat_ran):
+    status, body = healthz(client)
+    assert status == 200, body
+    assert body["status"] == "ok"
+    checks = body["checks"]
+    assert set(checks) == {"database", "broker", "shared_state", "beat"}
+    assert checks["database"]["ok"] and checks["database"]["vendor"] == connection.vendor
+    assert checks["broker"]["ok"] and checks["broker"]["kind"] == "memory"
+    assert checks["beat"]["ok"] and checks["beat"]["items_queued"] == 3
+    assert checks["beat"]["last_run_age_seconds"] < 60
+
+
+def test_database_down_is_503(client, beat_ran):
+    with mock.patch.object(connection, "cursor", side_effect=OperationalError("down")):
+        status, body = healthz(client)
+    assert status == 503
+    assert body["status"] == "fail"
+    assert body["checks"]["database"] == {
+        "ok": False,
+        "vendor": connection.vendor,
+        "error": "django.db.utils.OperationalError",
+        "ms": body["checks"]["database"]["ms"],
+    }
+    assert body["checks"]["beat"] == {"ok": False, "error": "no database"}
+
+
+def test_redis_broker_down_is_503_and_names_no_secret(client, settings, beat_ran):
+    settings.CELERY_BROKER_URL = DEAD_REDIS
+    settings.THROTTLE_REDIS_URL = DEAD_REDIS
+    response = client.get("/healthz/")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["checks"]["broker"]["ok"] is False
+    assert body["checks"]["broker"]["kind"] == "redis"
+    assert body["checks"]["broker"]["error"].startswith("redis.exceptions.")
+    assert body["checks"]["shared_state"] == {
+        "ok": False,
+        "kind": "redis (the broker)",
+        "ms": body["checks"]["shared_state"]["ms"],
+    }
+    text = response.content.decode()
+    assert "s3cret" not in text and "127.0.0.1" not in text and ":1/" not in text
+
+
+def test_separate_shared_state_redis_down_is_503(client, settings, beat_ran):
+    settings.THROTTLE_REDIS_URL = DEAD_REDIS
+    status, body = healthz(client)
+    assert status == 503
+    assert body["checks"]["broker"]["ok"] is True
+    assert body["checks"]["shared_state"]["ok"] is False
+
+
+def test_redis_broker_reports_queue_depth(client, settings, beat_ran):
+    require_service("Redis", lambda: tcp_open("127.0.0.1", 6379), "nothing on 127.0.0.1:6379")
+    queue = "healthz-test-queue"
+    settings.CELERY_BROKER_URL = REDIS_URL
+    settings.CELERY_TASK_DEFAULT_QUEUE = queue
+    settings.THROTTLE_REDIS_URL = REDIS_URL
+    r = redis.Redis.from_url(REDIS_URL)
+    r.delete(queue, f"{queue}\x06\x169")
+    try:
+        r.lpush(queue, "a", "b", "c")
+        r.lpush(f"{queue}\x06\x169", "d")  # a message at priority 9
+        status, body = healthz(client)
+    finally:
+        r.delete(queue, f"{queue}\x06\x169")
+    assert status == 200, body
+    broker = body["checks"]["broker"]
+    assert (broker["kind"], broker["queue"], broker["queue_depth"]) == ("redis", queue, 4)
+    assert isinstance(broker["unacked"], int)
+    assert body["checks"]["shared_state"] == {
+        "ok": True,
+        "kind": "redis (the broker)",
+        "ms": body["checks"]["shared_state"]["ms"],
+    }
+
+
+def test_file_broker_is_named_and_counted(client, settings, tmp_path, beat_ran):
+    (tmp_path / "one.msg").write_text("{}")
+    (tmp_path / "two.msg").write_text("{}")
+    settings.CELERY_BROKER_URL = "filesystem://"
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"data_folder_in": str(tmp_path)}
+    status, body = healthz(client)
+    assert status == 200, body
+    assert body["checks"]["broker"]["kind"] == "file broker"
+    assert body["checks"]["broker"]["queue_depth"] == 2
+    assert body["checks"]["shared_state"]["kind"] == "file (this machine only)"
+
+
+def test_beat_overdue_is_503(client, settings):
+    settings.BEAT_OVERDUE_AFTER = 3 * 3600
+    BeatRun.objects.create(task=FANOUT_TASK, ran_at=timezone.now() - timedelta(hours=3, seconds=5))
+    status, body = healthz(client)
+    assert status == 503
+    assert body["checks"]["beat"]["ok"] is False
+    assert body["checks"]["beat"]["error"] == "beat is overdue"
+    assert body["checks"]["beat"]["last_run_age_seconds"] >= 3 * 3600
+    BeatRun.objects.filter(task=FANOUT_TASK).update(ran_at=timezone.now() - timedelta(hours=2))
+    assert healthz(client)[0] == 200
+
+
+def test_beat_never_run_is_503_until_beat_starts(client):
+    status, body = healthz(client)
+    assert status == 503
+    assert body["checks"]["beat"]["error"] == "beat has never run"
+    _record_beat_start()  # what `celery beat` runs at start (finance/celery.py)
+    assert BeatRun.objects.filter(task=BEAT_STARTED).exists()
+    status, body = healthz(client)
+    assert status == 200, body
+    assert "started" in body["checks"]["beat"] and "last_run" not in body["checks"]["beat"]
+
+
+def test_fan_out_records_its_run(fake_plaid):
+    PlaidItemFactory()
+    assert tasks.refresh_all_items() == 1
+    run = BeatRun.objects.get(task=FANOUT_TASK)
+    assert run.items_queued == 1
+    assert timezone.now() - run.ran_at < timedelta(seconds=60)
+    # Run again (a second beat): nothing new queued, the run still recorded.
+    assert tasks.refresh_all_items() == 0
+    assert BeatRun.objects.get(task=FANOUT_TASK).items_queued == 0
+
+
+def test_not_redirected_to_https(client, settings, beat_ran):
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/accounts/login/").status_code == 301
+    assert client.get("/healthz/").status_code == 200
+
+
+def test_only_get_and_head(client, beat_ran):
+    assert client.head("/healthz/").status_code == 200
+    assert client.post("/healthz/").status_code in (403, 405)
