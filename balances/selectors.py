@@ -172,9 +172,15 @@ def items_freshness(items: Sequence[PlaidItem]) -> list[ItemFreshness]:
 
 
 def item_is_pending(item: PlaidItem) -> bool:
-    """Whether a refresh of `item` was queued and has neither finished nor failed since."""
+    """Whether a refresh of `item` was queued and has neither finished nor failed since.
+
+    Bounded by BALANCE_REFRESH_PENDING_TTL: a task lost with its queue stops showing as
+    pending instead of spinning until the next refresh.
+    """
     requested = item.refresh_requested_at
-    if requested is None or item.status != PlaidItem.Status.HEALTHY:
+    if requested is None or not item.is_active:
+        return False
+    if requested < timezone.now() - timedelta(seconds=settings.BALANCE_REFRESH_PENDING_TTL):
         return False
     done = [t for t in (item.last_refreshed_at, item.error_at) if t is not None]
     return not any(t >= requested for t in done)

@@ -98,3 +98,23 @@ def test_accounts_for_user_only_returns_own_open_accounts():
     closed = AccountFactory(item=mine.item)
     Account.objects.filter(pk=closed.pk).update(closed_at="2026-01-01T00:00:00Z")
     assert list(selectors.accounts_for_user(user=alice)) == [mine]
+
+
+@pytest.mark.django_db
+def test_pending_covers_erroring_items_and_expires(settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from balances.models import PlaidItem
+
+    now = timezone.now()
+    erroring = PlaidItemFactory(status=PlaidItem.Status.ERROR, refresh_requested_at=now)
+    assert selectors.item_is_pending(erroring)
+    lost = PlaidItemFactory(refresh_requested_at=now - timedelta(hours=2))
+    settings.BALANCE_REFRESH_PENDING_TTL = 3600
+    assert not selectors.item_is_pending(lost)
+    done = PlaidItemFactory(refresh_requested_at=now, last_refreshed_at=now + timedelta(seconds=1))
+    assert not selectors.item_is_pending(done)
+    revoked = PlaidItemFactory(status=PlaidItem.Status.REVOKED, refresh_requested_at=now)
+    assert not selectors.item_is_pending(revoked)
