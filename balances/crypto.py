@@ -25,6 +25,28 @@ def _current() -> MultiFernet:
     return _fernet(tuple(settings.FIELD_ENCRYPTION_KEYS))
 
 
+def _primary() -> MultiFernet:
+    return _fernet(tuple(settings.FIELD_ENCRYPTION_KEYS[:1]))
+
+
+def is_current(ciphertext: str) -> bool:
+    """Return whether `ciphertext` is encrypted with the primary (first) key."""
+    try:
+        _primary().decrypt(ciphertext.encode())
+    except InvalidToken:
+        return False
+    return True
+
+
+def can_decrypt(ciphertext: str) -> bool:
+    """Return whether any configured key decrypts `ciphertext`."""
+    try:
+        _current().decrypt(ciphertext.encode())
+    except InvalidToken:
+        return False
+    return True
+
+
 def encrypt(plaintext: str) -> str:
     """Return `plaintext` encrypted with the primary key, as text."""
     return _current().encrypt(plaintext.encode()).decode()

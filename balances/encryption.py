@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from django.conf import settings
 from django.db import DatabaseError, connection
 
+from . import crypto
 from .models import PlaidItem
 
 
@@ -25,11 +24,6 @@ class RotationResult:
     changed_meanwhile: int = 0
     # Primary keys of Items whose token no configured key decrypts.
     undecryptable: list[int] = field(default_factory=list)
-
-
-def _keys() -> tuple[Fernet, MultiFernet]:
-    keys = [Fernet(key) for key in settings.FIELD_ENCRYPTION_KEYS]
-    return keys[0], MultiFernet(keys)
 
 
 def _batches(batch_size: int) -> Iterator[list[tuple[int, str]]]:
@@ -55,20 +49,15 @@ def item_tokens_rotate(*, batch_size: int = 500, dry_run: bool = False) -> Rotat
     applies if the stored ciphertext is still the one read. Never raises for a token no key
     can decrypt: it is listed in `undecryptable` and left untouched.
     """
-    primary, every = _keys()
     result = RotationResult()
     for rows in _batches(batch_size):
         for pk, ciphertext in rows:
-            try:
-                primary.decrypt(ciphertext.encode())
-            except InvalidToken:
-                pass
-            else:
+            if crypto.is_current(ciphertext):
                 result.already_current += 1
                 continue
             try:
-                rotated = every.rotate(ciphertext.encode()).decode()
-            except InvalidToken:
+                rotated = crypto.rotate(ciphertext)
+            except crypto.TokenDecryptionError:
                 result.undecryptable.append(pk)
                 continue
             if dry_run:
@@ -84,23 +73,23 @@ def item_tokens_rotate(*, batch_size: int = 500, dry_run: bool = False) -> Rotat
     return result
 
 
-def undecryptable_item_ids(*, limit: int = 10) -> list[int] | None:
+def undecryptable_item_ids(*, limit: int = 10, scan: int | None = None) -> list[int] | None:
     """Return up to `limit` Item ids whose token no configured key decrypts.
 
-    Returns None when there is nothing to check yet (no database, or the table is not
-    migrated), so `migrate` on an empty database works. Cost: one decryption per stored
-    token (a few microseconds each), run once at start-up.
+    Looks at every stored token, or with `scan` only the newest `scan` of them (a wrong key
+    fails them all, so a sample finds it at the cost of `scan` decryptions, a few
+    microseconds each). Returns None when there is nothing to check yet (no database, or
+    the table is not migrated), so `migrate` on an empty database works.
     """
     try:
         if PlaidItem._meta.db_table not in connection.introspection.table_names():
             return None
-        _, every = _keys()
+        rows = PlaidItem.objects.order_by("-pk").values_list("pk", "access_token_encrypted")
+        if scan is not None:
+            rows = rows[:scan]
         bad: list[int] = []
-        rows = PlaidItem.objects.order_by("pk").values_list("pk", "access_token_encrypted")
         for pk, ciphertext in rows.iterator(chunk_size=2000):
-            try:
-                every.decrypt(ciphertext.encode())
-            except InvalidToken:
+            if not crypto.can_decrypt(ciphertext):
                 bad.append(pk)
                 if len(bad) >= limit:
                     break

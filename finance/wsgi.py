@@ -9,7 +9,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "finance.settings")
 application = get_wsgi_application()
 
 # Refuse to serve when stored access tokens cannot be decrypted (a wrong
-# FIELD_ENCRYPTION_KEY): one decryption per stored token, once per process start.
+# FIELD_ENCRYPTION_KEY): decrypts a sample of the newest tokens, once per process start.
 from security.checks import verify_encryption_keys  # noqa: E402
 
 verify_encryption_keys()

@@ -36,8 +36,13 @@ def check_encryption_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckM
     return [Error(_message(ids), hint=HINT, id="security.E001")]
 
 
+# Start-up samples the newest tokens (a wrong key fails every one of them); the system check
+# (`manage.py check`, `migrate`) looks at all of them.
+STARTUP_SAMPLE = 200
+
+
 def verify_encryption_keys() -> None:
     """Raise ImproperlyConfigured when a stored token cannot be decrypted."""
-    ids = undecryptable_item_ids(limit=10)
+    ids = undecryptable_item_ids(limit=10, scan=STARTUP_SAMPLE)
     if ids:
         raise ImproperlyConfigured(f"{_message(ids)} {HINT}")
