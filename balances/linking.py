@@ -12,17 +12,12 @@ from django.conf import settings
 from django.contrib.auth.models import User
 
 from . import plaid_client, services
-from .models import PlaidItem, Profile
+from .models import PlaidItem
 from .plaid_client import LinkToken, PlaidError
+from .profiles import profile_get_or_create
 from .services import ITEM_GONE_CODES, LinkError
 
 logger = logging.getLogger(__name__)
-
-
-def profile_get_or_create(*, user: User) -> Profile:
-    """Return `user`'s Profile, creating it (and its random plaid_user_id) on first use."""
-    profile, _ = Profile.objects.get_or_create(user=user)
-    return profile
 
 
 def link_token_create_for_user(*, user: User) -> LinkToken:

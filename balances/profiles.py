@@ -39,6 +39,12 @@ def currency_choices(*, user: User) -> list[str]:
     return own + [c for c in COMMON_CURRENCIES if c not in own]
 
 
+def profile_get_or_create(*, user: User) -> Profile:
+    """Return `user`'s Profile, creating it (and its random plaid_user_id) on first use."""
+    profile, _ = Profile.objects.get_or_create(user=user)
+    return profile
+
+
 def profile_set_main_currency(*, user: User, currency: str) -> Profile:
     """Set `user`'s main currency; raise ValidationError (nothing saved) for a bad code."""
     code = (currency or "").strip().upper()
@@ -49,7 +55,7 @@ def profile_set_main_currency(*, user: User, currency: str) -> Profile:
             f"{code} is neither a currency of your accounts nor one of the common "
             "currencies offered here."
         )
-    profile, _ = Profile.objects.get_or_create(user=user)
+    profile = profile_get_or_create(user=user)
     profile.main_currency = code
     profile.save(update_fields=["main_currency"])
     return profile
