@@ -40,15 +40,21 @@ def retry_delay(attempt: int) -> float:
     return random.uniform(ceiling / 2, ceiling)  # noqa: S311 (jitter, not security)
 
 
-def item_refresh_run(*, item_id: int, realtime: bool = True, attempt: int = 0) -> RefreshRun:
+def item_refresh_run(
+    *, item_id: int, realtime: bool = True, attempt: int = 0, redelivered: bool = False
+) -> RefreshRun:
     """Refresh one Item once, within the per-Item lock and Plaid's rate limits.
 
     `attempt` counts the transient failures so far. Permanent errors and exhausted
     retries end the run with the Item's status set (`item_refresh_balances` /
     `item_record_error`); a refresh that fails keeps the last good balances.
+
+    `redelivered`: the broker delivered this task again because the worker that had it died
+    before acknowledging it. If that worker had already stored a refresh newer than the
+    request, the run is skipped, so a refresh is never repeated (and billed) twice.
     """
     try:
-        return _run(item_id=item_id, realtime=realtime, attempt=attempt)
+        return _run(item_id=item_id, realtime=realtime, attempt=attempt, redelivered=redelivered)
     except throttle.ThrottleUnavailable as exc:
         # Without the shared lock and limits, calling Plaid could break them: wait.
         if attempt < settings.BALANCE_REFRESH_MAX_RETRIES:
@@ -63,13 +69,25 @@ def _finish(item_id: int) -> None:
     throttle.pending_clear(item_id)
 
 
-def _run(*, item_id: int, realtime: bool, attempt: int) -> RefreshRun:
+def _already_refreshed(item: PlaidItem) -> bool:
+    """Whether a refresh was stored after the Item's latest refresh request."""
+    requested, refreshed = item.refresh_requested_at, item.last_refreshed_at
+    return requested is not None and refreshed is not None and refreshed >= requested
+
+
+def _run(*, item_id: int, realtime: bool, attempt: int, redelivered: bool = False) -> RefreshRun:
     item = PlaidItem.objects.filter(pk=item_id).first()
     if item is None or not item.is_active:
         if item is not None and item.refresh_requested_at is not None:
             PlaidItem.objects.filter(pk=item_id).update(refresh_requested_at=None)
         _finish(item_id)
         return RefreshRun("skipped")
+    if redelivered and _already_refreshed(item):
+        # The dead worker stored it but never acknowledged the task. No request came since
+        # (it would be newer than the refresh), so the pending mark is this request's.
+        logger.info("Item %s: delivered again but already refreshed; skipped", item_id)
+        _finish(item_id)
+        return RefreshRun("skipped: already refreshed")
 
     token = throttle.item_lock_acquire(item_id)
     if token is None:

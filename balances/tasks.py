@@ -28,7 +28,12 @@ def refresh_item_balances(self: Task, item_id: int, realtime: bool = True, attem
     """
     # Every record this task logs carries the Item's id (never its token).
     with log_context(item_id=item_id):
-        run = refresh.item_refresh_run(item_id=item_id, realtime=realtime, attempt=attempt)
+        run = refresh.item_refresh_run(
+            item_id=item_id,
+            realtime=realtime,
+            attempt=attempt,
+            redelivered=bool((self.request.delivery_info or {}).get("redelivered")),
+        )
     if run.retry_in is not None:
         raise self.retry(
             args=(item_id,),

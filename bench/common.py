@@ -289,3 +289,46 @@ def proc_memory_kib(pid: int) -> tuple[int, int]:
 
 def db_name_from_url(url: str) -> str:
     return urllib.parse.urlparse(url).path.lstrip("/")
+
+
+# --- Profiles -----------------------------------------------------------------------------
+
+# Frames worth naming in a profile of a refresh (substring of py-spy's "function (file)").
+PROFILE_BUCKETS = (
+    ("Plaid SDK call (plaid_client.accounts_balance_get)", "accounts_balance_get (balances/"),
+    ("  of which urllib3 HTTP round trip", "urlopen (urllib3/"),
+    ("  of which SDK model deserialization", "deserialize (plaid/"),
+    ("store balances (item_store_balances)", "item_store_balances (balances/"),
+    ("call log (item_record_call)", "item_record_call (balances/"),
+    ("throttle: Redis round trips (balances/throttle.py)", "(balances/throttle.py"),
+    ("database connect (Django connect)", "connect (django/db/backends/base/base.py"),
+    ("database close (close_old_connections)", "close_old_connections (django/"),
+    ("SQL execute (all)", "execute (django/db/backends/utils.py"),
+    ("token decrypt (Fernet)", "decrypt (cryptography/"),
+    ("Celery task protocol and acks", "(kombu/"),
+    ("the task itself (refresh_item_balances)", "refresh_item_balances (balances/tasks.py"),
+)
+
+
+def profile_shares(raw: str) -> list[tuple[str, float]]:
+    """Return (bucket, share of busy samples) from py-spy's raw (collapsed) output.
+
+    A sample counts as busy unless its innermost frame waits (a lock, a socket read, the
+    thread pool's queue): threads idle in the pool would otherwise dominate.
+    """
+    idle = ("wait (threading.py", "_wait_for_tstate_lock", "get (queue.py", "select (",
+            "poll (", "recv_into", "readinto (socket.py", "accept (")
+    busy = 0
+    counts = dict.fromkeys((name for name, _ in PROFILE_BUCKETS), 0)
+    for line in raw.splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack or not n.isdigit():
+            continue
+        frames = stack.split(";")
+        if any(marker in frames[-1] for marker in idle):
+            continue
+        busy += int(n)
+        for name, marker in PROFILE_BUCKETS:
+            if marker in stack:
+                counts[name] += int(n)
+    return [(name, ratio(c, busy)) for name, c in counts.items()] if busy else []

@@ -24,6 +24,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -153,6 +156,27 @@ def check_calls(start_id: int, expected: int) -> dict[str, Any]:
     }
 
 
+PROFILE = ROOT / "var" / "bench-profile-worker.txt"
+
+
+def profile_start(pid: int) -> subprocess.Popen[bytes]:
+    """Sample the worker with py-spy (all threads, native off, idle frames dropped)."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    return subprocess.Popen(
+        [spy, "record", "--pid", str(pid), "--rate", "250", "--format", "raw",
+         "--output", str(PROFILE), "--nonblocking"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def profile_finish(spy: subprocess.Popen[bytes]) -> list[tuple[str, float]]:
+    """Stop py-spy; return the share of samples of the frames that matter, largest first."""
+    spy.send_signal(signal.SIGINT)
+    spy.wait(timeout=30)
+    return common.profile_shares(PROFILE.read_text())
+
+
 def rate_windows_clear() -> None:
     """Forget the rate windows of earlier phases (their calls ran under other limits)."""
     from balances import throttle
@@ -172,6 +196,7 @@ def main() -> int:
     ap.add_argument("--realistic-concurrency", type=int, default=64)
     ap.add_argument("--emulator-url", required=True)
     ap.add_argument("--skip-latency", action="store_true")
+    ap.add_argument("--profile", action="store_true", help="py-spy the worker in cycle 1")
     args = ap.parse_args()
 
     import django
@@ -218,7 +243,10 @@ def main() -> int:
                         rss[str(mark)] = common.proc_memory_kib(worker.pid)
 
                     hooks[mark - before] = sample
+            spy = profile_start(worker.pid) if cycle == 1 and args.profile else None
             wall = run_cycle(item_ids, timeout=600, on_count=hooks)
+            if spy is not None:
+                out["profile"] = profile_finish(spy)
             figures = check_calls(start_id, len(item_ids))
             cycles.append({"cycle": cycle, "seconds": wall, "rate": len(item_ids) / wall,
                            "mean_latency": figures["mean_latency"]})

@@ -7,6 +7,7 @@ import urllib.request
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone as django_timezone
 
 from balances import services
@@ -66,6 +67,9 @@ def platypus_user(
     frozen base balances, so today's figures match NOTES.md and the chart has history.
     """
     user = UserFactory(username=username)
+    # A Canadian bank: as an operator linking one would, enable CA (else Plaid refuses to
+    # name the institution and the dashboard falls back to its id).
+    monkeypatch.setattr(settings, "PLAID_COUNTRY_CODES", ["US", "CA"])
     items = [
         services.item_link_sandbox(user=user, institution_id=ins, queue_refresh=False)
         for ins in ("ins_109508", "ins_43")

@@ -45,6 +45,7 @@ def test_first_platypus_bank_dashboard(client, emulator, monkeypatch):
     for mask in ("7777", "8888"):
         assert f'data-mask="{mask}"' in groups["loan"]
     assert "First Platypus Bank" in groups["credit"]
+    assert "Tartan-Dominion Bank of Canada" in groups["credit"]
 
     # Net worth per currency, USD matching NOTES.md; never a total across currencies.
     assert f'class="net-worth negative" data-currency="USD">{PLATYPUS_NET_WORTH}<' in page
