@@ -72,7 +72,7 @@ def refresh(request: AuthenticatedRequest) -> HttpResponse:
         messages.success(
             request,
             f"Refreshing {count} connection{'s' if count != 1 else ''}. "
-            "New balances appear in a few seconds; reload the page.",
+            "New balances appear here as soon as they arrive.",
         )
     for item in outcome.pending:
         messages.info(request, f"{_item_name(item)} is already being refreshed.")
