@@ -52,7 +52,7 @@ unit-postgres: $(VENV)/.installed
 	fi
 
 bench: $(VENV)/.installed
-	$(PY) bench/emulator_throughput.py
+	$(PY) bench/run.py
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .mypy_cache .ruff_cache

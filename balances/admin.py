@@ -135,6 +135,16 @@ class PlaidItemAdmin(StaffViewSuperuserChangeMixin, admin.ModelAdmin):
     inlines = [AccountInline]
     actions = ["refresh_balances_now", clear_error_and_retry, remove_at_plaid]
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Deleting an Item here alone would leave it linked (and billed) at Plaid: Items go
+        # through "Remove at Plaid and delete…". This also stops the admin from deleting a
+        # user who still has Items.
+        return False
+
+    def has_remove_permission(self, request: HttpRequest) -> bool:
+        """Whether `request.user` may remove Items at Plaid (superusers only)."""
+        return super().has_delete_permission(request)
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[PlaidItem]:
         return super().get_queryset(request).annotate(_account_count=Count("accounts"))
 

@@ -92,7 +92,7 @@ def clear_error_and_retry(
     modeladmin.message_user(request, text, messages.SUCCESS)
 
 
-@admin.action(description="Remove at Plaid and delete…", permissions=["delete"])
+@admin.action(description="Remove at Plaid and delete…", permissions=["remove"])
 def remove_at_plaid(
     modeladmin: admin.ModelAdmin[PlaidItem], request: HttpRequest, queryset: QuerySet[PlaidItem]
 ) -> TemplateResponse | None:

@@ -147,8 +147,13 @@ def check_beat() -> Report:
     return report
 
 
-def health_report() -> tuple[bool, Report]:
-    """Run every check; return whether all passed, and the report."""
+def health_report() -> Report:
+    """Run every check and return the report.
+
+    `status` is "ok" when every check passed, "degraded" when the database answers but the
+    broker, shared state or beat do not (this node still serves pages; background work is
+    stalled), and "fail" when the database does not (this node cannot serve).
+    """
     database = _timed(check_database)
     broker = _timed(check_broker)
     checks: Report = {
@@ -157,5 +162,10 @@ def health_report() -> tuple[bool, Report]:
         "shared_state": _timed(lambda: check_shared_state(broker)),
         "beat": _timed(check_beat) if database["ok"] else {"ok": False, "error": "no database"},
     }
-    healthy = all(check["ok"] for check in checks.values())
-    return healthy, {"status": "ok" if healthy else "fail", "checks": checks}
+    if not database["ok"]:
+        status = "fail"
+    elif all(check["ok"] for check in checks.values()):
+        status = "ok"
+    else:
+        status = "degraded"
+    return {"status": status, "checks": checks}

@@ -12,6 +12,13 @@ from .health import health_report
 @never_cache
 @require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Answer 200 when the database, broker, shared state and beat are fine, else 503."""
-    healthy, report = health_report()
-    return JsonResponse(report, status=200 if healthy else 503)
+    """Report health: 503 when this node cannot serve (no database), else 200.
+
+    A load balancer should not take every web node out of rotation because the broker or
+    beat, shared by all of them, is down: that answers 200 with status "degraded". With
+    `?strict=1` (for monitoring and alerts) any failed check answers 503.
+    """
+    report = health_report()
+    strict = request.GET.get("strict") in ("1", "true", "yes")
+    failed = report["status"] == "fail" or (strict and report["status"] != "ok")
+    return JsonResponse(report, status=503 if failed else 200)

@@ -208,6 +208,8 @@ def get_api() -> plaid_api.PlaidApi:
         host=host,
         api_key={"clientId": settings.PLAID_CLIENT_ID, "secret": settings.PLAID_SECRET},
     )
+    # One pooled keep-alive connection per worker thread (the SDK's default is 5 per CPU).
+    configuration.connection_pool_maxsize = settings.PLAID_CONNECTION_POOL_SIZE
     api = plaid_api.PlaidApi(plaid.ApiClient(configuration))
     _client = (key, api)
     return api

@@ -43,16 +43,26 @@ def refresh_item_balances(self: Task, item_id: int, realtime: bool = True, attem
     return run.outcome
 
 
-@shared_task
-def refresh_all_items() -> int:
+@shared_task(bind=True)
+def refresh_all_items(self: Task) -> int:
     """Queue a refresh of every active Item (run by beat every BALANCE_REFRESH_INTERVAL).
 
-    Uses BALANCE_SCHEDULED_SOURCE; Items already queued or running are skipped.
+    Uses BALANCE_SCHEDULED_SOURCE; Items already queued or running are skipped, and so is
+    a second fan-out within 0.9 interval (a second beat by mistake). A fan-out delivered
+    again after its worker died finishes the cycle: it queues the Items neither pending
+    nor refreshed since the cycle began.
     """
-    items = PlaidItem.objects.filter(status__in=[PlaidItem.Status.HEALTHY, PlaidItem.Status.ERROR])
+    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    # Once per interval, however many beats run (balances/beat.py); /healthz/ reads the claim.
+    cycle = beat.fanout_claim(resume=redelivered)
+    if cycle is None:
+        logger.warning("Fan-out skipped: another ran less than an interval ago (two beats?)")
+        return 0
+    items = PlaidItem.objects.filter(
+        status__in=[PlaidItem.Status.HEALTHY, PlaidItem.Status.ERROR]
+    ).exclude(last_refreshed_at__gte=cycle)
     queued = services.items_queue_refresh(items=items.only("pk", "status"))
-    # Recorded once the fan-out finished: /healthz/ turns 503 when this grows too old.
-    beat.beat_run_record(task=beat.FANOUT_TASK, items_queued=queued)
+    beat.fanout_done(items_queued=queued)
     return queued
 
 

@@ -31,7 +31,7 @@ DOC = ROOT / "docs" / "BENCHMARKS.md"
 PG_URL = "postgres://postgres@127.0.0.1:5432"
 REDIS_URL = "redis://127.0.0.1:6379/14"
 CLIENT_ID = "emulator-client-id"
-SECRET = "emulator-secret"
+SECRET = "emulator-secret"  # noqa: S105 (the emulator's public default)
 
 
 # --- Pure helpers -------------------------------------------------------------------------
@@ -316,8 +316,16 @@ def profile_shares(raw: str) -> list[tuple[str, float]]:
     A sample counts as busy unless its innermost frame waits (a lock, a socket read, the
     thread pool's queue): threads idle in the pool would otherwise dominate.
     """
-    idle = ("wait (threading.py", "_wait_for_tstate_lock", "get (queue.py", "select (",
-            "poll (", "recv_into", "readinto (socket.py", "accept (")
+    idle = (
+        "wait (threading.py",
+        "_wait_for_tstate_lock",
+        "get (queue.py",
+        "select (",
+        "poll (",
+        "recv_into",
+        "readinto (socket.py",
+        "accept (",
+    )
     busy = 0
     counts = dict.fromkeys((name for name, _ in PROFILE_BUCKETS), 0)
     for line in raw.splitlines():

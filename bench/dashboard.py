@@ -1,13 +1,15 @@
-"""Measure the dashboard: queries, render time and memory for 5 and 1,000 accounts.
+"""Dashboard (target 1): queries and median server time for 5, 100 and 1,000 accounts.
 
-Builds a throwaway test database (tests.settings: SQLite under var/, or DATABASE_URL;
-run it on PostgreSQL, production's database), gives one user 5 accounts and another
-1,000, each account with a snapshot every day for a year, then renders `/` (90 days),
-`/?range=1y`, `/?range=all` and `/api/dashboard/` through Django's test client. Checks
-that the query count is the same for both users and at most 10, and writes the
-"## Dashboard" section of docs/BENCHMARKS.md.
+Builds a throwaway test database (tests.settings on DATABASE_URL: `bench/run.py` points
+it at PostgreSQL, production's database) with three users: 5 accounts in 1 Item, 100 in
+20 and 1,000 in 200, each account with a snapshot every day for `--days` days. Renders
+`/` (90 days), `/?range=1y`, `/?range=all` and `/api/dashboard/?range=1y` through Django's
+test client (warm; the median of `--repeat` requests is the server time). Targets: the
+same query count for all three users and at most 10 per request; the median time of `/`
+at 1,000 accounts at most 3x the time at 5. Writes the "1. Dashboard" section of
+docs/BENCHMARKS.md.
 
-Usage: python bench/dashboard.py [--accounts 1000] [--days 365] [--no-write]
+Usage: python bench/dashboard.py [--days 365] [--repeat 9] [--no-write]
 """
 
 from __future__ import annotations
@@ -15,8 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
-import re
+import statistics
 import sys
 import time
 import tracemalloc
@@ -26,46 +27,38 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
-DOC = ROOT / "docs" / "BENCHMARKS.md"
+os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+
+from bench import common, report  # noqa: E402
+
 MAX_QUERIES = 10
-# The 1,000-account dashboard with a year of daily history, on PostgreSQL (production's
-# database). SQLite computes each snapshot's local date in Python: reported, no target.
-TARGET_SECONDS = 3.0
-TARGET_MB = 64.0
+MAX_RATIO = 3.0
+SIZES = ((5, 1), (100, 20), (1000, 200))  # (accounts, Items)
+PATHS = ("/", "/?range=1y", "/?range=all", "/api/dashboard/?range=1y")
+TARGET_PATH = "/"
 
 
-def write_section(text: str) -> None:
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    doc = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"## Dashboard\n.*?(?=\n## |\Z)", re.S)
-    if pattern.search(doc):
-        doc = pattern.sub(lambda _m: text.rstrip("\n") + "\n", doc)
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + text
-    DOC.write_text(doc.rstrip("\n") + "\n")
-
-
-def make_user(username: str, accounts: int, days: int) -> Any:
-    """Create a user with `accounts` accounts over 3 Items, a snapshot per account per day."""
+def make_user(username: str, accounts: int, items: int, days: int) -> Any:
+    """Create a user with `accounts` accounts over `items` Items, a snapshot per day each."""
     from django.contrib.auth.models import User
     from django.utils import timezone
 
     from balances.models import Account, BalanceSnapshot, PlaidItem
 
     user = User.objects.create_user(username)
-    items = []
-    for n in range(3):
+    now = timezone.now()
+    made = []
+    for n in range(items):
         item = PlaidItem(owner=user, plaid_item_id=f"{username}-item-{n}")
         item.access_token = f"access-bench-{username}-{n}"
-        item.institution_name = f"Bank {n}"
-        item.last_refreshed_at = timezone.now()
+        item.institution_name = f"Bank {n % 40}"
+        item.last_refreshed_at = now
         item.save()
-        items.append(item)
+        made.append(item)
     types = ["depository", "credit", "investment", "loan", "other"]
     Account.objects.bulk_create(
         Account(
-            item=items[n % 3],
+            item=made[n % items],
             plaid_account_id=f"{username}-acct-{n}",
             name=f"Account {n}",
             mask=f"{n:04d}",
@@ -75,10 +68,10 @@ def make_user(username: str, accounts: int, days: int) -> Any:
             available=Decimal(n),
             current=Decimal(n + 10),
             limit=Decimal(5000) if n % 5 == 1 else None,
+            balances_updated_at=now,
         )
         for n in range(accounts)
     )
-    now = timezone.now()
     batch: list[BalanceSnapshot] = []
     for account in Account.objects.filter(item__owner=user).only("pk", "current"):
         for d in range(days):
@@ -96,32 +89,81 @@ def make_user(username: str, accounts: int, days: int) -> Any:
     return user
 
 
-def measure(client: Any, path: str) -> tuple[int, float, float]:
-    """Return (queries, seconds, peak MB) of one GET of `path`."""
+def measure(client: Any, path: str, repeat: int) -> dict[str, float]:
+    """Return queries, median and min seconds of `repeat` GETs of `path`, and peak MB."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     client.get(path)  # warm caches (templates, session)
     with CaptureQueriesContext(connection) as queries:
-        started = time.perf_counter()
         response = client.get(path)
-        seconds = time.perf_counter() - started
-    count = len(queries)  # now: the next request clears the connection's query log
     if response.status_code != 200:
         raise RuntimeError(f"{path}: HTTP {response.status_code}")
+    count = len(queries)
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        client.get(path)
+        times.append(time.perf_counter() - started)
     tracemalloc.start()  # a separate request: tracing slows Python down several times
     client.get(path)
     _current, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    return count, seconds, peak / 1e6
+    return {
+        "queries": count,
+        "median": statistics.median(times),
+        "min": min(times),
+        "mb": peak / 1e6,
+    }
+
+
+# Where the time of one request goes (cProfile cumulative time, share of the request).
+PROFILE_FUNCS = (
+    ("daily history (selectors.net_worth_history)", "selectors.py", "net_worth_history"),
+    ("template rendering (django.shortcuts.render)", "shortcuts.py", "render"),
+    ("rows from PostgreSQL (Django iterator)", "query.py", "_iterator"),
+    ("accounts by type (selectors.group_accounts)", "selectors.py", "group_accounts"),
+)
+
+
+def profile_request(client: Any, path: str) -> tuple[float, list[tuple[str, float]]]:
+    """cProfile one GET of `path`; return its seconds and the shares of PROFILE_FUNCS."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    profiler.enable()
+    client.get(path)
+    profiler.disable()
+    seconds = time.perf_counter() - started
+    stats: dict[Any, Any] = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    total = max(ct for (_cc, _nc, _tt, ct, _callers) in stats.values())
+    shares = []
+    for label, filename, func in PROFILE_FUNCS:
+        ct = max(
+            (
+                v[3]
+                for (f, _line, name), v in stats.items()
+                if f.endswith(filename) and name == func
+            ),
+            default=0.0,
+        )
+        shares.append((label, ct / total))
+    return seconds, shares
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--accounts", type=int, default=1000)
     ap.add_argument("--days", type=int, default=365)
+    ap.add_argument("--repeat", type=int, default=9)
+    ap.add_argument("--accounts-list", default="5,100,1000")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
+    sizes = [
+        (int(a), items)
+        for a, (_default, items) in zip(args.accounts_list.split(","), SIZES, strict=True)
+    ]
 
     import django
 
@@ -133,52 +175,72 @@ def main() -> int:
     setup_test_environment()
     old_config = setup_databases(verbosity=0, interactive=False)
     try:
-        small = make_user("small", 5, args.days)
-        large = make_user("large", args.accounts, args.days)
-        client = Client()
-        results: dict[str, dict[str, tuple[int, float, float]]] = {}
-        for user in (small, large):
+        results: dict[int, dict[str, dict[str, float]]] = {}
+        for accounts, items in sizes:
+            user = make_user(f"u{accounts}", accounts, items, args.days)
+            client = Client()
             client.force_login(user)
-            results[user.username] = {
-                path: measure(client, path)
-                for path in ("/", "/?range=1y", "/?range=all", "/api/dashboard/?range=1y")
-            }
+            results[accounts] = {path: measure(client, path, args.repeat) for path in PATHS}
+            if accounts == sizes[-1][0]:
+                profiled = profile_request(client, TARGET_PATH)
         vendor = connection.vendor
     finally:
         teardown_databases(old_config, verbosity=0)
 
+    small, large = sizes[0][0], sizes[-1][0]
     rows = []
-    ok = True
-    for path in results["small"]:
-        q_small = results["small"][path][0]
-        q_large, seconds, mb = results["large"][path]
-        same = q_small == q_large <= MAX_QUERIES
-        fast = vendor != "postgresql" or seconds <= TARGET_SECONDS
-        ok = ok and same and fast and mb <= TARGET_MB
+    same = True
+    for path in PATHS:
+        counts = [results[a][path]["queries"] for a, _ in sizes]
+        same = same and len(set(counts)) == 1 and max(counts) <= MAX_QUERIES
+        times = " / ".join(f"{results[a][path]['median'] * 1000:.0f}" for a, _ in sizes)
         rows.append(
-            f"| `{path}` | {q_small} / {q_large} | {results['small'][path][1] * 1000:.0f} ms"
-            f" / {seconds * 1000:.0f} ms | {mb:.1f} MB |"
+            f"| `{path}` | {' / '.join(str(int(c)) for c in counts)} | {times} ms | "
+            f"{common.ratio(results[large][path]['median'], results[small][path]['median']):.1f}x"
+            f" | {results[large][path]['mb']:.1f} MB |"
         )
-        print(f"{path}: queries {q_small}/{q_large}, {seconds:.3f} s, peak {mb:.1f} MB")
-    met = "met" if ok else "missed"
-    section = (
-        "## Dashboard\n\n"
-        f"`python bench/dashboard.py` ({dt.date.today().isoformat()}, {vendor}): one user with "
-        f"5 accounts and one with {args.accounts}, each account with a snapshot every day "
-        f"for {args.days} days; Django's test client, warm.\n\n"
-        "| request | queries (5 / "
-        f"{args.accounts} accounts) | time (5 / {args.accounts}) | peak Python memory "
-        f"({args.accounts}) |\n|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
-        f"machine: {os.cpu_count()} CPUs, {platform.machine()} {platform.system()}, "
-        f"python {platform.python_version()}.\n\n"
-        f"Targets: the same query count for both users and at most {MAX_QUERIES}; at most "
-        f"{TARGET_SECONDS:.0f} s (on PostgreSQL) and {TARGET_MB:.0f} MB for {args.accounts} "
-        "accounts: "
-        f"**{met}**.\n"
+        print(f"{path}: queries {counts}, median ms {times}", flush=True)
+    time_ratio = common.ratio(
+        results[large][TARGET_PATH]["median"], results[small][TARGET_PATH]["median"]
     )
+    fast = time_ratio <= MAX_RATIO
+    sizes_text = ", ".join(f"{a:,} accounts in {i} Items" for a, i in sizes)
+    profile_rows = "\n".join(f"| {label} | {share * 100:.0f} % |" for label, share in profiled[1])
+    section = f"""## 1. Dashboard
+
+`bench/dashboard.py` ({common.today()}, {vendor}): three users ({sizes_text}), each
+account with a snapshot every day for {args.days} days; Django's test client (the whole
+request: middleware, session, queries, template), warm; the median of {args.repeat}
+requests.
+
+| request | queries ({" / ".join(str(a) for a, _ in sizes)} accounts) | median time | time ratio {large} / {small} | peak Python memory ({large}) |
+|---|---|---|---|---|
+{chr(10).join(rows)}
+
+Targets: the same query count for all three users and at most {MAX_QUERIES} for every
+request: {common.verdict(same)}; the median time of `{TARGET_PATH}` at {large:,} accounts at
+most {MAX_RATIO:.0f}x the time at {small}: {time_ratio:.1f}x, {common.verdict(fast)}. The
+query count is also a regular test (`tests/balances/test_dashboard_scaling.py`,
+`django_assert_max_num_queries`).
+
+Profile of `{TARGET_PATH}` at {large:,} accounts (cProfile, one request, {profiled[0] * 1000:.0f} ms
+under the profiler; share of the request's cumulative time, nested rows overlap):
+
+| part | share |
+|---|---|
+{profile_rows}
+"""
     if not args.no_write:
-        write_section(section)
-    return 0 if ok else 1
+        common.write_section("1. Dashboard", section)
+        report.record(
+            1,
+            "dashboard: same queries for 5/100/1,000 accounts (≤ 10); time ratio ≤ 3x",
+            f"queries {'same' if same else 'differ'}; `/` {time_ratio:.1f}x "
+            f"({results[small][TARGET_PATH]['median'] * 1000:.0f} ms → "
+            f"{results[large][TARGET_PATH]['median'] * 1000:.0f} ms)",
+            same and fast,
+        )
+    return 0 if same and fast else 1
 
 
 if __name__ == "__main__":

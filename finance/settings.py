@@ -33,7 +33,8 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # Local state: the default SQLite database, Celery's file broker and beat schedule,
 # the offline emulator's state. Ignored by git.
-DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "var")))
+# Empty (as in a copied .env.example) means the default, like every path and URL here.
+DATA_DIR = Path(env.str("DATA_DIR", default="") or BASE_DIR / "var")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -89,7 +90,7 @@ WSGI_APPLICATION = "finance.wsgi.application"
 
 # --- Database -------------------------------------------------------------------------
 _default_db = f"sqlite:///{DATA_DIR / 'db.sqlite3'}"
-DATABASES = {"default": env.db("DATABASE_URL", default=_default_db)}
+DATABASES = {"default": env.db_url_config(env.str("DATABASE_URL", default="") or _default_db)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     if DATABASES["default"]["NAME"] != ":memory:":
         Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
@@ -126,7 +127,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where `collectstatic` writes the files whitenoise serves.
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default="") or BASE_DIR / "staticfiles")
 # whitenoise serves `collectstatic`'s output from a hashed, compressed manifest (cacheable
 # forever); in development runserver serves the files as they are.
 STORAGES = {
@@ -134,7 +136,7 @@ STORAGES = {
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG
-        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        else "finance.storage.StaticFilesStorage"
     },
 }
 
@@ -224,6 +226,9 @@ PLAID_TIMEOUT = (
     env.float("PLAID_CONNECT_TIMEOUT", default=5.0),
     env.float("PLAID_READ_TIMEOUT", default=60.0),
 )
+# Keep-alive connections to Plaid kept per worker process; at least the worker's thread
+# count (CELERY_CONCURRENCY), or threads beyond it reconnect on every call (and log it).
+PLAID_CONNECTION_POOL_SIZE = env.int("PLAID_CONNECTION_POOL_SIZE", default=64)
 PLAID_COUNTRY_CODES = env.list("PLAID_COUNTRY_CODES", default=["US"])
 PLAID_PRODUCTS = env.list("PLAID_PRODUCTS", default=["transactions"])
 # Plaid Link's browser script: Plaid's CDN, or the offline emulator's stand-in.
@@ -284,6 +289,9 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# Beat cannot create its schedule file in a missing directory (a fresh checkout whose
+# database is PostgreSQL has no var/ yet).
+DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 # Seconds between scheduled refreshes of every active Item. Each /accounts/balance/get
 # call is billed in production: one call per Item per interval.

@@ -1,4 +1,5 @@
-"""`/healthz/`: 200 when the database, broker, shared state and beat are fine, else 503."""
+"""`/healthz/`: 503 without a database; broker, shared state or beat down is "degraded"
+(200, or 503 with `?strict=1`)."""
 
 from datetime import timedelta
 from unittest import mock
@@ -22,8 +23,8 @@ REDIS_URL = "redis://127.0.0.1:6379/15"
 DEAD_REDIS = "redis://:s3cret-password@127.0.0.1:1/0"
 
 
-def healthz(client):
-    response = client.get("/healthz/")
+def healthz(client, strict=False):
+    response = client.get("/healthz/", {"strict": "1"} if strict else {})
     assert response["Content-Type"] == "application/json"
     assert "no-cache" in response["Cache-Control"]
     return response.status_code, response.json()
@@ -60,12 +61,14 @@ def test_database_down_is_503(client, beat_ran):
     assert body["checks"]["beat"] == {"ok": False, "error": "no database"}
 
 
-def test_redis_broker_down_is_503_and_names_no_secret(client, settings, beat_ran):
+def test_redis_broker_down_is_degraded_and_names_no_secret(client, settings, beat_ran):
     settings.CELERY_BROKER_URL = DEAD_REDIS
     settings.THROTTLE_REDIS_URL = DEAD_REDIS
-    response = client.get("/healthz/")
+    assert healthz(client)[0] == 200
+    response = client.get("/healthz/", {"strict": "1"})
     assert response.status_code == 503
     body = response.json()
+    assert body["status"] == "degraded"
     assert body["checks"]["broker"]["ok"] is False
     assert body["checks"]["broker"]["kind"] == "redis"
     assert body["checks"]["broker"]["error"].startswith("redis.exceptions.")
@@ -78,10 +81,12 @@ def test_redis_broker_down_is_503_and_names_no_secret(client, settings, beat_ran
     assert "s3cret" not in text and "127.0.0.1" not in text and ":1/" not in text
 
 
-def test_separate_shared_state_redis_down_is_503(client, settings, beat_ran):
+def test_separate_shared_state_redis_down_is_degraded(client, settings, beat_ran):
     settings.THROTTLE_REDIS_URL = DEAD_REDIS
-    status, body = healthz(client)
+    assert healthz(client)[0] == 200
+    status, body = healthz(client, strict=True)
     assert status == 503
+    assert body["status"] == "degraded"
     assert body["checks"]["broker"]["ok"] is True
     assert body["checks"]["shared_state"]["ok"] is False
 
@@ -123,38 +128,72 @@ def test_file_broker_is_named_and_counted(client, settings, tmp_path, beat_ran):
     assert body["checks"]["shared_state"]["kind"] == "file (this machine only)"
 
 
-def test_beat_overdue_is_503(client, settings):
+def test_beat_overdue_is_degraded(client, settings):
     settings.BEAT_OVERDUE_AFTER = 3 * 3600
     BeatRun.objects.create(task=FANOUT_TASK, ran_at=timezone.now() - timedelta(hours=3, seconds=5))
-    status, body = healthz(client)
+    assert healthz(client)[0] == 200
+    status, body = healthz(client, strict=True)
     assert status == 503
+    assert body["status"] == "degraded"
     assert body["checks"]["beat"]["ok"] is False
     assert body["checks"]["beat"]["error"] == "beat is overdue"
     assert body["checks"]["beat"]["last_run_age_seconds"] >= 3 * 3600
     BeatRun.objects.filter(task=FANOUT_TASK).update(ran_at=timezone.now() - timedelta(hours=2))
-    assert healthz(client)[0] == 200
+    assert healthz(client, strict=True)[0] == 200
 
 
-def test_beat_never_run_is_503_until_beat_starts(client):
-    status, body = healthz(client)
+def test_beat_never_run_is_degraded_until_beat_starts(client):
+    status, body = healthz(client, strict=True)
     assert status == 503
     assert body["checks"]["beat"]["error"] == "beat has never run"
     _record_beat_start()  # what `celery beat` runs at start (finance/celery.py)
     assert BeatRun.objects.filter(task=BEAT_STARTED).exists()
-    status, body = healthz(client)
+    status, body = healthz(client, strict=True)
     assert status == 200, body
     assert "started" in body["checks"]["beat"] and "last_run" not in body["checks"]["beat"]
 
 
-def test_fan_out_records_its_run(fake_plaid):
+def test_fan_out_records_its_run_and_runs_once_per_interval(fake_plaid, settings):
+    settings.BALANCE_REFRESH_INTERVAL = 3600
     PlaidItemFactory()
     assert tasks.refresh_all_items() == 1
     run = BeatRun.objects.get(task=FANOUT_TASK)
     assert run.items_queued == 1
     assert timezone.now() - run.ran_at < timedelta(seconds=60)
-    # Run again (a second beat): nothing new queued, the run still recorded.
+    # A second beat fires half an interval later: nothing queued, the first run stands.
+    PlaidItemFactory()
     assert tasks.refresh_all_items() == 0
-    assert BeatRun.objects.get(task=FANOUT_TASK).items_queued == 0
+    assert BeatRun.objects.get(task=FANOUT_TASK) == run
+    assert BeatRun.objects.get(task=FANOUT_TASK).items_queued == 1
+    # 0.9 interval on, the next fan-out runs.
+    BeatRun.objects.filter(pk=run.pk).update(ran_at=run.ran_at - timedelta(seconds=3240))
+    assert tasks.refresh_all_items() == 1  # the new Item; the first is still pending
+    assert BeatRun.objects.get(task=FANOUT_TASK).ran_at > run.ran_at
+
+
+def test_fan_out_delivered_again_finishes_the_cycle(
+    settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Its worker died mid fan-out: the redelivered task queues the rest, nothing twice."""
+    settings.BALANCE_REFRESH_INTERVAL = 3600
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.refresh_item_balances, "delay", lambda pk, **kw: queued.append(pk))
+    cycle = timezone.now() - timedelta(minutes=5)
+    BeatRun.objects.create(task=FANOUT_TASK, ran_at=cycle, items_queued=1)
+    done = PlaidItemFactory(last_refreshed_at=cycle + timedelta(minutes=1))
+    before = PlaidItemFactory(last_refreshed_at=cycle - timedelta(hours=1))
+    never = PlaidItemFactory(last_refreshed_at=None)
+    assert tasks.refresh_all_items() == 0  # a second beat: skipped
+    task = tasks.refresh_all_items
+    task.push_request(delivery_info={"redelivered": True})  # as the worker sees it
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            assert task.run() == 2
+    finally:
+        task.pop_request()
+    assert sorted(queued) == sorted([before.pk, never.pk]) and done.pk not in queued
+    run = BeatRun.objects.get(task=FANOUT_TASK)
+    assert (run.ran_at, run.items_queued) == (cycle, 3)
 
 
 def test_not_redirected_to_https(client, settings, beat_ran):

@@ -293,3 +293,21 @@ def test_sync_command_refreshes_within_the_lock_and_limits(item, fake_plaid, set
         call_command("refresh_balances", "--sync", stdout=out, stderr=err)
     assert "rate limit" in err.getvalue()
     assert len(fake_plaid.calls) == 1
+
+
+# --- A task delivered again after its worker died (acks_late) ---------------------------
+
+
+def test_redelivered_task_already_done_is_skipped(item, fake_plaid):
+    item.refresh_requested_at = timezone.now()
+    item.save(update_fields=["refresh_requested_at"])
+    services.item_refresh_balances(item=item)  # the dead worker stored it, never acked
+    calls = len(fake_plaid.calls)
+    run = refresh.item_refresh_run(item_id=item.pk, redelivered=True)
+    assert run.outcome == "skipped: already refreshed"
+    assert len(fake_plaid.calls) == calls
+    # A request made after that refresh is honoured, redelivered or not.
+    item.refresh_requested_at = timezone.now()
+    item.save(update_fields=["refresh_requested_at"])
+    assert refresh.item_refresh_run(item_id=item.pk, redelivered=True).outcome.startswith("ok")
+    assert len(fake_plaid.calls) == calls + 1

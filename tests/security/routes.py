@@ -24,7 +24,7 @@ PUBLIC_ROUTES = frozenset(
         "admin/login/",
         "admin/logout/",
         "plaid/webhook/",
-        "healthz/",
+        "healthz/",  # load balancers and monitoring: check results only, no data
     }
 )
 # The only views that take a POST without a CSRF token: Plaid's webhook (it is verified by

@@ -46,11 +46,27 @@ def test_staff_see_items_and_accounts_but_cannot_change_them() -> None:
     assert item.institution_name != "Renamed"
 
 
-def test_superusers_can_change_and_delete_items() -> None:
+def test_superusers_can_change_items_but_remove_them_only_through_plaid() -> None:
     item = AccountFactory().item
     root = admin_client(superuser=True)
     page = root.get(f"/admin/balances/plaiditem/{item.pk}/change/").content.decode()
     assert 'name="_save"' in page
+    # A plain delete would leave the Item linked (and billed) at Plaid: refused.
     response = root.post(f"/admin/balances/plaiditem/{item.pk}/delete/", {"post": "yes"})
-    assert response.status_code == 302
-    assert not PlaidItem.objects.filter(pk=item.pk).exists()
+    assert response.status_code == 403
+    assert PlaidItem.objects.filter(pk=item.pk).exists()
+    changelist = root.get("/admin/balances/plaiditem/").content.decode()
+    assert "remove_at_plaid" in changelist
+    assert "delete_selected" not in changelist
+
+
+def test_a_user_with_items_cannot_be_deleted_in_the_admin() -> None:
+    item = AccountFactory().item
+    root = admin_client(superuser=True)
+    url = f"/admin/auth/user/{item.owner.pk}/delete/"
+    page = root.get(url).content.decode()
+    assert "would require deleting the following protected related objects" in page or (
+        "your account doesn't have permission to delete the following types of objects" in page
+    )
+    root.post(url, {"post": "yes"})
+    assert PlaidItem.objects.filter(pk=item.pk).exists()

@@ -1,0 +1,75 @@
+"""`bulk.update_changed`: the refresh writes only the cells that changed, and all of them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from balances import bulk
+from balances.models import Account
+from balances.services import ACCOUNT_FIELDS
+from tests.factories import AccountFactory, PlaidItemFactory
+
+pytestmark = pytest.mark.django_db
+
+T1 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def accounts(n: int = 3) -> list[Account]:
+    item = PlaidItemFactory()
+    AccountFactory.create_batch(n, item=item)
+    return list(Account.objects.filter(item=item).order_by("pk"))
+
+
+def snapshot(rows: list[Account]) -> dict[int, tuple]:
+    return {a.pk: bulk.values_of(a, ACCOUNT_FIELDS) for a in rows}
+
+
+def test_nothing_changed_writes_nothing():
+    rows = accounts()
+    before = snapshot(rows)
+    rows[0].available = Decimal("100.00")  # the same amount, written differently
+    with CaptureQueriesContext(connection) as queries:
+        assert bulk.update_changed(Account, rows, ACCOUNT_FIELDS, before) == 0
+    assert len(queries) == 0
+
+
+def test_shared_and_per_row_changes_are_all_written():
+    rows = accounts()
+    before = snapshot(rows)
+    for a in rows:
+        a.balances_updated_at = T1  # the same in every row: one plain UPDATE
+        a.updated_at = T1
+    rows[0].current = Decimal("1.23")  # differs per row: bulk_update, changed rows only
+    rows[2].current = Decimal("4.56")
+    rows[1].name = "Renamed"
+    rows[2].limit = Decimal("500")
+    with CaptureQueriesContext(connection) as queries:
+        statements = bulk.update_changed(Account, rows, ACCOUNT_FIELDS, before)
+    assert statements == 2
+    assert all(q["sql"].startswith("UPDATE") for q in queries)
+    stored = {a.pk: a for a in Account.objects.filter(pk__in=[r.pk for r in rows])}
+    for row in rows:
+        assert bulk.values_of(stored[row.pk], ACCOUNT_FIELDS) == bulk.values_of(row, ACCOUNT_FIELDS)
+    assert stored[rows[1].pk].current == Decimal("110")
+    assert stored[rows[0].pk].balances_updated_at == T1
+
+
+def test_a_value_set_back_to_none_is_written():
+    rows = accounts(2)
+    before = snapshot(rows)
+    rows[1].available = None
+    bulk.update_changed(Account, rows, ACCOUNT_FIELDS, before)
+    assert Account.objects.get(pk=rows[1].pk).available is None
+    assert Account.objects.get(pk=rows[0].pk).available == Decimal("100")
+
+
+def test_rows_without_a_before_are_written_whole():
+    rows = accounts(1)
+    rows[0].mask = "9999"
+    assert bulk.update_changed(Account, rows, ACCOUNT_FIELDS, {}) >= 1
+    assert Account.objects.get(pk=rows[0].pk).mask == "9999"
