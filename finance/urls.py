@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from balances.health_views import healthz
+from balances.views.health import healthz
 
 urlpatterns = [
     path("admin/", admin.site.urls),

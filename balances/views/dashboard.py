@@ -7,25 +7,19 @@ import math
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import User
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from kombu.exceptions import OperationalError
 
-from . import selectors, services
-from .dashboard import chart_json, clean_period, clean_range, dashboard_for_user
-from .models import PlaidItem
-from .throttle import ThrottleUnavailable
+from .. import selectors, services
+from ..dashboard import chart_json, clean_period, clean_range, dashboard_for_user
+from ..models import PlaidItem
+from ..throttle import ThrottleUnavailable
+from . import AuthenticatedRequest
 
 logger = logging.getLogger(__name__)
-
-
-class AuthenticatedRequest(HttpRequest):
-    """A request behind @login_required."""
-
-    user: User
 
 
 @require_GET

@@ -15,8 +15,8 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import profiles, selectors
-from .dashboard import (
+from .. import profiles, selectors
+from ..dashboard import (
     available_credit,
     clean_period,
     clean_range,
@@ -25,8 +25,8 @@ from .dashboard import (
     decimal_text,
     utilization_percent,
 )
-from .models import Account, BalanceSnapshot
-from .views import AuthenticatedRequest
+from ..models import Account, BalanceSnapshot
+from . import AuthenticatedRequest
 
 # Spreadsheets run cells starting with these as formulas: prefix text cells with "'".
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")

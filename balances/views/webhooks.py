@@ -9,8 +9,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from kombu.exceptions import OperationalError
 
-from . import webhooks
-from .throttle import ThrottleUnavailable
+from .. import webhooks
+from ..throttle import ThrottleUnavailable
 
 logger = logging.getLogger(__name__)
 

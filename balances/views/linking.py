@@ -18,11 +18,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from . import linking, plaid_client, services
-from .link_metadata import MetadataError, parse_link_metadata
-from .models import BalanceSnapshot, PlaidItem
-from .plaid_client import PlaidError
-from .views import AuthenticatedRequest
+from .. import linking, plaid_client, services
+from ..link_metadata import MetadataError, parse_link_metadata
+from ..models import BalanceSnapshot, PlaidItem
+from ..plaid_client import PlaidError
+from . import AuthenticatedRequest
 
 logger = logging.getLogger(__name__)
 
