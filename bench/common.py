@@ -314,7 +314,8 @@ def profile_shares(raw: str) -> list[tuple[str, float]]:
     """Return (bucket, share of busy samples) from py-spy's raw (collapsed) output.
 
     A sample counts as busy unless its innermost frame waits (a lock, a socket read, the
-    thread pool's queue): threads idle in the pool would otherwise dominate.
+    thread pool's queue): threads idle in the pool would otherwise dominate. With
+    `py-spy --gil` every sample is busy already (only the GIL holder is sampled).
     """
     idle = (
         "wait (threading.py",

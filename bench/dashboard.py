@@ -204,7 +204,7 @@ def main() -> int:
         results[large][TARGET_PATH]["median"], results[small][TARGET_PATH]["median"]
     )
     fast = time_ratio <= MAX_RATIO
-    sizes_text = ", ".join(f"{a:,} accounts in {i} Items" for a, i in sizes)
+    sizes_text = ", ".join(f"{a:,} accounts in {i} Item{'s' if i > 1 else ''}" for a, i in sizes)
     profile_rows = "\n".join(f"| {label} | {share * 100:.0f} % |" for label, share in profiled[1])
     section = f"""## 1. Dashboard
 

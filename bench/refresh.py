@@ -403,11 +403,12 @@ tight loop, one thread, no database, no queue, in the same run.
 Linking the {n:,} Items took {out["link_seconds"]:.0f} s. Target: at least {CPU_TARGET} of
 the bare rate: {common.verdict(ok)}.
 
-Profile of one worker during a cycle of {n:,} refreshes (py-spy, all threads, samples
-waiting on a lock or the task queue left out; nested rows overlap). "SQL execute"
-includes waiting for PostgreSQL's reply, "Redis" the round trips:
+Profile of the single worker during its third cycle of {n:,} refreshes (`py-spy record
+--gil`: only the thread holding the GIL is sampled, so the shares are of the worker's
+Python CPU time; nested rows overlap; the rest of 100 % beside "the task itself" is
+Celery's consumer and thread pool). Raw samples: `var/bench-profile-worker.txt`.
 
-| part of a refresh | share of busy samples |
+| part of a refresh | share of GIL samples |
 |---|---|
 {profile_rows}
 """,

@@ -10,6 +10,6 @@ application = get_asgi_application()
 
 # Refuse to serve when stored access tokens cannot be decrypted (a wrong
 # FIELD_ENCRYPTION_KEY): decrypts a sample of the newest tokens, once per process start.
-from security.checks import verify_encryption_keys  # noqa: E402
+from finance.security.checks import verify_encryption_keys  # noqa: E402
 
 verify_encryption_keys()

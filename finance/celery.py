@@ -27,7 +27,7 @@ def _verify_encryption_keys(**kwargs: Any) -> None:
     from django.db import connections
 
     django.setup()  # idempotent; Celery's Django fixup may not have run yet
-    from security.checks import verify_encryption_keys
+    from finance.security.checks import verify_encryption_keys
 
     try:
         verify_encryption_keys()

@@ -11,7 +11,7 @@ import environ
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
-from security.csp import content_security_policy
+from finance.security.csp import content_security_policy
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -49,7 +49,7 @@ INSTALLED_APPS = [
     "axes",
     "csp",
     "balances",
-    "security",
+    "finance.security",
 ]
 
 MIDDLEWARE = [
@@ -63,7 +63,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "security.middleware.TwoFactorMiddleware",
+    "finance.security.middleware.TwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes requires: it turns a lockout into the lockout response.
     "axes.middleware.AxesMiddleware",
@@ -142,7 +142,7 @@ STORAGES = {
 
 # --- Security: cookies, HTTPS, headers, login throttling, two-factor sign-in ------------
 # Production defaults follow DEBUG: with DEBUG off every one is on, and
-# `manage.py check --deploy` reports nothing (tests/security/test_deploy_check.py).
+# `manage.py check --deploy` reports nothing (tests/finance/security/test_deploy_check.py).
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
@@ -172,7 +172,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin-allow-popups"
 X_FRAME_OPTIONS = "DENY"
 # Error reports hide locals named like secrets (access_token, ...) and plaid SDK objects.
-DEFAULT_EXCEPTION_REPORTER_FILTER = "security.reporting.TokenSafeExceptionReporterFilter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "finance.security.reporting.TokenSafeExceptionReporterFilter"
 
 # django-axes: lock out an account after AXES_FAILURE_LIMIT failed logins, and separately
 # an address after as many failures, for AXES_COOLOFF_MINUTES. Locked-out attempts get 429.
@@ -184,8 +184,8 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_CALLABLE = "security.lockout.lockout_response"
-AXES_CLIENT_IP_CALLABLE = "security.client_ip.client_ip"
+AXES_LOCKOUT_CALLABLE = "finance.security.lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "finance.security.client_ip.client_ip"
 # Proxies in front of the app that append to X-Forwarded-For (0: use the connection's address).
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
@@ -236,7 +236,7 @@ PLAID_LINK_SCRIPT_URL = env.str(
     "PLAID_LINK_SCRIPT_URL", default="https://cdn.plaid.com/link/v2/stable/link-initialize.js"
 )
 # Content-Security-Policy (django-csp): our own static files, plus Plaid Link's origins
-# derived from PLAID_LINK_SCRIPT_URL (see security/csp.py).
+# derived from PLAID_LINK_SCRIPT_URL (see finance/security/csp.py).
 try:
     CONTENT_SECURITY_POLICY = {
         "DIRECTIVES": content_security_policy(link_script_url=PLAID_LINK_SCRIPT_URL)

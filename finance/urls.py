@@ -10,7 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Load balancers and monitoring: no login, no secrets (balances/health.py).
     path("healthz/", healthz, name="healthz"),
-    path("accounts/", include("security.urls")),
+    path("accounts/", include("finance.security.urls")),
     # Django's login views, without e-mailed password resets: a self-hosted app has no mail
     # server by default; an administrator resets a password with `manage.py changepassword`.
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),

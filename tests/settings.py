@@ -16,7 +16,7 @@ os.environ.setdefault("PLAID_SECRET", "emulator-secret")
 os.environ.setdefault("CELERY_BROKER_URL", "memory://")
 # The test client, live servers and browser tests speak plain HTTP, and most tests sign in
 # staff without a second factor. The production defaults of these are tested on their own
-# (tests/security/: deploy check in a clean environment, staff 2FA, HTTPS redirect).
+# (tests/finance/security/: deploy check in a clean environment, staff 2FA, HTTPS redirect).
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("SESSION_COOKIE_SECURE", "false")
 os.environ.setdefault("CSRF_COOKIE_SECURE", "false")

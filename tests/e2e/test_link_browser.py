@@ -20,8 +20,8 @@ from plaid.model.sandbox_item_reset_login_request import SandboxItemResetLoginRe
 from balances import tasks
 from balances.models import PlaidItem
 from finance.celery import app as celery_app
+from finance.security.csp import content_security_policy
 from plaid_emulator import DEFAULT_CLIENT_ID, DEFAULT_SECRET
-from security.csp import content_security_policy
 from tests.factories import UserFactory
 from tests.services import CHROMIUM_ARGS, require_chromium
 

@@ -13,9 +13,9 @@ from django.core.management.base import CommandError
 
 from balances import encryption
 from balances.models import PlaidItem
-from security.checks import check_encryption_keys
+from finance.security.checks import check_encryption_keys
 from tests.factories import PlaidItemFactory
-from tests.security.test_deploy_check import production_env, run
+from tests.finance.security.test_deploy_check import production_env, run
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 # Only what a process needs to run: nothing of the test run (its settings, keys, or flags
 # such as DJANGO_ALLOW_ASYNC_UNSAFE that browser tests set) leaks into "production".

@@ -65,7 +65,7 @@ def test_forwarded_for_header_is_ignored_without_trusted_proxies(settings: Any) 
 
 
 def test_client_ip_behind_trusted_proxies(rf: Any, settings: Any) -> None:
-    from security.client_ip import client_ip
+    from finance.security.client_ip import client_ip
 
     settings.TRUSTED_PROXY_COUNT = 1
     request = rf.get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="6.6.6.6, 198.51.100.9")

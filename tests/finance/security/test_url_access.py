@@ -1,7 +1,7 @@
 """For every URL the project serves: login required, per-user isolation, CSRF.
 
 The URL list comes from the resolver, so views added by any later change are covered
-automatically; only PUBLIC_ROUTES / CSRF_EXEMPT_ROUTES (tests/security/routes.py) are
+automatically; only PUBLIC_ROUTES / CSRF_EXEMPT_ROUTES (tests/finance/security/routes.py) are
 exceptions, and each needs a reason there.
 """
 
@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from tests.security.conftest import A_MARKERS, Tenant, client_for
-from tests.security.routes import (
+from tests.finance.security.conftest import A_MARKERS, Tenant, client_for
+from tests.finance.security.routes import (
     CSRF_EXEMPT_ROUTES,
     LOGIN_PATHS,
     PUBLIC_ROUTES,

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from security.csp import content_security_policy
+from finance.security.csp import content_security_policy
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PLAID_CDN = "https://cdn.plaid.com/link/v2/stable/link-initialize.js"
 
 

@@ -25,7 +25,7 @@ from balances import plaid_client, tasks
 from balances.models import PlaidItem
 from plaid_emulator import DEFAULT_CLIENT_ID, DEFAULT_SECRET
 from tests.factories import UserFactory
-from tests.security.routes import all_routes, fills
+from tests.finance.security.routes import all_routes, fills
 
 pytestmark = pytest.mark.django_db
 
