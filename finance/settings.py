@@ -255,12 +255,14 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # Fallback broker for machines without Redis: messages are files under DATA_DIR.
     _broker_dir = DATA_DIR / "celery-broker"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        # Exchange tables (broadcast/control messages); kombu's default is ./control.
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 else:
