@@ -79,7 +79,11 @@ def start_worker(process_env: dict[str, str]) -> Iterator[Callable[..., subproce
     workers: list[subprocess.Popen[bytes]] = []
 
     def start(
-        name: str = "w1", *, pool: str = "solo", concurrency: int = 1
+        name: str = "w1",
+        *,
+        pool: str = "solo",
+        concurrency: int = 1,
+        env: dict[str, str] | None = None,
     ) -> subprocess.Popen[bytes]:
         worker = subprocess.Popen(
             [
@@ -104,7 +108,7 @@ def start_worker(process_env: dict[str, str]) -> Iterator[Callable[..., subproce
                 "info",
             ],
             cwd=ROOT,
-            env=process_env,
+            env=env or process_env,
         )
         workers.append(worker)
         return worker

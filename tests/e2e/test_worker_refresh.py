@@ -6,7 +6,7 @@ import pytest
 
 from balances import services
 from balances.models import Account, BalanceSnapshot
-from tests.e2e.conftest import manage, wait_for
+from tests.e2e.conftest import ROOT, manage, wait_for
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -49,3 +49,19 @@ def test_link_sandbox_item_refuses_production(process_env):
     result = manage({**process_env, "PLAID_ENV": "production"}, "link_sandbox_item", "carol")
     assert result.returncode != 0
     assert "production" in result.stderr
+
+
+def test_without_redis_the_file_broker_carries_the_refresh(
+    emulator, process_env, start_worker, tmp_path
+):
+    """What `make run` falls back to when Redis is unreachable: a broker in files."""
+    user = UserFactory(username="dora")
+    item = services.item_link_sandbox(user=user, institution_id="ins_3", queue_refresh=False)
+    env = {**process_env, "CELERY_BROKER_URL": "filesystem://", "DATA_DIR": str(tmp_path)}
+    env.pop("THROTTLE_REDIS_URL", None)
+    start_worker(env=env)
+    queued = manage(env, "refresh_balances", "--user", "dora")
+    assert queued.returncode == 0, queued.stderr
+    assert wait_for(lambda: Account.objects.filter(item=item).count() == 5)
+    assert (tmp_path / "celery-broker" / "control").is_dir()
+    assert not (ROOT / "control").exists(), "the file broker wrote into the checkout"
