@@ -150,6 +150,17 @@ def database_drop(name: str) -> None:
 # --- Processes ----------------------------------------------------------------------------
 
 
+def redis_cleanup(env: dict[str, str]) -> int:
+    """Delete the run's keys from Redis db 14 (throttle state, queue, its bindings)."""
+    import redis
+
+    client = redis.Redis.from_url(env["CELERY_BROKER_URL"])
+    queue = env["CELERY_TASK_DEFAULT_QUEUE"]
+    keys = [*client.scan_iter(match=f"{env['THROTTLE_KEY_PREFIX']}:*"), queue]
+    keys += [k for k in client.scan_iter(match="_kombu.binding*") if queue.encode() in k]
+    return int(client.delete(*keys))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -103,8 +103,8 @@ def main() -> int:
     # open one: a new PostgreSQL backend process per refresh).
     database_url = common.database_create(DB_NAME) + "?conn_max_age=600&conn_health_checks=true"
     emulator = common.Emulator()
+    env = common.bench_env(database_url=database_url, emulator_url=emulator.url)
     try:
-        env = common.bench_env(database_url=database_url, emulator_url=emulator.url)
         migrate(env)
         if "dashboard" in only:
             durations["dashboard"] = run_module(
@@ -122,6 +122,7 @@ def main() -> int:
     finally:
         emulator.stop()
         common.database_drop(DB_NAME)
+        common.redis_cleanup(env)
     total = time.perf_counter() - started
     load = f"load average {load_before[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
     results: dict[str, Any] = {"durations": durations, "total": total, "load": load}
