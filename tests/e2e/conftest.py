@@ -134,6 +134,24 @@ def wait_for(predicate: Callable[[], object], timeout: float = 45.0, interval: f
     return False
 
 
+def emulator_post(
+    emulator: Any, path: str, body: dict[str, Any] | None = None, method: str = "POST"
+) -> Any:
+    """Call the emulator (its control endpoint `/emulator/...` or a sandbox endpoint) with
+    its credentials; return the JSON reply, failing the test on an error status."""
+    import urllib3
+
+    response = urllib3.request(
+        method,
+        emulator.url + path,
+        json=body or {},
+        headers={"PLAID-CLIENT-ID": DEFAULT_CLIENT_ID, "PLAID-SECRET": DEFAULT_SECRET},
+        timeout=10,
+    )
+    assert response.status == 200, response.data
+    return response.json()
+
+
 def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     """Run a management command in its own process with `env`."""
     return subprocess.run(

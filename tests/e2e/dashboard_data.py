@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,7 +10,7 @@ from django.utils import timezone as django_timezone
 
 from balances import services
 from balances.models import PlaidItem
-from plaid_emulator import DEFAULT_CLIENT_ID, DEFAULT_SECRET
+from tests.e2e.conftest import emulator_post
 from tests.factories import UserFactory
 
 PASSWORD = "correct horse battery staple"
@@ -20,22 +18,6 @@ PASSWORD = "correct horse battery staple"
 PLATYPUS_NET_WORTH = "-$40,452.32"
 PLATYPUS_ASSETS = "$86,541.74"
 PLATYPUS_LIABILITIES = "$126,994.06"
-
-
-def control(emulator: Any, path: str, body: dict[str, Any]) -> Any:
-    """POST to the emulator's control endpoint."""
-    request = urllib.request.Request(  # noqa: S310 - the emulator on 127.0.0.1
-        f"{emulator.url}/emulator/{path}",
-        data=json.dumps(body).encode(),
-        headers={
-            "Content-Type": "application/json",
-            "PLAID-CLIENT-ID": DEFAULT_CLIENT_ID,
-            "PLAID-SECRET": DEFAULT_SECRET,
-        },
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as reply:  # noqa: S310
-        return json.loads(reply.read() or b"null")
 
 
 class _ShiftedTimezone:
@@ -75,12 +57,12 @@ def platypus_user(
         for ins in ("ins_109508", "ins_43")
     ]
     if history_days:
-        control(emulator, "freeze", {"frozen": False})
+        emulator_post(emulator, "/emulator/freeze", {"frozen": False})
         for days_ago in range(history_days, 0, -1):
-            control(emulator, "clock", {"advance_seconds": 86400})
+            emulator_post(emulator, "/emulator/clock", {"advance_seconds": 86400})
             for item in items:
                 refresh_on_past_day(monkeypatch, item, days_ago)
-        control(emulator, "freeze", {"frozen": True})
+        emulator_post(emulator, "/emulator/freeze", {"frozen": True})
     for item in items:
         item.refresh_from_db()
         services.item_refresh_balances(item=item)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from balances.models import PlaidItem
+from tests.e2e.conftest import emulator_post
 from tests.e2e.dashboard_data import PASSWORD, PLATYPUS_NET_WORTH, platypus_user
 from tests.services import CHROMIUM_ARGS, require_chromium
 
@@ -202,9 +203,8 @@ def test_page_updates_in_place_when_a_refresh_finishes(browser, live_server, emu
     assert page.locator("#dashboard-live").get_attribute("data-pending") == "true"
     page.evaluate("window.__noReload = true")
     # The refresh finishes with new balances (the worker's part, done here).
-    emulator_control = __import__("tests.e2e.dashboard_data", fromlist=["control"]).control
-    emulator_control(emulator, "freeze", {"frozen": False})
-    emulator_control(emulator, "clock", {"advance_seconds": 3 * 86400})
+    emulator_post(emulator, "/emulator/freeze", {"frozen": False})
+    emulator_post(emulator, "/emulator/clock", {"advance_seconds": 3 * 86400})
     item.refresh_from_db()
     services.item_refresh_balances(item=item)
     page.wait_for_function(

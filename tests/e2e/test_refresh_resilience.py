@@ -11,31 +11,16 @@ import time
 import uuid
 
 import pytest
-import urllib3
 from celery import Celery
 
 from balances import services
 from balances.models import Account, BalanceSnapshot, PlaidCall, PlaidItem
-from plaid_emulator import DEFAULT_CLIENT_ID, DEFAULT_SECRET
-from tests.e2e.conftest import manage, wait_for
+from tests.e2e.conftest import emulator_post, manage, wait_for
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 BALANCE = "/accounts/balance/get"
-
-
-def control(emulator, path, body=None, method="POST"):
-    """Call the emulator's control endpoint (`/emulator/...`)."""
-    response = urllib3.request(
-        method,
-        emulator.url + path,
-        json=body or {},
-        headers={"PLAID-CLIENT-ID": DEFAULT_CLIENT_ID, "PLAID-SECRET": DEFAULT_SECRET},
-        timeout=10,
-    )
-    assert response.status == 200, response.data
-    return response.json()
 
 
 def balance_calls(emulator):
@@ -98,7 +83,7 @@ def outcomes(item):
 def test_rate_limits_and_outages_recover(emulator, shared, start_worker):
     item = link("alice")
     for code in ("INSTITUTION_DOWN", "RATE_LIMIT_EXCEEDED", "INTERNAL_SERVER_ERROR", "MALFORMED"):
-        control(
+        emulator_post(
             emulator,
             "/emulator/faults",
             {"error_code": code, "item_id": item.plaid_item_id, "count": 1, "endpoint": BALANCE},
@@ -127,7 +112,7 @@ def test_rate_limits_and_outages_recover(emulator, shared, start_worker):
 def test_retries_exhausted_mark_the_item_erroring_with_the_reason(emulator, shared, start_worker):
     shared["BALANCE_REFRESH_MAX_RETRIES"] = "2"
     item = link("erin")
-    control(
+    emulator_post(
         emulator,
         "/emulator/faults",
         {"error_code": "INSTITUTION_NOT_RESPONDING", "item_id": item.plaid_item_id},
@@ -146,12 +131,12 @@ def test_retries_exhausted_mark_the_item_erroring_with_the_reason(emulator, shar
 
 def test_re_login_stops_retries(emulator, shared, start_worker):
     item = link("bob")
-    control(
+    emulator_post(
         emulator,
         "/emulator/faults",
         {"error_code": "INSTITUTION_DOWN", "item_id": item.plaid_item_id, "count": 1},
     )
-    control(
+    emulator_post(
         emulator,
         "/emulator/faults",
         {"error_code": "ITEM_LOGIN_REQUIRED", "item_id": item.plaid_item_id, "count": 50},
@@ -175,14 +160,14 @@ def test_worker_killed_mid_refresh_loses_and_duplicates_nothing(emulator, shared
     # A message of a dead worker comes back after 3 s; its Item lock frees after 6 s.
     shared.update(CELERY_VISIBILITY_TIMEOUT="3", BALANCE_REFRESH_LOCK_TTL="6")
     item = link("carol")
-    control(emulator, "/emulator/latency", {"mode": "fixed", "ms": 3000})
+    emulator_post(emulator, "/emulator/latency", {"mode": "fixed", "ms": 3000})
     doomed = start_worker("doomed")
     manage(shared, "refresh_balances", "--user", "carol")
     assert wait_for(lambda: balance_calls(emulator) >= 1), "the refresh never started"
     time.sleep(0.3)
     os.kill(doomed.pid, signal.SIGKILL)  # mid-call: Plaid has not answered yet
     doomed.wait(10)
-    control(emulator, "/emulator/latency", {"mode": "off"})
+    emulator_post(emulator, "/emulator/latency", {"mode": "off"})
     assert not Account.objects.filter(item=item).exists()  # nothing half-written
 
     start_worker("survivor")
@@ -201,7 +186,7 @@ def test_two_workers_refreshing_the_same_items_never_interleave(
     emulator, shared, start_worker, publish
 ):
     items = [link("dave"), link("dora", institution="ins_109508")]
-    control(emulator, "/emulator/latency", {"mode": "fixed", "ms": 300})
+    emulator_post(emulator, "/emulator/latency", {"mode": "fixed", "ms": 300})
     start_worker("w1")
     start_worker("w2")
     for item in items:  # A, A, A, B, B, B: both workers get the same Item at once
@@ -238,7 +223,7 @@ def test_plaids_own_rate_limit_is_retried_until_its_window_passes(
         BALANCE_REFRESH_MAX_RETRIES="50", PLAID_BALANCE_GET_PER_ITEM_PER_MINUTE="100"
     )  # our own throttle set too high on purpose: Plaid has to refuse
     item = link("fay")
-    control(emulator, "/emulator/rate-limits", {"mode": "production"})
+    emulator_post(emulator, "/emulator/rate-limits", {"mode": "production"})
     start_worker()
     for _ in range(7):
         publish(item.pk)
@@ -248,7 +233,7 @@ def test_plaids_own_rate_limit_is_retried_until_its_window_passes(
 
     assert wait_for(limited)
     assert PlaidCall.objects.filter(item=item, error_code="").count() == 5
-    control(emulator, "/emulator/clock", {"advance_seconds": 61})  # Plaid's minute passes
+    emulator_post(emulator, "/emulator/clock", {"advance_seconds": 61})  # Plaid's minute passes
     assert wait_for(lambda: PlaidCall.objects.filter(item=item, error_code="").count() == 7)
     assert set(PlaidCall.objects.filter(item=item).values_list("error_code", flat=True)) == {
         "",

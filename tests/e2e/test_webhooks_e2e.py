@@ -11,23 +11,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from balances import plaid_client, services, webhooks
 from balances.models import PlaidItem
-from plaid_emulator import DEFAULT_CLIENT_ID, DEFAULT_SECRET
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import emulator_post, wait_for
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-def emulator_post(emulator, path, body):
-    response = urllib3.request(
-        "POST",
-        emulator.url + path,
-        json=body,
-        headers={"PLAID-CLIENT-ID": DEFAULT_CLIENT_ID, "PLAID-SECRET": DEFAULT_SECRET},
-        timeout=10,
-    )
-    assert response.status == 200, response.data
-    return response.json()
 
 
 def deliver(url, body, token):
