@@ -153,3 +153,19 @@ def stub_plaid(settings: Any) -> Iterator[Any]:
     settings.PLAID_TIMEOUT = (2.0, 2.0)
     yield stub
     stub.stop()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """Let the test database be dropped at the end even if a process a test started
+    (a worker, gunicorn) still holds a connection to it on PostgreSQL."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
