@@ -9,8 +9,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -266,50 +264,6 @@ def test_settings_rejects_bad_currencies(client, value):
     assert response.status_code == 400
     assert 'role="alert"' in response.content.decode()
     assert Profile.objects.get(user=user).main_currency == "EUR"
-
-
-def make_accounts(user, count: int) -> None:
-    """Create `count` accounts over a few Items, each with 30 days of snapshots (bulk)."""
-    items = [PlaidItemFactory(owner=user, institution_name=f"Bank {n}") for n in range(3)]
-    types = ["depository", "credit", "investment", "loan", "other"]
-    Account.objects.bulk_create(
-        Account(
-            item=items[n % 3],
-            plaid_account_id=f"acct-{user.pk}-{n}",
-            name=f"Account {n}",
-            mask=f"{n:04d}",
-            type=types[n % 5],
-            iso_currency_code="CAD" if n % 7 == 0 else "USD",
-            available=Decimal(n),
-            current=Decimal(n + 10),
-            limit=Decimal(5000) if n % 5 == 1 else None,
-        )
-        for n in range(count)
-    )
-    now = timezone.now()
-    BalanceSnapshot.objects.bulk_create(
-        BalanceSnapshot(account=a, taken_at=now - timedelta(days=d), current=a.current)
-        for a in Account.objects.filter(item__owner=user)
-        for d in range(0, 30, 3)
-    )
-
-
-def test_dashboard_query_count_does_not_grow_with_accounts(client, django_assert_max_num_queries):
-    small, large = UserFactory(), UserFactory()
-    make_accounts(small, 5)
-    make_accounts(large, 1000)
-    counts = []
-    for user in (small, large):
-        client.force_login(user)
-        with CaptureQueriesContext(connection) as queries:
-            response = client.get("/?range=1y&since=1m")
-        assert response.status_code == 200
-        counts.append(len(queries))
-    assert counts[0] == counts[1]
-    with django_assert_max_num_queries(10):
-        assert client.get("/?range=all").status_code == 200
-    with django_assert_max_num_queries(10):
-        assert client.get(reverse("dashboard_api")).status_code == 200
 
 
 def test_change_from_a_zero_net_worth_says_the_percent_is_undefined(client):
