@@ -24,7 +24,6 @@ from .selectors import (
     CurrencyChange,
     CurrencyHistory,
     CurrencyTotals,
-    HistoryAccount,
     ItemFreshness,
 )
 
@@ -70,21 +69,6 @@ def clean_period(value: str | None) -> str:
     return value if value in selectors.PERIODS else selectors.DEFAULT_PERIOD
 
 
-def history_accounts_from(accounts: list[Account]) -> list[HistoryAccount]:
-    """Build the history view of already fetched accounts (no query)."""
-    return [
-        HistoryAccount(
-            pk=a.pk,
-            currency=a.currency,
-            currency_is_official=a.currency_is_official,
-            is_liability=a.is_liability,
-            closed_on=timezone.localdate(a.closed_at) if a.closed_at else None,
-        )
-        for a in accounts
-        if a.currency
-    ]
-
-
 def dashboard_for_user(*, user: User, range_key: str, period_key: str) -> Dashboard:
     """Return everything the dashboard shows for `user`, in a fixed number of queries."""
     today = timezone.localdate()
@@ -97,10 +81,9 @@ def dashboard_for_user(*, user: User, range_key: str, period_key: str) -> Dashbo
     open_accounts = [a for a in every_account if a.closed_at is None]
     items = list(selectors.items_for_user(user=user))
     totals = selectors.totals_by_currency(open_accounts, main_currency=main_currency)
-    history_accounts = history_accounts_from(every_account)
     start = selectors.range_start(range_key, today=today)
-    history = selectors.net_worth_history(
-        accounts=history_accounts, start=start, end=today, main_currency=main_currency
+    history = selectors.net_worth_series(
+        user=user, start=start, end=today, main_currency=main_currency
     )
     since = selectors.period_start(period_key, today=today)
     # The chart's days usually include `since`: read the change off them, saving a query.
@@ -108,7 +91,7 @@ def dashboard_for_user(*, user: User, range_key: str, period_key: str) -> Dashbo
         histories=history, totals=totals, since=since, start=start
     )
     if changes is None:
-        changes = selectors.net_worth_change(accounts=history_accounts, totals=totals, since=since)
+        changes = selectors.net_worth_change(user=user, totals=totals, since=since)
     return Dashboard(
         main_currency=main_currency,
         range_key=range_key,

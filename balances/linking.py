@@ -10,8 +10,9 @@ import logging
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.db import transaction
 
-from . import plaid_client, services
+from . import net_worth, plaid_client, services
 from .models import PlaidItem
 from .plaid_client import LinkToken, PlaidError
 from .profiles import profile_get_or_create
@@ -74,8 +75,11 @@ def item_unlink(*, item: PlaidItem) -> None:
         if error.code not in ITEM_GONE_CODES:
             raise LinkError(unlink_error_message(error)) from error
     logger.info("Item %s unlinked by its owner", item.pk)
-    # Cascades to its Accounts, their BalanceSnapshots and its PlaidCall log.
-    item.delete()
+    with transaction.atomic():
+        # Cascades to its Accounts, their BalanceSnapshots and its PlaidCall log; the
+        # owner's daily totals are then summed again from the snapshots that remain.
+        item.delete()
+        net_worth.net_worth_rebuild(user_id=item.owner_id)
 
 
 def unlink_error_message(error: PlaidError) -> str:

@@ -1,4 +1,4 @@
-"""Linked Plaid Items, their Accounts, and the append-only balance history."""
+"""Linked Plaid Items, their Accounts, the append-only balance history and its daily totals."""
 
 from __future__ import annotations
 
@@ -198,6 +198,43 @@ class BalanceSnapshot(models.Model):
         if self.pk is not None:
             raise TypeError("Balance snapshots are append-only.")
         super().save(*args, **kwargs)
+
+
+class NetWorthDay(models.Model):
+    """A user's assets and liabilities in one currency at the end of one day.
+
+    Derived, not a source: kept from Accounts whenever their balances change
+    (`net_worth.net_worth_record`) and rebuilt from BalanceSnapshots when history is
+    removed (`net_worth.net_worth_rebuild`), so the dashboard's history reads days x
+    currencies rows instead of accounts x days. Days are local days (TIME_ZONE). A row
+    holds until the user's next row in its currency; `accounts` 0 marks the currency gone
+    that day (no open account in it with a balance).
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    currency = models.CharField(max_length=20)
+    currency_is_official = models.BooleanField()
+    day = models.DateField()
+    # Sums of many accounts: room for 10,000 accounts at the largest single balance.
+    assets = models.DecimalField(max_digits=MAX_DIGITS + 4, decimal_places=DECIMAL_PLACES)
+    liabilities = models.DecimalField(max_digits=MAX_DIGITS + 4, decimal_places=DECIMAL_PLACES)
+    accounts = models.PositiveIntegerField(help_text="Open accounts with a balance that day.")
+
+    class Meta:
+        ordering = ["user", "currency", "day"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "currency", "day"], name="net_worth_day_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "day"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.currency} {self.day:%Y-%m-%d}"
+
+    @property
+    def net_worth(self) -> Decimal:
+        return self.assets - self.liabilities
 
 
 class PlaidCall(models.Model):

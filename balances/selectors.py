@@ -19,7 +19,7 @@ from django.db.models import F, QuerySet, Window
 from django.db.models.functions import RowNumber, TruncDate
 from django.utils import timezone
 
-from .models import Account, BalanceSnapshot, PlaidItem, Profile
+from .models import Account, BalanceSnapshot, NetWorthDay, PlaidItem, Profile
 
 # Dashboard groups, in display order: (key, heading, Plaid account types in the group).
 GROUPS: tuple[tuple[str, str, frozenset[str]], ...] = (
@@ -191,8 +191,10 @@ def item_is_pending(item: PlaidItem) -> bool:
 # Daily points: the value of an account on day D is its last snapshot taken at or before
 # the end of D (in the current time zone), carried forward; an account counts from its
 # first snapshot until the day it was closed. Every function below costs a fixed number
-# of queries, whatever the number of accounts or snapshots (no N+1):
-# `history_accounts` 1, `net_worth_history` 2, `net_worth_change` 1, `account_history` 2.
+# of queries, whatever the number of accounts or snapshots (no N+1): `history_accounts` 1,
+# `net_worth_history` 2, `net_worth_series` 2, `net_worth_change` 1, `account_history` 2.
+# Rows read: `net_worth_history` reads snapshots (accounts x days); `net_worth_series` and
+# `net_worth_change` read the daily totals kept at refresh time (days x currencies).
 
 RANGES: dict[str, tuple[str, int | None]] = {
     "30d": ("30 days", 30),
@@ -346,7 +348,7 @@ def _daily_snapshots(
     )
 
 
-class _RunningTotals:
+class RunningTotals:
     """Per-currency assets and liabilities of carried-forward account values.
 
     Each change costs O(1), so a day costs O(changes that day + currencies), not
@@ -392,43 +394,36 @@ class _RunningTotals:
                 )
 
 
-def net_worth_history(
-    *,
-    accounts: Sequence[HistoryAccount],
-    start: date | None,
-    end: date | None = None,
-    main_currency: str = "USD",
-) -> list[CurrencyHistory]:
-    """Return daily assets, liabilities and net worth per currency from `start` to `end`.
+def daily_running_totals(
+    *, accounts: Sequence[HistoryAccount], start: date | None, end: date
+) -> Iterator[tuple[date, RunningTotals]]:
+    """Yield each day from `start` (None: the first snapshot's day) to `end` with the
+    running per-currency totals at the end of that day, computed from snapshots.
 
-    `start` None means from the first snapshot. Two queries; snapshot rows are streamed,
-    so memory stays O(accounts + days), whatever the number of snapshots. A currency
-    appears once any of its accounts has a snapshot on or before a charted day; days
-    before that are left out of its series rather than shown as 0. An account closed on
-    day D counts until D - 1 (gone by the end of D, as in today's totals). Ordered like
-    `totals_by_currency`.
+    The same object is yielded every day: read it before asking for the next day. Two
+    queries; snapshot rows are streamed, so memory stays O(accounts + currencies), but the
+    cost is O(accounts x days) rows: the dashboard reads `net_worth_series` instead, and
+    this serves `net_worth.net_worth_rebuild` and checks. An account closed on day D
+    counts until D - 1 (gone by the end of D, as in today's totals).
     """
-    end = end or timezone.localdate()
     by_pk = {a.pk: a for a in accounts}
-    running = _RunningTotals(by_pk)
-    rows: Iterator[tuple[int, date, Decimal | None]]
+    running = RunningTotals(by_pk)
     if start is not None:
         for pk, _available, current, _limit in _last_snapshots_before(by_pk, _end_of(start)):
             running.set(pk, current)
         daily = _daily_snapshots(by_pk, _end_of(start), _end_of(end), *HISTORY_FIELDS)
     else:
         daily = _daily_snapshots(by_pk, None, _end_of(end), *HISTORY_FIELDS)
-    rows = daily.iterator(chunk_size=5000)
+    rows: Iterator[tuple[int, date, Decimal | None]] = daily.iterator(chunk_size=5000)
     pending = next(rows, None)
     if start is None:
         if pending is None:
-            return []
+            return
         start = pending[1]
     closings: dict[date, list[int]] = defaultdict(list)
     for account in accounts:
         if account.closed_on is not None:
             closings[max(account.closed_on, start)].append(account.pk)
-    series: dict[str, list[HistoryPoint]] = {}
     day = start
     while day <= end:
         while pending is not None and pending[1] <= day:
@@ -436,18 +431,131 @@ def net_worth_history(
             pending = next(rows, None)
         for pk in closings.get(day, ()):
             running.close(pk)
-        for currency, point in running.points(day):
-            series.setdefault(currency, []).append(point)
+        yield day, running
         day += timedelta(days=1)
-    official = {a.currency: a.currency_is_official for a in accounts}
-    histories = [
-        CurrencyHistory(currency=c, currency_is_official=official[c], points=points)
-        for c, points in series.items()
-    ]
+
+
+def _ordered(histories: Iterable[CurrencyHistory], main_currency: str) -> list[CurrencyHistory]:
+    """Order like `totals_by_currency`: official first, `main_currency` leading."""
     return sorted(
         histories,
         key=lambda h: (not h.currency_is_official, h.currency != main_currency, h.currency),
     )
+
+
+def net_worth_history(
+    *,
+    accounts: Sequence[HistoryAccount],
+    start: date | None,
+    end: date | None = None,
+    main_currency: str = "USD",
+) -> list[CurrencyHistory]:
+    """Return daily assets, liabilities and net worth per currency from `start` to `end`,
+    computed from snapshots (see `daily_running_totals` for the cost).
+
+    `start` None means from the first snapshot. A currency appears once any of its
+    accounts has a snapshot on or before a charted day; days before that are left out of
+    its series rather than shown as 0. Ordered like `totals_by_currency`.
+    """
+    series: dict[str, list[HistoryPoint]] = {}
+    days = daily_running_totals(accounts=accounts, start=start, end=end or timezone.localdate())
+    for day, running in days:
+        for currency, point in running.points(day):
+            series.setdefault(currency, []).append(point)
+    official = {a.currency: a.currency_is_official for a in accounts}
+    return _ordered(
+        (
+            CurrencyHistory(currency=c, currency_is_official=official[c], points=points)
+            for c, points in series.items()
+        ),
+        main_currency,
+    )
+
+
+def _net_worth_days_before(
+    *, user: User, day: date
+) -> QuerySet[NetWorthDay, tuple[str, bool, Decimal, Decimal, int]]:
+    """Each currency's last NetWorthDay row on or before `day`, in one windowed query."""
+    return (
+        NetWorthDay.objects.filter(user=user, day__lte=day)
+        .annotate(rank=Window(RowNumber(), partition_by=[F("currency")], order_by=F("day").desc()))
+        .filter(rank=1)
+        .values_list("currency", "currency_is_official", "assets", "liabilities", "accounts")
+    )
+
+
+def net_worth_series(
+    *, user: User, start: date | None, end: date | None = None, main_currency: str = "USD"
+) -> list[CurrencyHistory]:
+    """Return `user`'s daily net worth per currency from `start` (None: the first recorded
+    day) to `end`, read from the daily totals kept at refresh time (NetWorthDay).
+
+    The same series as `net_worth_history` over the user's accounts, at a cost in days x
+    currencies, whatever the number of accounts: two queries (one without `start`).
+    """
+    end = end or timezone.localdate()
+    # currency -> (official, assets, liabilities, accounts), carried forward day to day.
+    state: dict[str, tuple[bool, Decimal, Decimal, int]] = {}
+    rows = NetWorthDay.objects.filter(user=user, day__lte=end)
+    if start is not None:
+        for currency, official, assets, liabilities, count in _net_worth_days_before(
+            user=user, day=start
+        ):
+            state[currency] = (official, assets, liabilities, count)
+        rows = rows.filter(day__gt=start)
+    by_day: dict[date, list[tuple[str, bool, Decimal, Decimal, int]]] = defaultdict(list)
+    for currency, official, day, assets, liabilities, count in rows.values_list(
+        "currency", "currency_is_official", "day", "assets", "liabilities", "accounts"
+    ):
+        by_day[day].append((currency, official, assets, liabilities, count))
+    if start is None:
+        if not by_day:
+            return []
+        start = min(by_day)
+    series: dict[str, list[HistoryPoint]] = {}
+    official_of: dict[str, bool] = {}
+    day = start
+    while day <= end:
+        for currency, official, assets, liabilities, count in by_day.get(day, ()):
+            state[currency] = (official, assets, liabilities, count)
+        for currency, (official, assets, liabilities, count) in state.items():
+            if count:
+                official_of[currency] = official
+                series.setdefault(currency, []).append(HistoryPoint(day, assets, liabilities))
+        day += timedelta(days=1)
+    return _ordered(
+        (
+            CurrencyHistory(currency=c, currency_is_official=official_of[c], points=points)
+            for c, points in series.items()
+        ),
+        main_currency,
+    )
+
+
+def net_worth_change(
+    *, user: User, totals: Sequence[CurrencyTotals], since: date
+) -> list[CurrencyChange]:
+    """Return, per currency of `totals`, net worth now against at the end of `since`, read
+    from the daily totals (one query). A currency with no balance recorded by then has
+    `before` None (unknown). Ordered like `totals`.
+    """
+    before = {
+        currency: assets - liabilities
+        for currency, _official, assets, liabilities, count in _net_worth_days_before(
+            user=user, day=since
+        )
+        if count
+    }
+    return [
+        CurrencyChange(
+            currency=t.currency,
+            currency_is_official=t.currency_is_official,
+            since=since,
+            before=before.get(t.currency),
+            now=t.net_worth,
+        )
+        for t in totals
+    ]
 
 
 def period_start(key: str, *, today: date | None = None) -> date:
@@ -462,39 +570,6 @@ def period_start(key: str, *, today: date | None = None) -> date:
         last_day = calendar.monthrange(year, month + 1)[1]
         today = today.replace(year=year, month=month + 1, day=min(today.day, last_day))
     return today - timedelta(days=days)
-
-
-def net_worth_change(
-    *,
-    accounts: Sequence[HistoryAccount],
-    totals: Sequence[CurrencyTotals],
-    since: date,
-) -> list[CurrencyChange]:
-    """Return, per currency of `totals`, net worth now against at the end of `since`.
-
-    One query. An account without a snapshot by then counts as 0 then (it was linked
-    later); a currency with no snapshot at all by then has `before` None (unknown).
-    A net worth of exactly 0 then leaves the percent undefined. Ordered like `totals`.
-    """
-    by_pk = {a.pk: a for a in accounts if a.closed_on is None or a.closed_on > since}
-    before: dict[str, Decimal] = {}
-    for pk, _available, current, _limit in _last_snapshots_before(by_pk, _end_of(since)):
-        if current is None:
-            continue
-        account = by_pk[pk]
-        before[account.currency] = before.get(account.currency, Decimal(0)) + (
-            -current if account.is_liability else current
-        )
-    return [
-        CurrencyChange(
-            currency=t.currency,
-            currency_is_official=t.currency_is_official,
-            since=since,
-            before=before.get(t.currency),
-            now=t.net_worth,
-        )
-        for t in totals
-    ]
 
 
 def net_worth_change_from_history(

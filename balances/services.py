@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
-from . import bulk, plaid_client, tasks, throttle
+from . import bulk, net_worth, plaid_client, tasks, throttle
 from .item_errors import status_for_error
 from .link_metadata import LinkMetadata
 from .models import Account, BalanceSnapshot, PlaidCall, PlaidItem
@@ -355,6 +355,9 @@ def item_store_balances(*, item: PlaidItem, result: AccountsResult) -> RefreshRe
             if account.plaid_account_id in changed or account.pk not in snapped_today
         ]
         BalanceSnapshot.objects.bulk_create(snapshots)
+        if snapshots or closed:
+            # The user's daily totals follow their balances (the dashboard's history).
+            net_worth.net_worth_record(user_id=item.owner_id, day=timezone.localdate(now))
 
         fields = item.clear_error()
         item.last_refreshed_at = now

@@ -27,7 +27,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from . import plaid_client, services
+from . import net_worth, plaid_client, services
 from .item_errors import status_for_error
 from .models import Account, PlaidItem
 from .plaid_client import PlaidError, WebhookKey
@@ -202,6 +202,8 @@ def _apply(*, item: PlaidItem, wtype: str, code: str, payload: dict[str, Any]) -
         closed = Account.objects.filter(
             item=item, plaid_account_id=account_id, closed_at__isnull=True
         ).update(closed_at=now, updated_at=now)
+        if closed:
+            net_worth.net_worth_record(user_id=item.owner_id)
         return WebhookResult(bool(closed), "account closed" if closed else "no open account")
     elif code == "NEW_ACCOUNTS_AVAILABLE":
         item.new_accounts_available = True

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from balances import selectors
+from balances import net_worth, selectors
 from balances.models import BalanceSnapshot
 from tests.factories import AccountFactory, PlaidItemFactory, UserFactory
 
@@ -28,6 +28,12 @@ def snap(account, day: date, current: str | None, *, hour: int = 12, available=N
         available=None if available is None else Decimal(available),
         limit=None if limit is None else Decimal(limit),
     )
+
+
+def rebuilt_change(user, totals, *, since: date):
+    """`net_worth_change` read from daily totals rebuilt from the snapshots above."""
+    net_worth.net_worth_rebuild(user_id=user.pk, end=TODAY)
+    return selectors.net_worth_change(user=user, totals=totals, since=since)
 
 
 @pytest.fixture
@@ -149,11 +155,8 @@ def test_net_worth_change_amount_and_percent(user):
     snap(cash, TODAY - timedelta(days=40), "1000")
     snap(card, TODAY - timedelta(days=40), "300")
     snap(cash, TODAY - timedelta(days=5), "1200")  # after the base day: ignored for "before"
-    accounts = selectors.history_accounts(user=user)
     totals = selectors.totals_by_currency(selectors.accounts_for_user(user=user))
-    (change,) = selectors.net_worth_change(
-        accounts=accounts, totals=totals, since=TODAY - timedelta(days=30)
-    )
+    (change,) = rebuilt_change(user, totals, since=TODAY - timedelta(days=30))
     assert change.before == Decimal(700)
     assert change.now == Decimal(1000)
     assert change.amount == Decimal(300)
@@ -162,9 +165,8 @@ def test_net_worth_change_amount_and_percent(user):
 
 def test_net_worth_change_is_unknown_without_history(user):
     AccountFactory(item=PlaidItemFactory(owner=user), current=Decimal(50))
-    accounts = selectors.history_accounts(user=user)
     totals = selectors.totals_by_currency(selectors.accounts_for_user(user=user))
-    (change,) = selectors.net_worth_change(accounts=accounts, totals=totals, since=TODAY)
+    (change,) = rebuilt_change(user, totals, since=TODAY)
     assert change.before is None
     assert change.amount is None
     assert change.percent is None
@@ -176,11 +178,8 @@ def test_net_worth_change_percent_is_undefined_from_zero(user):
     card = AccountFactory(item=item, type="credit", current=Decimal(0))
     snap(cash, TODAY - timedelta(days=10), "100")
     snap(card, TODAY - timedelta(days=10), "100")  # net worth exactly 0 then
-    accounts = selectors.history_accounts(user=user)
     totals = selectors.totals_by_currency(selectors.accounts_for_user(user=user))
-    (change,) = selectors.net_worth_change(
-        accounts=accounts, totals=totals, since=TODAY - timedelta(days=7)
-    )
+    (change,) = rebuilt_change(user, totals, since=TODAY - timedelta(days=7))
     assert change.before == 0
     assert change.amount == Decimal(50)
     assert change.percent is None
@@ -191,11 +190,8 @@ def test_an_account_linked_later_counts_as_zero_then(user):
     old = AccountFactory(item=item, current=Decimal(100))
     AccountFactory(item=item, current=Decimal(30))
     snap(old, TODAY - timedelta(days=10), "80")
-    accounts = selectors.history_accounts(user=user)
     totals = selectors.totals_by_currency(selectors.accounts_for_user(user=user))
-    (change,) = selectors.net_worth_change(
-        accounts=accounts, totals=totals, since=TODAY - timedelta(days=7)
-    )
+    (change,) = rebuilt_change(user, totals, since=TODAY - timedelta(days=7))
     assert (change.before, change.now, change.amount, change.percent) == (
         80,
         130,
@@ -208,11 +204,8 @@ def test_negative_base_percent_uses_its_magnitude(user):
     item = PlaidItemFactory(owner=user)
     loan = AccountFactory(item=item, type="loan", current=Decimal(900))
     snap(loan, TODAY - timedelta(days=10), "1000")
-    accounts = selectors.history_accounts(user=user)
     totals = selectors.totals_by_currency(selectors.accounts_for_user(user=user))
-    (change,) = selectors.net_worth_change(
-        accounts=accounts, totals=totals, since=TODAY - timedelta(days=7)
-    )
+    (change,) = rebuilt_change(user, totals, since=TODAY - timedelta(days=7))
     assert (change.before, change.now, change.amount) == (-1000, -900, 100)
     assert change.percent == Decimal("10.0")  # paid down: a positive change
 
@@ -279,7 +272,7 @@ def test_change_from_history_matches_the_query(user, days_back, django_assert_nu
         from_history = selectors.net_worth_change_from_history(
             histories=histories, totals=totals, since=since, start=start
         )
-    queried = selectors.net_worth_change(accounts=accounts, totals=totals, since=since)
+    queried = rebuilt_change(user, totals, since=since)
     if since < start:
         assert from_history is None
     else:

@@ -1,0 +1,212 @@
+"""The daily net-worth totals (NetWorthDay): kept at refresh time, rebuilt from snapshots,
+read by the dashboard. Their oracle is `selectors.net_worth_history`, which sums the
+snapshots themselves."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from balances import linking, net_worth, selectors, services, webhooks
+from balances.models import Account, BalanceSnapshot, NetWorthDay, PlaidItem
+from tests.factories import AccountFactory, PlaidItemFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+DAY0 = date(2026, 3, 1)
+
+
+def at(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+
+
+def figures(histories):
+    return [(h.currency, [(p.day, p.assets, p.liabilities) for p in h.points]) for h in histories]
+
+
+def todays_rows(user):
+    return {
+        r.currency: (r.assets, r.liabilities, r.accounts)
+        for r in NetWorthDay.objects.filter(user=user, day=timezone.localdate())
+    }
+
+
+@pytest.fixture
+def refreshed_user(fake_plaid):
+    """A user with Plaid's five example accounts ($44,110.00), refreshed once."""
+    user = UserFactory()
+    item = PlaidItemFactory(owner=user)
+    fake_plaid.add_item(item.access_token)
+    services.item_refresh_balances(item=item)
+    return user
+
+
+def test_a_refresh_records_todays_totals(refreshed_user):
+    # Assets 110 + 210 + 1,000 + 43,200; owed 410 on the card: $44,110.00.
+    assert todays_rows(refreshed_user) == {"USD": (Decimal(44520), Decimal(410), 5)}
+    (usd,) = selectors.net_worth_series(user=refreshed_user, start=timezone.localdate())
+    assert [p.net_worth for p in usd.points] == [Decimal(44110)]
+
+
+def test_a_refresh_without_changes_writes_no_totals(refreshed_user):
+    # Marked by hand: a refresh that changed nothing must not even rewrite the row.
+    NetWorthDay.objects.filter(user=refreshed_user).update(accounts=99)
+    services.item_refresh_balances(item=PlaidItem.objects.get(owner=refreshed_user))
+    assert todays_rows(refreshed_user) == {"USD": (Decimal(44520), Decimal(410), 99)}
+
+
+def test_a_changed_balance_updates_todays_row(refreshed_user, fake_plaid):
+    item = PlaidItem.objects.get(owner=refreshed_user)
+    reply = fake_plaid.replies[item.access_token]
+    reply["accounts"][0]["balances"]["current"] = 1110  # checking: +1,000
+    services.item_refresh_balances(item=item)
+    assert todays_rows(refreshed_user) == {"USD": (Decimal(45520), Decimal(410), 5)}
+    assert NetWorthDay.objects.filter(user=refreshed_user).count() == 1  # upserted
+
+
+def simulate(user, days):
+    """Apply each day's changes to the accounts as refreshes would (a snapshot per change,
+    the account's balance updated, the day's totals recorded); closing counts too."""
+    for offset, changes in enumerate(days):
+        day = DAY0 + timedelta(days=offset)
+        for account, current in changes:
+            if current == "close":
+                account.closed_at = at(day)
+            else:
+                account.current = None if current is None else Decimal(current)
+                BalanceSnapshot.objects.create(
+                    account=account, taken_at=at(day), current=account.current
+                )
+            account.save()
+        if changes:
+            net_worth.net_worth_record(user_id=user.pk, day=day)
+    return DAY0 + timedelta(days=len(days) - 1)
+
+
+@pytest.fixture
+def history_user(settings):
+    """Twelve days of a user's accounts: changes, a card, a CAD account that closes and a
+    later one, a balance that goes missing, an account closed for good."""
+    settings.TIME_ZONE = "UTC"
+    user = UserFactory()
+    item = PlaidItemFactory(owner=user)
+    cash = AccountFactory(item=item, current=None)
+    card = AccountFactory(item=item, type="credit", current=None)
+    cad = AccountFactory(item=item, iso_currency_code="CAD", current=None)
+    cad2 = AccountFactory(item=item, iso_currency_code="CAD", current=None)
+    btc = AccountFactory(
+        item=item, iso_currency_code="", unofficial_currency_code="BTC", current=None
+    )
+    end = simulate(
+        user,
+        [
+            [(cash, "100.25")],
+            [(card, "40")],
+            [],
+            [(cad, "7"), (btc, "0.12345678")],
+            [(cash, "90")],
+            [(cad, "close")],  # CAD gone: no point that day
+            [],
+            [(cad2, "3"), (card, None)],  # CAD back; the card's balance missing
+            [(card, "55.5")],
+            [(cash, "close"), (btc, "0.2")],
+            [],
+            [(card, "60")],
+        ],
+    )
+    return user, end
+
+
+@pytest.mark.parametrize("start_offset", [None, 0, 2, 5, 9, 11])
+def test_recorded_totals_read_like_the_snapshots_sum(history_user, start_offset):
+    user, end = history_user
+    start = None if start_offset is None else DAY0 + timedelta(days=start_offset)
+    expected = selectors.net_worth_history(
+        accounts=selectors.history_accounts(user=user), start=start, end=end
+    )
+    assert figures(selectors.net_worth_series(user=user, start=start, end=end)) == figures(expected)
+    assert [h.currency for h in expected] == ["USD", "CAD", "BTC"]
+
+
+def test_a_rebuild_gives_the_same_series_in_fewer_rows(history_user):
+    user, end = history_user
+    recorded = figures(selectors.net_worth_series(user=user, start=None, end=end))
+    written = net_worth.net_worth_rebuild(user_id=user.pk, end=end)
+    assert figures(selectors.net_worth_series(user=user, start=None, end=end)) == recorded
+    assert written == NetWorthDay.objects.filter(user=user).count()
+    (cad_gone,) = NetWorthDay.objects.filter(user=user, currency="CAD", accounts=0)
+    assert cad_gone.day == DAY0 + timedelta(days=5)
+
+
+def test_change_reads_the_totals_on_or_before_the_day(history_user):
+    user, _end = history_user
+    totals = selectors.totals_by_currency(selectors.accounts_for_user(user=user))
+    by_currency = {
+        c.currency: c.before
+        for c in selectors.net_worth_change(
+            user=user, totals=totals, since=DAY0 + timedelta(days=6)
+        )
+    }
+    # Day 6: cash 90, card 40 owed; CAD's only account closed on day 5.
+    assert by_currency == {"USD": Decimal(50), "CAD": None, "BTC": Decimal("0.12345678")}
+
+
+def test_series_costs_two_queries_and_days_not_accounts(django_assert_num_queries):
+    user = UserFactory()
+    item = PlaidItemFactory(owner=user)
+    for _ in range(30):
+        AccountFactory(item=item)
+    for offset in range(10):
+        net_worth.net_worth_record(user_id=user.pk, day=DAY0 + timedelta(days=offset))
+    assert NetWorthDay.objects.filter(user=user).count() == 10
+    with django_assert_num_queries(2):
+        (usd,) = selectors.net_worth_series(
+            user=user, start=DAY0 + timedelta(days=3), end=DAY0 + timedelta(days=20)
+        )
+    assert len(usd.points) == 18
+    assert {p.assets for p in usd.points} == {Decimal(3300)}
+
+
+def test_unlink_sums_the_remaining_history_again(refreshed_user, fake_plaid):
+    other = PlaidItemFactory(owner=refreshed_user, institution_name="Other Bank")
+    fake_plaid.add_item(other.access_token)
+    services.item_refresh_balances(item=other)
+    assert todays_rows(refreshed_user)["USD"][2] == 10
+    linking.item_unlink(item=other)
+    assert todays_rows(refreshed_user) == {"USD": (Decimal(44520), Decimal(410), 5)}
+
+
+def test_unlinking_the_last_item_leaves_no_history(refreshed_user):
+    linking.item_unlink(item=PlaidItem.objects.get(owner=refreshed_user))
+    assert not NetWorthDay.objects.filter(user=refreshed_user).exists()
+    assert selectors.net_worth_series(user=refreshed_user, start=None) == []
+
+
+def test_an_account_revoked_by_webhook_leaves_todays_totals(refreshed_user):
+    item = PlaidItem.objects.get(owner=refreshed_user)
+    card = Account.objects.get(item=item, type="credit")
+    result = webhooks.webhook_process(
+        payload={
+            "webhook_type": "ITEM",
+            "webhook_code": "USER_ACCOUNT_REVOKED",
+            "item_id": item.plaid_item_id,
+            "account_id": card.plaid_account_id,
+        }
+    )
+    assert result.detail == "account closed"
+    assert todays_rows(refreshed_user) == {"USD": (Decimal(44520), Decimal(0), 4)}
+
+
+def test_rebuild_command_for_everyone_and_for_one_user(refreshed_user, capsys):
+    NetWorthDay.objects.all().delete()
+    call_command("rebuild_net_worth")
+    assert "Rebuilt 1 user(s): 1 daily row(s)." in capsys.readouterr().out
+    assert todays_rows(refreshed_user) == {"USD": (Decimal(44520), Decimal(410), 5)}
+    call_command("rebuild_net_worth", user=refreshed_user.username)
+    assert f"Rebuilt {refreshed_user.username}: 1 daily row(s)." in capsys.readouterr().out
+    with pytest.raises(CommandError, match="No user named 'nobody'"):
+        call_command("rebuild_net_worth", user="nobody")
