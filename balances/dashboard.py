@@ -1,8 +1,10 @@
 """The dashboard's figures, assembled once for the HTML page, the JSON endpoint and exports.
 
-A read-only composition of selectors. Cost: at most 6 queries whatever the number of
-accounts, Items or snapshots (profile, accounts, Items, history base, history days, and the
-change's base when the period reaches before the chart's range).
+A read-only composition of selectors. Cost: at most 7 queries whatever the number of
+accounts, Items or snapshots (profile, balances, accounts shown, Items, history base,
+history days, and the change's base when the period reaches before the chart's range).
+Rows read: the user's open accounts as plain values, their Items, and days x currencies of
+daily totals; model instances and rendering only for what the page shows.
 """
 
 from __future__ import annotations
@@ -37,9 +39,14 @@ class Dashboard:
     totals: list[CurrencyTotals]
     changes: dict[str, CurrencyChange]
     groups: list[AccountGroup]
-    items: list[ItemFreshness]
+    items: list[ItemFreshness]  # every connection
+    connections: list[ItemFreshness]  # the ones the page lists
     history: list[CurrencyHistory]
     pending: bool
+
+    @property
+    def connections_hidden(self) -> int:
+        return len(self.items) - len(self.connections)
 
     @property
     def range_label(self) -> str:
@@ -69,18 +76,36 @@ def clean_period(value: str | None) -> str:
     return value if value in selectors.PERIODS else selectors.DEFAULT_PERIOD
 
 
-def dashboard_for_user(*, user: User, range_key: str, period_key: str) -> Dashboard:
-    """Return everything the dashboard shows for `user`, in a fixed number of queries."""
+def dashboard_for_user(
+    *,
+    user: User,
+    range_key: str,
+    period_key: str,
+    accounts_per_group: int | None = None,
+    connections_shown: int | None = None,
+) -> Dashboard:
+    """Return everything the dashboard shows for `user`, in a fixed number of queries.
+
+    `accounts_per_group` keeps the largest accounts of each group (all when None);
+    `connections_shown` keeps every connection needing attention and fills up to that many
+    with the rest (all when None). With both set, what the page renders stays bounded
+    however many accounts the user has; totals and subtotals always count every account.
+    """
     today = timezone.localdate()
     main_currency = selectors.main_currency_for(user=user)
-    every_account = list(
-        Account.objects.filter(item__owner=user)
-        .select_related("item")
-        .order_by("item__institution_name", "item_id", "name", "mask")
-    )
-    open_accounts = [a for a in every_account if a.closed_at is None]
-    items = list(selectors.items_for_user(user=user))
-    totals = selectors.totals_by_currency(open_accounts, main_currency=main_currency)
+    balances = selectors.account_balances(user=user)
+    totals = selectors.totals_by_currency(balances, main_currency=main_currency)
+    groups = selectors.group_balances(balances, main_currency=main_currency)
+    shown = selectors.accounts_for_user(user=user)
+    if accounts_per_group is not None:
+        largest = selectors.largest_per_group(balances, limit=accounts_per_group)
+        shown = shown.filter(pk__in=[pk for pks in largest.values() for pk in pks])
+    by_group: dict[str, list[Account]] = {}
+    for account in shown:
+        by_group.setdefault(selectors.group_key(account), []).append(account)
+    for group in groups:
+        group.accounts = by_group.get(group.key, [])
+    items = selectors.items_freshness(list(selectors.items_for_user(user=user)))
     start = selectors.range_start(range_key, today=today)
     history = selectors.net_worth_series(
         user=user, start=start, end=today, main_currency=main_currency
@@ -99,11 +124,27 @@ def dashboard_for_user(*, user: User, range_key: str, period_key: str) -> Dashbo
         today=today,
         totals=totals,
         changes={c.currency: c for c in changes},
-        groups=selectors.group_accounts(open_accounts, main_currency=main_currency),
-        items=selectors.items_freshness(items),
+        groups=groups,
+        items=items,
+        connections=_connections(items, connections_shown),
         history=history,
-        pending=any(selectors.item_is_pending(item) for item in items),
+        pending=any(selectors.item_is_pending(f.item) for f in items),
     )
+
+
+def _connections(items: list[ItemFreshness], limit: int | None) -> list[ItemFreshness]:
+    """Return the connections to show: all needing attention, then others up to `limit`."""
+    if limit is None:
+        return items
+    room = limit - sum(1 for f in items if f.needs_attention)
+    shown = []
+    for entry in items:
+        if entry.needs_attention:
+            shown.append(entry)
+        elif room > 0:
+            shown.append(entry)
+            room -= 1
+    return shown
 
 
 # --- Serialisation (JSON endpoint, CSV, chart data) ----------------------------------------

@@ -300,6 +300,11 @@ DATA_DIR.mkdir(parents=True, exist_ok=True)
 BALANCE_REFRESH_INTERVAL = env.int("BALANCE_REFRESH_INTERVAL", default=3600)
 # Balances older than this many seconds are shown as stale.
 BALANCE_STALE_AFTER = env.int("BALANCE_STALE_AFTER", default=2 * BALANCE_REFRESH_INTERVAL)
+# What the dashboard lists, so the page costs the same for 5 accounts as for 1,000: each
+# type's largest accounts (totals count them all; a link lists the rest) and every
+# connection needing attention, filled up to this many with up-to-date ones.
+DASHBOARD_ACCOUNTS_PER_GROUP = env.int("DASHBOARD_ACCOUNTS_PER_GROUP", default=20)
+DASHBOARD_CONNECTIONS_SHOWN = env.int("DASHBOARD_CONNECTIONS_SHOWN", default=20)
 # /healthz answers 503 when beat's fan-out has not run for this many seconds.
 BEAT_OVERDUE_AFTER = env.int("BEAT_OVERDUE_AFTER", default=3 * BALANCE_REFRESH_INTERVAL)
 # Retries of a refresh that failed with a transient error (outage, rate limit, timeout).

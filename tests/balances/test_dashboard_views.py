@@ -321,3 +321,89 @@ def test_account_page_never_dates_balances_in_the_future(client):
     page = text(client.get(reverse("account_detail", args=[account.pk])))
     assert "from now" not in page
     assert ">now<" in page
+
+
+def listed_masks(page: str) -> list[str]:
+    return re.findall(r'<tr class="account" data-mask="(\d+)"', page)
+
+
+def test_a_long_group_lists_its_largest_accounts_and_links_to_all(client, settings):
+    settings.DASHBOARD_ACCOUNTS_PER_GROUP = 3
+    user = UserFactory()
+    item = PlaidItemFactory(owner=user)
+    for mask, current in (("1010", 10), ("1050", 50), ("1030", 30), ("1020", 20), ("1040", 40)):
+        AccountFactory(item=item, mask=mask, current=Decimal(current))
+    AccountFactory(item=item, mask="9999", current=None)  # no balance: never the largest
+    AccountFactory(item=item, mask="2000", type="credit", current=Decimal(5))
+    AccountFactory(mask="7777", current=Decimal(10**6))  # someone else's
+    client.force_login(user)
+    page = text(client.get("/"))
+    cash = page[page.index('id="group-depository"') : page.index('id="group-credit"')]
+    assert sorted(listed_masks(cash)) == ["1030", "1040", "1050"]
+    assert '<span class="subtotal" data-currency="USD">$150.00</span>' in cash  # all six
+    assert "The 3 largest of 6 accounts." in cash
+    assert 'href="/accounts/type/depository/">See all 6 accounts under Cash</a>' in cash
+    credit = page[page.index('id="group-credit"') :]
+    assert listed_masks(credit) == ["2000"] and "See all" not in credit  # not cut short
+
+    everything = text(client.get(reverse("account_group", args=["depository"])))
+    assert sorted(listed_masks(everything)) == ["1010", "1020", "1030", "1040", "1050", "9999"]
+    assert "<h1 " in everything and "$150.00" in everything and "7777" not in everything
+
+
+def test_the_full_list_of_a_group_pages_through_every_account(client, monkeypatch):
+    monkeypatch.setattr("balances.views.dashboard.PAGE_SIZE", 2)
+    user = UserFactory()
+    item = PlaidItemFactory(owner=user)
+    for n in range(5):
+        AccountFactory(item=item, name=f"Card {n}", mask=f"300{n}", type="credit")
+    client.force_login(user)
+    url = reverse("account_group", args=["credit"])
+    seen = []
+    for number in (1, 2, 3):
+        page = text(client.get(url, {"page": number}))
+        seen += listed_masks(page)
+        assert f"Page {number} of 3" in page
+    assert sorted(seen) == ["3000", "3001", "3002", "3003", "3004"]
+    assert listed_masks(text(client.get(url, {"page": "nonsense"}))) == seen[:2]  # page 1
+    assert listed_masks(text(client.get(url, {"page": 99}))) == seen[4:]  # the last page
+
+
+def test_unknown_group_is_404_and_an_empty_one_says_so(client):
+    client.force_login(UserFactory())
+    assert client.get("/accounts/type/savings/").status_code == 404
+    page = text(client.get(reverse("account_group", args=["loan"])))
+    assert "You have no open accounts of this type." in page
+
+
+def test_connections_needing_attention_are_always_listed(client, settings):
+    settings.DASHBOARD_CONNECTIONS_SHOWN = 2
+    user = UserFactory()
+    now = timezone.now()
+    for n in range(4):
+        PlaidItemFactory(owner=user, institution_name=f"Fine Bank {n}", last_refreshed_at=now)
+    PlaidItemFactory(
+        owner=user,
+        institution_name="Zed Bank",  # last in order: listed because it needs attention
+        status=PlaidItem.Status.LOGIN_REQUIRED,
+        error_code="ITEM_LOGIN_REQUIRED",
+        last_refreshed_at=now,
+    )
+    client.force_login(user)
+    page = text(client.get("/"))
+    listed = re.findall(
+        r'<li class="connection[^"]*" data-item="\d+"><div class="connection-head"><strong>([^<]+)',
+        page,
+    )
+    assert listed == ["Fine Bank 0", "Zed Bank"]
+    assert (
+        '3 more connections are up to date.<a href="/connections/">See all connections</a>' in page
+    )
+    everything = text(client.get(reverse("connections")))
+    assert everything.count('<li class="connection') == 5
+    assert "<h1 " in everything and "more connection" not in everything
+
+
+def test_connections_page_without_banks(client):
+    client.force_login(UserFactory())
+    assert "You have not linked a bank yet." in text(client.get(reverse("connections")))

@@ -112,6 +112,8 @@ def default_values(route: Route, *, int_value: int = 1) -> dict[str, Any]:
             values[name] = "balances"
         elif name in ("uidb64",):
             values[name] = "MQ"
+        elif name == "group":
+            values[name] = "depository"  # a dashboard group of accounts
         else:
             values[name] = "1"
     return values

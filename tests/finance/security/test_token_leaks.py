@@ -25,7 +25,7 @@ from balances import plaid_client, tasks
 from balances.models import PlaidItem
 from plaid_emulator import DEFAULT_CLIENT_ID, DEFAULT_SECRET
 from tests.factories import UserFactory
-from tests.finance.security.routes import all_routes, fills
+from tests.finance.security.routes import all_routes, default_values, fills
 
 pytestmark = pytest.mark.django_db
 
@@ -117,7 +117,7 @@ def test_token_appears_nowhere_during_link_and_refresh(
             if route.is_admin or route.is_public:
                 continue
             candidates = ids if route.int_params else [0]
-            for values in fills(route, candidates) if route.int_params else [{}]:
+            for values in fills(route, candidates) if route.int_params else [default_values(route)]:
                 url = route.url(values)
                 response = web.get(url)
                 if response.status_code == 405:
