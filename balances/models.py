@@ -204,7 +204,7 @@ class NetWorthDay(models.Model):
     """A user's assets and liabilities in one currency at the end of one day.
 
     Derived, not a source: kept from Accounts whenever their balances change
-    (`net_worth.net_worth_record`) and rebuilt from BalanceSnapshots when history is
+    (`net_worth.net_worth_add`) and rebuilt from BalanceSnapshots when history is
     removed (`net_worth.net_worth_rebuild`), so the dashboard's history reads days x
     currencies rows instead of accounts x days. Days are local days (TIME_ZONE). A row
     holds until the user's next row in its currency; `accounts` 0 marks the currency gone

@@ -1,84 +1,133 @@
 """Writes of the daily net-worth totals (NetWorthDay), the dashboard's history.
 
-The totals are derived: every write that changes a user's balances, closes an account or
-removes history calls one of these in its transaction, so the dashboard reads days x
-currencies rows instead of summing accounts x days snapshots on every request.
+The totals are derived: every write that changes a user's balances or closes an account
+adds its change (`net_worth_add`), and removing history rebuilds them from the snapshots
+(`net_worth_rebuild`), in the same transaction, so the dashboard reads days x currencies
+rows instead of summing accounts x days snapshots on every request.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from . import selectors
 from .models import Account, NetWorthDay
 
-_UPSERT = {
-    "update_conflicts": True,
-    "unique_fields": ["user", "currency", "day"],
-    "update_fields": ["currency_is_official", "assets", "liabilities", "accounts"],
-}
-
 
 def _lock_user(user_id: int) -> None:
-    """Serialize writers of one user's totals until the transaction ends (a row lock on
-    PostgreSQL; SQLite serializes all writers anyway): two Items refreshed at once would
-    otherwise each sum the other's balances from before its commit."""
+    """Serialize rebuilds of one user's totals until the transaction ends (a row lock on
+    PostgreSQL; SQLite serializes all writers anyway)."""
     list(get_user_model().objects.select_for_update().filter(pk=user_id).values_list("pk"))
 
 
-def net_worth_record(*, user_id: int, day: date | None = None) -> int:
-    """Store the user's assets and liabilities per currency for `day` (default today) from
-    their accounts' balances now; return the number of currencies written.
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    """What an account adds to its owner's totals: nothing unless open with a balance."""
 
-    Call in the transaction that changed the accounts, after the change. Every currency
-    any of the user's accounts ever had gets a row, so one whose last account closed is
-    marked gone (`accounts` 0) rather than carried forward. Cost: a lock, one query over
-    the user's accounts (sums are exact Decimals, added here, never by the database's
-    floats) and one upsert.
+    currency: str
+    currency_is_official: bool
+    is_liability: bool
+    current: Decimal | None  # None when closed or without a balance
+
+    @classmethod
+    def of(cls, account: Account) -> AccountState:
+        current = None if account.closed_at is not None else account.current
+        return cls(account.currency, account.currency_is_official, account.is_liability, current)
+
+
+def _sums(states: Iterable[AccountState]) -> dict[str, tuple[bool, Decimal, Decimal, int]]:
+    """Return currency -> (official, assets, liabilities, accounts counted)."""
+    sums: dict[str, tuple[bool, Decimal, Decimal, int]] = {}
+    for state in states:
+        if not state.currency or state.current is None:
+            continue
+        _official, assets, liabilities, count = sums.get(
+            state.currency, (state.currency_is_official, Decimal(0), Decimal(0), 0)
+        )
+        if state.is_liability:
+            liabilities += state.current
+        else:
+            assets += state.current
+        sums[state.currency] = (state.currency_is_official, assets, liabilities, count + 1)
+    return sums
+
+
+def net_worth_add(
+    *,
+    user_id: int,
+    before: Iterable[AccountState],
+    after: Iterable[AccountState],
+    day: date | None = None,
+) -> int:
+    """Add to the user's totals of `day` (default today) the change of some of their
+    accounts from `before` to `after` (new accounts: absent from `before`); return the
+    number of currencies changed.
+
+    Call in the transaction that changed the accounts. A day without a row starts from the
+    user's last row before it (carried forward). Cost: nothing when the figures did not
+    change, else one UPDATE per changed currency (two queries more on a currency's first
+    change of the day); O(accounts changed), whatever the user's number of accounts.
+    Concurrent writers add up: the UPDATE is atomic, and a row created at the same time
+    by another writer is updated instead.
     """
     day = day or timezone.localdate()
-    with transaction.atomic():
-        _lock_user(user_id)
-        assets: dict[str, Decimal] = defaultdict(Decimal)
-        liabilities: dict[str, Decimal] = defaultdict(Decimal)
-        counts: dict[str, int] = defaultdict(int)
-        official: dict[str, bool] = {}
-        rows = Account.objects.filter(item__owner_id=user_id).values_list(
-            "iso_currency_code", "unofficial_currency_code", "type", "current", "closed_at"
-        )
-        for iso, unofficial, type_, current, closed_at in rows:
-            currency = iso or unofficial
-            if not currency:
-                continue
-            official[currency] = bool(iso)
-            counts[currency] += 0
-            if current is None or closed_at is not None:
-                continue
-            counts[currency] += 1
-            target = liabilities if type_ in Account.LIABILITY_TYPES else assets
-            target[currency] += current
-        NetWorthDay.objects.bulk_create(
-            [
-                NetWorthDay(
-                    user_id=user_id,
-                    currency=currency,
-                    currency_is_official=is_official,
-                    day=day,
-                    assets=assets[currency],
-                    liabilities=liabilities[currency],
-                    accounts=counts[currency],
-                )
-                for currency, is_official in official.items()
-            ],
-            **_UPSERT,  # type: ignore[arg-type]
-        )
-    return len(official)
+    old, new = _sums(before), _sums(after)
+    changed = 0
+    for currency in old.keys() | new.keys():
+        zero = (False, Decimal(0), Decimal(0), 0)
+        official, assets, liabilities, count = new.get(currency, zero)
+        _official, old_assets, old_liabilities, old_count = old.get(currency, zero)
+        delta = (assets - old_assets, liabilities - old_liabilities, count - old_count)
+        if any(delta):
+            _add_to_day(user_id, currency, official or _official, day, *delta)
+            changed += 1
+    return changed
+
+
+def _add_to_day(
+    user_id: int,
+    currency: str,
+    official: bool,
+    day: date,
+    assets: Decimal,
+    liabilities: Decimal,
+    count: int,
+) -> None:
+    rows = NetWorthDay.objects.filter(user_id=user_id, currency=currency, day=day)
+    increment = {
+        "assets": F("assets") + assets,
+        "liabilities": F("liabilities") + liabilities,
+        "accounts": F("accounts") + count,
+    }
+    if rows.update(**increment):
+        return
+    base = (
+        NetWorthDay.objects.filter(user_id=user_id, currency=currency, day__lt=day)
+        .order_by("-day")
+        .values_list("assets", "liabilities", "accounts")
+        .first()
+    ) or (Decimal(0), Decimal(0), 0)
+    try:
+        with transaction.atomic():  # a savepoint: a concurrent insert must not end ours
+            NetWorthDay.objects.create(
+                user_id=user_id,
+                currency=currency,
+                currency_is_official=official,
+                day=day,
+                assets=base[0] + assets,
+                liabilities=base[1] + liabilities,
+                accounts=base[2] + count,
+            )
+    except IntegrityError:
+        rows.update(**increment)  # another writer created the day's row meanwhile
 
 
 def net_worth_rebuild(*, user_id: int, end: date | None = None) -> int:

@@ -301,7 +301,9 @@ def item_store_balances(*, item: PlaidItem, result: AccountsResult) -> RefreshRe
         # serializes all writers anyway), so account rows are never duplicated.
         list(PlaidItem.objects.select_for_update().filter(pk=item.pk).values_list("pk"))
         existing = {a.plaid_account_id: a for a in Account.objects.filter(item=item)}
-        before = {a.pk: bulk.values_of(a, ACCOUNT_FIELDS) for a in existing.values()}
+        known = list(existing.values())
+        before = {a.pk: bulk.values_of(a, ACCOUNT_FIELDS) for a in known}
+        counted_before = [net_worth.AccountState.of(a) for a in known]
         snapped_today = set(
             BalanceSnapshot.objects.filter(
                 account__item=item, taken_at__gte=start_of_day
@@ -355,15 +357,20 @@ def item_store_balances(*, item: PlaidItem, result: AccountsResult) -> RefreshRe
             if account.plaid_account_id in changed or account.pk not in snapped_today
         ]
         BalanceSnapshot.objects.bulk_create(snapshots)
-        if snapshots or closed:
-            # The user's daily totals follow their balances (the dashboard's history).
-            net_worth.net_worth_record(user_id=item.owner_id, day=timezone.localdate(now))
 
         fields = item.clear_error()
         item.last_refreshed_at = now
         if result.institution_id and not item.institution_id:
             item.institution_id = result.institution_id
         item.save(update_fields=[*fields, "last_refreshed_at", "institution_id"])
+        # The owner's daily totals (the dashboard's history) follow: last, as its UPDATE
+        # holds the row of the owner's day until the commit.
+        net_worth.net_worth_add(
+            user_id=item.owner_id,
+            before=counted_before,
+            after=[net_worth.AccountState.of(a) for a in (*known, *created)],
+            day=timezone.localdate(now),
+        )
     return RefreshResult(
         accounts_created=len(created),
         accounts_updated=len(updated),

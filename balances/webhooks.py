@@ -199,12 +199,18 @@ def _apply(*, item: PlaidItem, wtype: str, code: str, payload: dict[str, Any]) -
         fields += ["status", "error_code", "error_message", "error_at"]
     elif code == "USER_ACCOUNT_REVOKED":
         account_id = str(payload.get("account_id") or "")
-        closed = Account.objects.filter(
+        account = Account.objects.filter(
             item=item, plaid_account_id=account_id, closed_at__isnull=True
-        ).update(closed_at=now, updated_at=now)
-        if closed:
-            net_worth.net_worth_record(user_id=item.owner_id)
-        return WebhookResult(bool(closed), "account closed" if closed else "no open account")
+        ).first()
+        if account is None:
+            return WebhookResult(False, "no open account")
+        was = net_worth.AccountState.of(account)
+        account.closed_at = account.updated_at = now
+        account.save(update_fields=["closed_at", "updated_at"])
+        net_worth.net_worth_add(
+            user_id=item.owner_id, before=[was], after=[net_worth.AccountState.of(account)]
+        )
+        return WebhookResult(True, "account closed")
     elif code == "NEW_ACCOUNTS_AVAILABLE":
         item.new_accounts_available = True
         fields.append("new_accounts_available")

@@ -9,10 +9,12 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from balances import linking, net_worth, selectors, services, webhooks
 from balances.models import Account, BalanceSnapshot, NetWorthDay, PlaidItem
+from balances.net_worth import AccountState
 from tests.factories import AccountFactory, PlaidItemFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -69,11 +71,12 @@ def test_a_changed_balance_updates_todays_row(refreshed_user, fake_plaid):
 
 
 def simulate(user, days):
-    """Apply each day's changes to the accounts as refreshes would (a snapshot per change,
-    the account's balance updated, the day's totals recorded); closing counts too."""
+    """Apply each day's changes to the accounts as refreshes and webhooks do: a snapshot
+    per new balance, the account saved, the change added to the day's totals."""
     for offset, changes in enumerate(days):
         day = DAY0 + timedelta(days=offset)
         for account, current in changes:
+            was = AccountState.of(account)
             if current == "close":
                 account.closed_at = at(day)
             else:
@@ -82,8 +85,9 @@ def simulate(user, days):
                     account=account, taken_at=at(day), current=account.current
                 )
             account.save()
-        if changes:
-            net_worth.net_worth_record(user_id=user.pk, day=day)
+            net_worth.net_worth_add(
+                user_id=user.pk, before=[was], after=[AccountState.of(account)], day=day
+            )
     return DAY0 + timedelta(days=len(days) - 1)
 
 
@@ -158,17 +162,64 @@ def test_change_reads_the_totals_on_or_before_the_day(history_user):
 def test_series_costs_two_queries_and_days_not_accounts(django_assert_num_queries):
     user = UserFactory()
     item = PlaidItemFactory(owner=user)
-    for _ in range(30):
-        AccountFactory(item=item)
-    for offset in range(10):
-        net_worth.net_worth_record(user_id=user.pk, day=DAY0 + timedelta(days=offset))
+    accounts = [AccountFactory(item=item) for _ in range(30)]  # 110 each
+    net_worth.net_worth_add(
+        user_id=user.pk, before=[], after=[AccountState.of(a) for a in accounts], day=DAY0
+    )
+    for offset in range(1, 10):  # one account gains 1 a day
+        was = AccountState.of(accounts[0])
+        accounts[0].current += 1
+        net_worth.net_worth_add(
+            user_id=user.pk,
+            before=[was],
+            after=[AccountState.of(accounts[0])],
+            day=DAY0 + timedelta(days=offset),
+        )
     assert NetWorthDay.objects.filter(user=user).count() == 10
     with django_assert_num_queries(2):
         (usd,) = selectors.net_worth_series(
             user=user, start=DAY0 + timedelta(days=3), end=DAY0 + timedelta(days=20)
         )
-    assert len(usd.points) == 18
-    assert {p.assets for p in usd.points} == {Decimal(3300)}
+    assert [p.assets for p in usd.points] == [3303 + min(n, 6) for n in range(18)]
+
+
+def test_unchanged_figures_write_nothing(django_assert_num_queries):
+    account = AccountFactory()
+    state = AccountState.of(account)
+    with django_assert_num_queries(0):
+        assert (
+            net_worth.net_worth_add(user_id=account.item.owner_id, before=[state], after=[state])
+            == 0
+        )
+
+
+def test_concurrent_writers_of_a_new_day_add_up(monkeypatch):
+    """A writer that found no row for the day, then lost the race to create it, adds to
+    the row the other writer created."""
+    user = UserFactory()
+    account = AccountFactory(item=PlaidItemFactory(owner=user), current=Decimal(5))
+    NetWorthDay.objects.create(  # the other writer's row, made after our first look
+        user=user,
+        currency="USD",
+        currency_is_official=True,
+        day=DAY0,
+        assets=Decimal(100),
+        liabilities=Decimal(0),
+        accounts=1,
+    )
+    real_update = QuerySet.update
+    looks: list[int] = []
+
+    def first_look_finds_nothing(self, **kwargs):
+        if self.model is NetWorthDay and not looks:
+            looks.append(1)
+            return 0
+        return real_update(self, **kwargs)
+
+    monkeypatch.setattr(QuerySet, "update", first_look_finds_nothing)
+    net_worth.net_worth_add(user_id=user.pk, before=[], after=[AccountState.of(account)], day=DAY0)
+    (row,) = NetWorthDay.objects.filter(user=user)
+    assert (row.assets, row.accounts) == (Decimal(105), 2)
 
 
 def test_unlink_sums_the_remaining_history_again(refreshed_user, fake_plaid):
