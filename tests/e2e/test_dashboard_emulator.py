@@ -67,6 +67,9 @@ def test_first_platypus_bank_dashboard(client, emulator, monkeypatch):
         start=selectors.range_start("30d"),
     )
     assert [h.currency for h in histories] == ["USD", "CAD"]
+    # The chart reads the daily totals the refreshes kept: the same figures, per day.
+    series = selectors.net_worth_series(user=user, start=selectors.range_start("30d"))
+    assert [(h.currency, h.points) for h in series] == [(h.currency, h.points) for h in histories]
     usd = histories[0].points
     assert len(usd) == 5
     assert len({p.net_worth for p in usd}) > 1  # balances drifted on past days
