@@ -41,21 +41,31 @@ changed in the app because of them:
 3. **plaid-python kept at most 10 connections** (5 per CPU): a worker with more threads
    logged "Connection pool is full, discarding connection" and reconnected on every call.
    Fixed: `PLAID_CONNECTION_POOL_SIZE` (default 64) sizes the SDK's pool.
-4. **Target 2 stays missed.** The bare loop spends about 1.3 ms of CPU per call (the
-   emulator answers in a fraction of that); a refresh needs the same call plus about 8 SQL
-   statements, 5 Redis round trips and Celery's message handling: about 10 ms of worker
-   CPU (its py-spy profile, with `--gil`, is in section 2). A second worker process does
-   not help on 2 CPUs shared with PostgreSQL, Redis, the emulator and the process queueing
-   the refreshes. Next steps, not done: the call log row inside the store's transaction
-   (one commit per refresh instead of two), fewer statements in the store, and skipping
-   plaid-python's return-type checks (its model validation is most of the SDK's share).
-5. **Target 1's time ratio stays missed.** Query counts are flat, but the work is not:
-   the page renders one row per account, and the daily net-worth history reads every
-   account's snapshots of the range (accounts x days rows) and sums them in Python
-   (section 1 has the profile). A ratio of 3x at 1,000 accounts needs the daily series
-   kept aggregated at refresh time (read cost in days, not accounts x days) and the
-   account list rendered per group on demand: a design change for the dashboard, proposed
-   to its owner, not made here.
+4. **Target 1 was missed by 24.5x; it is met now by a design change.** Query counts were
+   flat, but the work was not: the daily net-worth history read every account's snapshots
+   of the range (accounts x days rows) and summed them in Python (64 % of the request), and
+   the page rendered one row per account (29 %). Fixed: each user's daily totals per
+   currency are kept at refresh time (`NetWorthDay`, `balances/net_worth.py`), so the chart
+   reads days x currencies rows; the page lists each type's 20 largest accounts and the
+   connections needing attention (settings `DASHBOARD_ACCOUNTS_PER_GROUP`,
+   `DASHBOARD_CONNECTIONS_SHOWN`), with paged pages for the rest, and sums totals from plain
+   values instead of model instances. A first version re-summed the owner's accounts on
+   every refresh under a lock on the user: the refresh profile showed 11 ms per refresh for
+   the benchmark's one user with 2,000 Items, so a refresh now adds its own change to the
+   day's row (one `UPDATE`). What remains of `/` at 5 accounts is mostly the chart's table
+   of 90 daily values, the same for every user.
+5. **Target 2 stays missed.** CPU per refresh, in process (300 Items, PostgreSQL, the
+   emulator; `time.process_time`): the Plaid call 2.9 ms (the bare loop's whole cost),
+   storing the reply 7.2 ms, the call log 0.5 ms, the throttle's Redis round trips 0.5 ms,
+   loading the Item and decrypting its token 0.8 ms: 12.1 ms, before Celery's share. Tried
+   and dropped, as they changed nothing: storing 300 replies in one transaction (7.2 ms
+   each: commits are not the cost) and per-row `executemany` instead of `bulk_update`. The
+   cost is Django building about eight statements per refresh (expression copies, filter
+   resolution: about 0.9 ms each). A ratio of 0.5 needs a refresh's own CPU at most the
+   SDK's: storing a batch of Items with one statement of each kind (accounts, snapshots,
+   Items, call log, totals), fed by a task that refreshes a batch of Items and holds their
+   locks until that store commits, flushing after a few hundred milliseconds so the
+   latency-bound target keeps its concurrency. Not done in this session.
 """
 
 
