@@ -1,6 +1,7 @@
-"""One background refresh of one Item: lock, throttle, call Plaid, decide about retrying.
+"""Background refreshes: lock, throttle, call Plaid, store, decide about retrying.
 
-`item_refresh_run` is what the Celery task runs. It never sleeps: when the Item is locked
+`item_refresh_run` (one Item) and `items_refresh_run` (a batch from beat's fan-out, stored
+together) are what the Celery tasks run. It never sleeps: when the Item is locked
 by another refresh, Plaid's rate limit would be exceeded, or a transient error happened,
 it returns when to try again and the task re-queues itself (acks_late keeps the message
 until then, so a worker dying mid-refresh loses nothing).
@@ -10,9 +11,13 @@ from __future__ import annotations
 
 import logging
 import random
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
+
+from finance.logs import log_context
 
 from . import services, throttle
 from .models import PlaidItem
@@ -53,15 +58,90 @@ def item_refresh_run(
     before acknowledging it. If that worker had already stored a refresh newer than the
     request, the run is skipped, so a refresh is never repeated (and billed) twice.
     """
+    return items_refresh_run(
+        item_ids=[item_id], realtime=realtime, attempt=attempt, redelivered=redelivered
+    )[item_id]
+
+
+def items_refresh_run(
+    *, item_ids: Sequence[int], realtime: bool = True, attempt: int = 0, redelivered: bool = False
+) -> dict[int, RefreshRun]:
+    """Refresh each Item once, as `item_refresh_run` does, and return each one's run.
+
+    The Items are called one after the other; their replies are stored together (one
+    transaction, a few statements for all) once all are fetched or BALANCE_REFRESH_STORE_EVERY
+    seconds after the oldest unstored reply, whichever comes first. Each Item's lock is
+    held from before its call until its reply is stored, so no other refresh of it
+    interleaves. Cost: one query for the Items, the Plaid calls, then per store about ten
+    statements plus two Redis round trips per Item.
+    """
+    items = PlaidItem.objects.in_bulk(list(item_ids))
+    runs: dict[int, RefreshRun] = {}
+    batch = _Unstored()
     try:
-        return _run(item_id=item_id, realtime=realtime, attempt=attempt, redelivered=redelivered)
-    except throttle.ThrottleUnavailable as exc:
-        # Without the shared lock and limits, calling Plaid could break them: wait.
-        if attempt < settings.BALANCE_REFRESH_MAX_RETRIES:
-            logger.warning("Item %s: %s; retrying later", item_id, exc)
-            return RefreshRun("retry: THROTTLE_UNAVAILABLE", retry_delay(attempt), attempt + 1)
-        logger.error("Item %s: %s; giving up", item_id, exc)
-        return RefreshRun("failed: THROTTLE_UNAVAILABLE")
+        for item_id in item_ids:
+            if batch.due():
+                runs.update(batch.store())
+            with log_context(item_id=item_id):
+                run = _fetch_one(items.get(item_id), item_id, realtime, attempt, redelivered, batch)
+            if run is not None:
+                runs[item_id] = run
+        runs.update(batch.store())
+    finally:
+        batch.release()
+    return runs
+
+
+class _Unstored:
+    """Fetched replies waiting to be stored together, with their Items' lock tokens."""
+
+    def __init__(self) -> None:
+        self.fetched: list[services.FetchedBalances] = []
+        self.tokens: dict[int, str] = {}
+        self.since = 0.0
+
+    def add(self, fetched: services.FetchedBalances, token: str) -> None:
+        if not self.fetched:
+            self.since = time.monotonic()
+        self.fetched.append(fetched)
+        self.tokens[fetched.item.pk] = token
+
+    def due(self) -> bool:
+        return bool(self.fetched) and (
+            time.monotonic() - self.since >= settings.BALANCE_REFRESH_STORE_EVERY
+        )
+
+    def store(self) -> dict[int, RefreshRun]:
+        """Store the replies; end each Item's pending state and release its lock."""
+        if not self.fetched:
+            return {}
+        fetched, self.fetched = self.fetched, []
+        results = services.items_store_fetched(fetched=fetched)
+        runs = {}
+        for f, result in zip(fetched, results, strict=True):
+            try:
+                _finish(f.item.pk)
+            except throttle.ThrottleUnavailable:
+                # Stored: never refresh (and bill) it again for this; the mark expires.
+                logger.warning("Item %s: pending mark not cleared; it expires", f.item.pk)
+            runs[f.item.pk] = RefreshRun(
+                f"ok: {result.accounts_created + result.accounts_updated} accounts"
+            )
+        self.release()
+        return runs
+
+    def release(self) -> None:
+        """Release the locks held (after a store, or when a store failed)."""
+        tokens, self.tokens = self.tokens, {}
+        for item_id, token in tokens.items():
+            _release(item_id, token)
+
+
+def _release(item_id: int, token: str) -> None:
+    try:
+        throttle.item_lock_release(item_id, token)
+    except throttle.ThrottleUnavailable:
+        logger.warning("Item %s: lock not released; it expires on its own", item_id)
 
 
 def _finish(item_id: int) -> None:
@@ -75,8 +155,35 @@ def _already_refreshed(item: PlaidItem) -> bool:
     return requested is not None and refreshed is not None and refreshed >= requested
 
 
-def _run(*, item_id: int, realtime: bool, attempt: int, redelivered: bool = False) -> RefreshRun:
-    item = PlaidItem.objects.filter(pk=item_id).first()
+def _fetch_one(
+    item: PlaidItem | None,
+    item_id: int,
+    realtime: bool,
+    attempt: int,
+    redelivered: bool,
+    batch: _Unstored,
+) -> RefreshRun | None:
+    """Call Plaid for one Item within its lock and the rate limits; add the reply to
+    `batch` (None: its run ends when the batch is stored), or return how the run ended."""
+    try:
+        return _fetch(item, item_id, realtime, attempt, redelivered, batch)
+    except throttle.ThrottleUnavailable as exc:
+        # Without the shared lock and limits, calling Plaid could break them: wait.
+        if attempt < settings.BALANCE_REFRESH_MAX_RETRIES:
+            logger.warning("Item %s: %s; retrying later", item_id, exc)
+            return RefreshRun("retry: THROTTLE_UNAVAILABLE", retry_delay(attempt), attempt + 1)
+        logger.error("Item %s: %s; giving up", item_id, exc)
+        return RefreshRun("failed: THROTTLE_UNAVAILABLE")
+
+
+def _fetch(
+    item: PlaidItem | None,
+    item_id: int,
+    realtime: bool,
+    attempt: int,
+    redelivered: bool,
+    batch: _Unstored,
+) -> RefreshRun | None:
     if item is None or not item.is_active:
         if item is not None and item.refresh_requested_at is not None:
             PlaidItem.objects.filter(pk=item_id).update(refresh_requested_at=None)
@@ -97,6 +204,7 @@ def _run(*, item_id: int, realtime: bool, attempt: int, redelivered: bool = Fals
         wait = max(0.5, min(poll, throttle.item_lock_remaining(item_id)))
         throttle.pending_extend(item_id, wait)
         return RefreshRun("retry: locked", wait, attempt)
+    kept = False
     try:
         endpoint = throttle.BALANCE_GET if realtime else throttle.ACCOUNTS_GET
         wait = throttle.plaid_call_wait(endpoint, item_id)
@@ -104,7 +212,7 @@ def _run(*, item_id: int, realtime: bool, attempt: int, redelivered: bool = Fals
             throttle.pending_extend(item_id, wait)
             return RefreshRun("retry: throttled", wait, attempt)
         try:
-            result = services.item_refresh_balances(
+            fetched = services.item_fetch_balances(
                 item=item, realtime=realtime, record_retryable=False
             )
         except PlaidError as error:
@@ -116,13 +224,12 @@ def _run(*, item_id: int, realtime: bool, attempt: int, redelivered: bool = Fals
                 services.item_record_error(item=item, error=error, retries=attempt)
             _finish(item_id)
             return RefreshRun(f"failed: {error.code}")
-        _finish(item_id)
-        return RefreshRun(f"ok: {result.accounts_created + result.accounts_updated} accounts")
+        batch.add(fetched, token)  # the lock is released once the reply is stored
+        kept = True
+        return None
     finally:
-        try:
-            throttle.item_lock_release(item_id, token)
-        except throttle.ThrottleUnavailable:
-            logger.warning("Item %s: lock not released; it expires on its own", item_id)
+        if not kept:
+            _release(item_id, token)
 
 
 class ItemBusy(Exception):

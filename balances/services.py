@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from functools import partial
@@ -199,6 +199,16 @@ def item_link_sandbox(
 # --- Refreshing --------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class FetchedBalances:
+    """A successful balance call for an Item, not stored yet."""
+
+    item: PlaidItem
+    endpoint: str
+    result: AccountsResult
+    called_at: datetime
+
+
 def item_refresh_balances(
     *, item: PlaidItem, realtime: bool = True, record_retryable: bool = True
 ) -> RefreshResult:
@@ -212,6 +222,17 @@ def item_refresh_balances(
     only with `record_retryable`: a caller that retries records it when it gives up), and
     re-raise the PlaidError.
     """
+    fetched = item_fetch_balances(item=item, realtime=realtime, record_retryable=record_retryable)
+    return items_store_fetched(fetched=[fetched])[0]
+
+
+def item_fetch_balances(
+    *, item: PlaidItem, realtime: bool = True, record_retryable: bool = True
+) -> FetchedBalances:
+    """Call Plaid for `item`'s balances (see `item_refresh_balances`); store nothing yet.
+
+    On failure: log the call, record the error as `item_refresh_balances` does, re-raise.
+    """
     endpoint = "/accounts/balance/get" if realtime else "/accounts/get"
     fetch = plaid_client.accounts_balance_get if realtime else plaid_client.accounts_get
     try:
@@ -223,10 +244,25 @@ def item_refresh_balances(
         elif record_retryable or not error.retryable:
             item_record_error(item=item, error=error)
         raise
-    item_record_call(
-        item=item, endpoint=endpoint, request_id=result.request_id, duration_ms=result.duration_ms
+    return FetchedBalances(item, endpoint, result, timezone.now())
+
+
+def items_store_fetched(*, fetched: Sequence[FetchedBalances]) -> list[RefreshResult]:
+    """Log the calls (one statement, committed first: they happened even if storing fails),
+    then store their replies in one transaction (`items_store_balances`)."""
+    calls = PlaidCall.objects.bulk_create(
+        _call_row(
+            item=f.item,
+            endpoint=f.endpoint,
+            called_at=f.called_at,
+            request_id=f.result.request_id,
+            duration_ms=f.result.duration_ms,
+        )
+        for f in fetched
     )
-    return item_store_balances(item=item, result=result)
+    for f, call in zip(fetched, calls, strict=True):
+        _log_call(f.item, call)
+    return items_store_balances(replies=[(f.item, f.result) for f in fetched])
 
 
 def item_record_call(
@@ -242,29 +278,53 @@ def item_record_call(
     Written in its own statement, outside any refresh transaction: the call happened even
     if storing its result fails. Never stores the access token.
     """
-    call = PlaidCall.objects.create(
+    call = _call_row(
         item=item,
-        called_at=timezone.now(),
         endpoint=endpoint,
-        request_id=(error.request_id if error else request_id)[:100],
-        error_code=error.code[:100] if error else "",
+        called_at=timezone.now(),
+        request_id=error.request_id if error else request_id,
         duration_ms=error.duration_ms if error else duration_ms,
+        error_code=error.code if error else "",
     )
+    call.save()
+    _log_call(item, call)
+    return call
+
+
+def _call_row(
+    *,
+    item: PlaidItem,
+    endpoint: str,
+    called_at: datetime,
+    request_id: str,
+    duration_ms: int | None,
+    error_code: str = "",
+) -> PlaidCall:
+    return PlaidCall(
+        item=item,
+        called_at=called_at,
+        endpoint=endpoint,
+        request_id=request_id[:100],
+        error_code=error_code[:100],
+        duration_ms=duration_ms,
+    )
+
+
+def _log_call(item: PlaidItem, call: PlaidCall) -> None:
     # One structured line per call: Item and Plaid request id for support, never the token.
     logger.info(
         "Item %s: Plaid %s %s",
         item.pk,
-        endpoint,
+        call.endpoint,
         call.error_code or "ok",
         extra={
             "item_id": item.pk,
             "plaid_request_id": call.request_id,
-            "plaid_endpoint": endpoint,
+            "plaid_endpoint": call.endpoint,
             "plaid_error_code": call.error_code,
             "duration_ms": call.duration_ms,
         },
     )
-    return call
 
 
 def item_record_old_balances(*, item: PlaidItem, error: PlaidError) -> None:
@@ -294,57 +354,110 @@ def item_record_old_balances(*, item: PlaidItem, error: PlaidError) -> None:
 
 def item_store_balances(*, item: PlaidItem, result: AccountsResult) -> RefreshResult:
     """Store one Plaid accounts reply for `item` in a single transaction."""
+    return items_store_balances(replies=[(item, result)])[0]
+
+
+ITEM_FIELDS = (
+    "status",
+    "error_code",
+    "error_message",
+    "error_at",
+    "last_refreshed_at",
+    "institution_id",
+    "updated_at",
+)
+
+
+def items_store_balances(
+    *, replies: Sequence[tuple[PlaidItem, AccountsResult]]
+) -> list[RefreshResult]:
+    """Store Plaid accounts replies, one per distinct Item, in a single transaction; return
+    what each stored, in order.
+
+    Per Item: upsert its Accounts (one row per Plaid account, ever), mark vanished ones
+    closed, write snapshots where balances changed or none exists today, mark the Item
+    healthy and refreshed, and add the change to its owner's daily totals. Cost: about ten
+    statements however many Items (their rows locked in id order, so two batches never
+    deadlock); per Item only Python work on its accounts.
+    """
     now = timezone.now()
     start_of_day = datetime.combine(now.date(), time.min, tzinfo=now.tzinfo)
+    item_ids = sorted(item.pk for item, _ in replies)
+    if len(set(item_ids)) != len(item_ids):
+        raise ValueError("one reply per Item")
+    counts: list[tuple[int, int, int]] = []  # per reply: accounts created, updated, closed
     with transaction.atomic():
         # Serializes concurrent refreshes of one Item (a row lock on PostgreSQL; SQLite
         # serializes all writers anyway), so account rows are never duplicated.
-        list(PlaidItem.objects.select_for_update().filter(pk=item.pk).values_list("pk"))
-        existing = {a.plaid_account_id: a for a in Account.objects.filter(item=item)}
-        known = list(existing.values())
-        before = {a.pk: bulk.values_of(a, ACCOUNT_FIELDS) for a in known}
-        counted_before = [net_worth.AccountState.of(a) for a in known]
+        list(PlaidItem.objects.select_for_update().filter(pk__in=item_ids).values_list("pk"))
+        by_item: dict[int, dict[str, Account]] = {pk: {} for pk in item_ids}
+        for row in Account.objects.filter(item_id__in=item_ids):
+            by_item[row.item_id][row.plaid_account_id] = row
         snapped_today = set(
             BalanceSnapshot.objects.filter(
-                account__item=item, taken_at__gte=start_of_day
+                account__item_id__in=item_ids, taken_at__gte=start_of_day
             ).values_list("account_id", flat=True)
         )
+        before: dict[int, tuple[object, ...]] = {}
+        items_before = {item.pk: bulk.values_of(item, ITEM_FIELDS) for item, _ in replies}
+        counted: dict[int, tuple[list[net_worth.AccountState], list[Account]]] = {}
         created: list[Account] = []
-        updated: list[Account] = []
-        changed: set[str] = set()
-        for remote in result.accounts:
-            account = existing.pop(remote.account_id, None)
-            if account is None:
-                account = Account(item=item, plaid_account_id=remote.account_id)
-                created.append(account)
-                changed.add(remote.account_id)
-            else:
-                updated.append(account)
-            balances = remote.balances
-            if account.balances != (balances.available, balances.current, balances.limit):
-                changed.add(remote.account_id)
-            account.name = remote.name
-            account.official_name = remote.official_name or ""
-            account.mask = remote.mask or ""
-            account.type = remote.type
-            account.subtype = remote.subtype or ""
-            account.iso_currency_code = balances.iso_currency_code or ""
-            account.unofficial_currency_code = balances.unofficial_currency_code or ""
-            account.available = balances.available
-            account.current = balances.current
-            account.limit = balances.limit
-            account.balances_updated_at = balances.last_updated_at or now
-            account.closed_at = None
-            account.updated_at = now
-
-        closed = [a for a in existing.values() if a.closed_at is None]
-        for account in closed:
-            account.closed_at = now
-            account.updated_at = now
+        changed_rows: list[Account] = []
+        new_snapshots: list[tuple[Account, bool]] = []  # (account, changed)
+        for item, result in replies:
+            existing = by_item[item.pk]
+            known = list(existing.values())
+            before.update((a.pk, bulk.values_of(a, ACCOUNT_FIELDS)) for a in known)
+            states, accounts = counted.setdefault(item.owner_id, ([], []))
+            states.extend(net_worth.AccountState.of(a) for a in known)
+            accounts.extend(known)
+            n_created = n_updated = 0
+            for remote in result.accounts:
+                account: Account | None = existing.pop(remote.account_id, None)
+                balances = remote.balances
+                if account is None:
+                    account = Account(item=item, plaid_account_id=remote.account_id)
+                    created.append(account)
+                    accounts.append(account)
+                    n_created += 1
+                    is_changed = True
+                else:
+                    changed_rows.append(account)
+                    n_updated += 1
+                    is_changed = account.balances != (
+                        balances.available,
+                        balances.current,
+                        balances.limit,
+                    )
+                account.name = remote.name
+                account.official_name = remote.official_name or ""
+                account.mask = remote.mask or ""
+                account.type = remote.type
+                account.subtype = remote.subtype or ""
+                account.iso_currency_code = balances.iso_currency_code or ""
+                account.unofficial_currency_code = balances.unofficial_currency_code or ""
+                account.available = balances.available
+                account.current = balances.current
+                account.limit = balances.limit
+                account.balances_updated_at = balances.last_updated_at or now
+                account.closed_at = None
+                account.updated_at = now
+                new_snapshots.append((account, is_changed))
+            closed = [a for a in existing.values() if a.closed_at is None]
+            for account in closed:
+                account.closed_at = now
+                account.updated_at = now
+            changed_rows.extend(closed)
+            item.clear_error()
+            item.last_refreshed_at = now
+            if result.institution_id and not item.institution_id:
+                item.institution_id = result.institution_id
+            item.updated_at = now
+            counts.append((n_created, n_updated, len(closed)))
 
         Account.objects.bulk_create(created)
         # Only the cells that changed: bulk_update of every field cost more than the call.
-        bulk.update_changed(Account, [*updated, *closed], ACCOUNT_FIELDS, before)
+        bulk.update_changed(Account, changed_rows, ACCOUNT_FIELDS, before)
         snapshots = [
             BalanceSnapshot(
                 account=account,
@@ -353,30 +466,27 @@ def item_store_balances(*, item: PlaidItem, result: AccountsResult) -> RefreshRe
                 current=account.current,
                 limit=account.limit,
             )
-            for account in (*created, *updated)
-            if account.plaid_account_id in changed or account.pk not in snapped_today
+            for account, is_changed in new_snapshots
+            if is_changed or account.pk not in snapped_today
         ]
         BalanceSnapshot.objects.bulk_create(snapshots)
-
-        fields = item.clear_error()
-        item.last_refreshed_at = now
-        if result.institution_id and not item.institution_id:
-            item.institution_id = result.institution_id
-        item.save(update_fields=[*fields, "last_refreshed_at", "institution_id"])
-        # The owner's daily totals (the dashboard's history) follow: last, as its UPDATE
+        bulk.update_changed(PlaidItem, [item for item, _ in replies], ITEM_FIELDS, items_before)
+        # The owners' daily totals (the dashboard's history) follow: last, as their UPDATE
         # holds the row of the owner's day until the commit.
-        net_worth.net_worth_add(
-            user_id=item.owner_id,
-            before=counted_before,
-            after=[net_worth.AccountState.of(a) for a in (*known, *created)],
-            day=timezone.localdate(now),
-        )
-    return RefreshResult(
-        accounts_created=len(created),
-        accounts_updated=len(updated),
-        accounts_closed=len(closed),
-        snapshots_written=len(snapshots),
-    )
+        for owner_id, (states, accounts) in counted.items():
+            net_worth.net_worth_add(
+                user_id=owner_id,
+                before=states,
+                after=[net_worth.AccountState.of(a) for a in accounts],
+                day=timezone.localdate(now),
+            )
+    written: dict[int, int] = {}
+    for snapshot in snapshots:
+        written[snapshot.account.item_id] = written.get(snapshot.account.item_id, 0) + 1
+    return [
+        RefreshResult(*count, snapshots_written=written.get(item.pk, 0))
+        for count, (item, _) in zip(counts, replies, strict=True)
+    ]
 
 
 def item_record_error(*, item: PlaidItem, error: PlaidError, retries: int = 0) -> None:
@@ -442,9 +552,33 @@ def _publish_refresh(item_id: int, realtime: bool) -> None:
 def items_queue_refresh(*, items: Iterable[PlaidItem], realtime: bool | None = None) -> int:
     """Queue a refresh of each active Item not already pending; return how many were queued.
 
-    See `item_queue_refresh` for the errors raised.
+    Beat's fan-out: Items go in tasks of BALANCE_REFRESH_BATCH_SIZE (`refresh_items_balances`),
+    whose replies are stored together, a fraction of the cost of one task per Item. Marks
+    and errors as `item_queue_refresh`; a batch that cannot be published leaves none of its
+    Items pending.
     """
-    return sum(item_queue_refresh(item=item, realtime=realtime) for item in items)
+    if realtime is None:
+        realtime = settings.BALANCE_SCHEDULED_SOURCE == "realtime"
+    ids = [item.pk for item in items if item.is_active and throttle.pending_mark(item.pk)]
+    size = max(1, settings.BALANCE_REFRESH_BATCH_SIZE)
+    robust = transaction.get_connection().in_atomic_block
+    for start in range(0, len(ids), size):
+        batch = ids[start : start + size]
+        PlaidItem.objects.filter(pk__in=batch).update(refresh_requested_at=timezone.now())
+        transaction.on_commit(partial(_publish_refreshes, batch, realtime), robust=robust)
+    return len(ids)
+
+
+def _publish_refreshes(item_ids: list[int], realtime: bool) -> None:
+    try:
+        tasks.refresh_items_balances.delay(item_ids, realtime=realtime)
+    except Exception:
+        # Not queued: undo the pending marks so the next fan-out queues them again.
+        PlaidItem.objects.filter(pk__in=item_ids).update(refresh_requested_at=None)
+        with contextlib.suppress(throttle.ThrottleUnavailable):
+            for item_id in item_ids:
+                throttle.pending_clear(item_id)
+        raise
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 from celery import shared_task
 from celery.app.task import Task
@@ -41,6 +42,30 @@ def refresh_item_balances(self: Task, item_id: int, realtime: bool = True, attem
             countdown=run.retry_in,
         )
     return run.outcome
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+def refresh_items_balances(self: Task, item_ids: list[int], realtime: bool = True) -> str:
+    """Refresh a batch of Items (beat's fan-out), their replies stored together.
+
+    An Item that must wait (locked, rate limit) or retry (transient error) goes on alone,
+    as a `refresh_item_balances` task with the delay; a batch delivered again after its
+    worker died skips the Items it already stored. Returns the count of each outcome.
+    """
+    runs = refresh.items_refresh_run(
+        item_ids=item_ids,
+        realtime=realtime,
+        redelivered=bool((self.request.delivery_info or {}).get("redelivered")),
+    )
+    for item_id, run in runs.items():
+        if run.retry_in is not None:
+            refresh_item_balances.apply_async(
+                args=(item_id,),
+                kwargs={"realtime": realtime, "attempt": run.attempt},
+                countdown=run.retry_in,
+            )
+    outcomes = Counter(run.outcome.split(":")[0] for run in runs.values())
+    return ", ".join(f"{outcome} {count}" for outcome, count in sorted(outcomes.items()))
 
 
 @shared_task(bind=True)

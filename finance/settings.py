@@ -307,6 +307,12 @@ DASHBOARD_ACCOUNTS_PER_GROUP = env.int("DASHBOARD_ACCOUNTS_PER_GROUP", default=2
 DASHBOARD_CONNECTIONS_SHOWN = env.int("DASHBOARD_CONNECTIONS_SHOWN", default=20)
 # /healthz answers 503 when beat's fan-out has not run for this many seconds.
 BEAT_OVERDUE_AFTER = env.int("BEAT_OVERDUE_AFTER", default=3 * BALANCE_REFRESH_INTERVAL)
+# Items per task in beat's fan-out: their replies are stored together (a few statements per
+# batch instead of per Item), each Item still locked and rate-limited on its own; a batch
+# stores what it has every BALANCE_REFRESH_STORE_EVERY seconds, so slow calls keep nothing
+# locked for long. 1 gives one task per Item.
+BALANCE_REFRESH_BATCH_SIZE = env.int("BALANCE_REFRESH_BATCH_SIZE", default=10)
+BALANCE_REFRESH_STORE_EVERY = env.float("BALANCE_REFRESH_STORE_EVERY", default=0.5)
 # Retries of a refresh that failed with a transient error (outage, rate limit, timeout).
 BALANCE_REFRESH_MAX_RETRIES = env.int("BALANCE_REFRESH_MAX_RETRIES", default=5)
 # Exponential backoff between those retries: base * 2**n seconds, capped, with jitter.

@@ -134,6 +134,34 @@ def fake_plaid(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakePlaid]:
     return fake
 
 
+class QueuedRefreshes:
+    """Refresh tasks published (not sent): each task's Item ids and options."""
+
+    def __init__(self) -> None:
+        self.tasks: list[tuple[list[int], dict[str, Any]]] = []
+
+    @property
+    def item_ids(self) -> list[int]:
+        return [pk for ids, _ in self.tasks for pk in ids]
+
+
+@pytest.fixture
+def queued_refreshes(monkeypatch: pytest.MonkeyPatch) -> QueuedRefreshes:
+    """Capture refresh tasks instead of publishing them: one Item's, or a fan-out batch's."""
+    from balances import tasks
+
+    queued = QueuedRefreshes()
+    monkeypatch.setattr(
+        tasks.refresh_item_balances, "delay", lambda pk, **kw: queued.tasks.append(([pk], kw))
+    )
+    monkeypatch.setattr(
+        tasks.refresh_items_balances,
+        "delay",
+        lambda pks, **kw: queued.tasks.append((list(pks), kw)),
+    )
+    return queued
+
+
 @pytest.fixture(autouse=True)
 def isolated_throttle(settings: Any, tmp_path: Path) -> None:
     """Give each test its own throttle state (a file; end-to-end tests switch to Redis)."""

@@ -1,7 +1,7 @@
 import pytest
 from django.urls import reverse
 
-from balances import services, tasks
+from balances import services
 from balances.models import PlaidItem
 from tests.factories import PlaidItemFactory, UserFactory
 
@@ -55,16 +55,14 @@ def test_filters_and_search(staff_client, item):
 
 
 def test_refresh_action_queues_items(
-    staff_client, item, monkeypatch, django_capture_on_commit_callbacks
+    staff_client, item, queued_refreshes, django_capture_on_commit_callbacks
 ):
-    queued = []
-    monkeypatch.setattr(tasks.refresh_item_balances, "delay", lambda pk, **kw: queued.append(pk))
     url = reverse("admin:balances_plaiditem_changelist")
     with django_capture_on_commit_callbacks(execute=True):
         response = staff_client.post(
             url, {"action": "refresh_balances_now", "_selected_action": [item.pk]}, follow=True
         )
-    assert queued == [item.pk]
+    assert queued_refreshes.item_ids == [item.pk]
     assert "Queued a refresh of 1 item(s)." in response.content.decode()
 
 

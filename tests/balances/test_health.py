@@ -172,12 +172,10 @@ def test_fan_out_records_its_run_and_runs_once_per_interval(fake_plaid, settings
 
 
 def test_fan_out_delivered_again_finishes_the_cycle(
-    settings, monkeypatch, django_capture_on_commit_callbacks
+    settings, queued_refreshes, django_capture_on_commit_callbacks
 ):
     """Its worker died mid fan-out: the redelivered task queues the rest, nothing twice."""
     settings.BALANCE_REFRESH_INTERVAL = 3600
-    queued: list[int] = []
-    monkeypatch.setattr(tasks.refresh_item_balances, "delay", lambda pk, **kw: queued.append(pk))
     cycle = timezone.now() - timedelta(minutes=5)
     BeatRun.objects.create(task=FANOUT_TASK, ran_at=cycle, items_queued=1)
     done = PlaidItemFactory(last_refreshed_at=cycle + timedelta(minutes=1))
@@ -191,6 +189,7 @@ def test_fan_out_delivered_again_finishes_the_cycle(
             assert task.run() == 2
     finally:
         task.pop_request()
+    queued = queued_refreshes.item_ids
     assert sorted(queued) == sorted([before.pk, never.pk]) and done.pk not in queued
     run = BeatRun.objects.get(task=FANOUT_TASK)
     assert (run.ran_at, run.items_queued) == (cycle, 3)

@@ -1,15 +1,19 @@
-"""One refresh run: lock, throttles, retries, the call log, and queueing with de-duplication."""
+"""Refresh runs, one Item or a batch: lock, throttles, retries, the call log, and queueing
+with de-duplication."""
 
 import re
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import DatabaseError, connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from balances import refresh, services, tasks, throttle
-from balances.models import Account, BalanceSnapshot, PlaidCall, PlaidItem
+from balances import plaid_client, refresh, services, tasks, throttle
+from balances.models import Account, BalanceSnapshot, NetWorthDay, PlaidCall, PlaidItem
+from balances.plaid_client import PlaidError
 from tests.factories import PlaidItemFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -261,12 +265,12 @@ def test_refresh_now_with_redis_unreachable_gives_a_clear_message(client, settin
     assert item.refresh_requested_at is None
 
 
-def test_fan_out_skips_items_already_pending(queued, django_capture_on_commit_callbacks):
+def test_fan_out_skips_items_already_pending(queued_refreshes, django_capture_on_commit_callbacks):
     a, b = PlaidItemFactory(), PlaidItemFactory()
     throttle.pending_mark(a.pk)
     with django_capture_on_commit_callbacks(execute=True):
         assert tasks.refresh_all_items() == 1
-    assert [pk for pk, _ in queued] == [b.pk]
+    assert queued_refreshes.item_ids == [b.pk]
 
 
 # --- `refresh_balances --sync` ----------------------------------------------------------
@@ -311,3 +315,142 @@ def test_redelivered_task_already_done_is_skipped(item, fake_plaid):
     item.save(update_fields=["refresh_requested_at"])
     assert refresh.item_refresh_run(item_id=item.pk, redelivered=True).outcome.startswith("ok")
     assert len(fake_plaid.calls) == calls + 1
+
+
+# --- Batches from beat's fan-out --------------------------------------------------------
+
+
+def batch_items(fake_plaid, n: int, **fields) -> list[PlaidItem]:
+    items = [PlaidItemFactory(**fields) for _ in range(n)]
+    for item in items:
+        fake_plaid.add_item(item.access_token)
+    return items
+
+
+def failing_for(fake_plaid, monkeypatch, token: str, code: str, *, retryable: bool) -> None:
+    """Make Plaid answer `code` for one access token only."""
+    real = fake_plaid.accounts_balance_get
+
+    def answer(access_token, **kwargs):
+        if access_token == token:
+            raise PlaidError(
+                code=code, message=code, http_status=500, request_id="r", retryable=retryable
+            )
+        return real(access_token, **kwargs)
+
+    monkeypatch.setattr(plaid_client, "accounts_balance_get", answer)
+
+
+def test_a_batch_stores_every_reply_in_the_same_statements(fake_plaid, django_assert_num_queries):
+    counts = []
+    owner = UserFactory()
+    for n in (1, 2, 6):  # the first batch also starts the owner's day of totals
+        items = batch_items(fake_plaid, n, owner=owner)
+        for item in items:
+            throttle.pending_mark(item.pk)
+        with CaptureQueriesContext(connection) as queries:
+            runs = refresh.items_refresh_run(item_ids=[i.pk for i in items])
+        counts.append(len(queries))
+        assert [runs[i.pk].outcome for i in items] == ["ok: 5 accounts"] * n
+        assert Account.objects.filter(item__in=items).count() == 5 * n
+        assert PlaidCall.objects.filter(item__in=items, error_code="").count() == n
+        for item in items:
+            assert throttle.pending_mark(item.pk)  # no longer pending
+            assert throttle.item_lock_remaining(item.pk) == 0  # lock released
+    assert counts[1] == counts[2]  # a few statements per batch (and owner), none per Item
+
+
+def test_a_batch_goes_on_past_an_item_that_fails(fake_plaid, monkeypatch):
+    ok_a, down, gone, ok_b = batch_items(fake_plaid, 4)
+    failing_for(fake_plaid, monkeypatch, down.access_token, "INSTITUTION_DOWN", retryable=True)
+    real = plaid_client.accounts_balance_get
+
+    def also_gone(access_token, **kwargs):
+        if access_token == gone.access_token:
+            raise PlaidError(
+                code="ITEM_LOGIN_REQUIRED", message="x", http_status=400, request_id="r2"
+            )
+        return real(access_token, **kwargs)
+
+    monkeypatch.setattr(plaid_client, "accounts_balance_get", also_gone)
+    runs = refresh.items_refresh_run(item_ids=[ok_a.pk, down.pk, gone.pk, ok_b.pk])
+    assert runs[ok_a.pk].outcome == runs[ok_b.pk].outcome == "ok: 5 accounts"
+    assert runs[down.pk].outcome == "retry: INSTITUTION_DOWN"
+    assert runs[down.pk].retry_in and runs[down.pk].attempt == 1
+    assert runs[gone.pk].outcome == "failed: ITEM_LOGIN_REQUIRED"
+    gone.refresh_from_db()
+    assert gone.status == PlaidItem.Status.LOGIN_REQUIRED
+    assert not Account.objects.filter(item__in=[down, gone]).exists()
+    for item in (ok_a, down, gone, ok_b):
+        assert throttle.item_lock_remaining(item.pk) == 0
+    assert set(PlaidCall.objects.values_list("item_id", "error_code")) == {
+        (ok_a.pk, ""),
+        (down.pk, "INSTITUTION_DOWN"),
+        (gone.pk, "ITEM_LOGIN_REQUIRED"),
+        (ok_b.pk, ""),
+    }
+
+
+def test_the_batch_task_sends_items_that_must_wait_on_alone(fake_plaid, monkeypatch):
+    ok, down = batch_items(fake_plaid, 2)
+    failing_for(fake_plaid, monkeypatch, down.access_token, "INSTITUTION_DOWN", retryable=True)
+    alone = []
+    monkeypatch.setattr(tasks.refresh_item_balances, "apply_async", lambda **kw: alone.append(kw))
+    outcome = tasks.refresh_items_balances.apply(args=[[ok.pk, down.pk]]).get()
+    assert outcome == "ok 1, retry 1"
+    ((retry),) = alone
+    assert retry["args"] == (down.pk,)
+    assert retry["kwargs"] == {"realtime": True, "attempt": 1}
+    assert retry["countdown"] > 0
+
+
+def test_a_slow_batch_stores_what_it_has_as_it_goes(fake_plaid, monkeypatch, settings):
+    items = batch_items(fake_plaid, 3)
+    stored: list[int] = []
+    real = services.items_store_fetched
+
+    def counting(*, fetched):
+        stored.append(len(fetched))
+        return real(fetched=fetched)
+
+    monkeypatch.setattr(services, "items_store_fetched", counting)
+    settings.BALANCE_REFRESH_STORE_EVERY = 0  # every reply is "old" at the next call
+    refresh.items_refresh_run(item_ids=[i.pk for i in items])
+    assert stored == [1, 1, 1]
+    settings.BALANCE_REFRESH_STORE_EVERY = 60
+    stored.clear()
+    refresh.items_refresh_run(item_ids=[i.pk for i in items])
+    assert stored == [3]
+
+
+def test_a_failed_store_releases_every_lock(fake_plaid, monkeypatch):
+    items = batch_items(fake_plaid, 2)
+
+    def broken(**kwargs):
+        raise DatabaseError("disk full")
+
+    monkeypatch.setattr(services, "items_store_balances", broken)
+    with pytest.raises(DatabaseError):
+        refresh.items_refresh_run(item_ids=[i.pk for i in items])
+    for item in items:
+        assert throttle.item_lock_remaining(item.pk) == 0
+    assert PlaidCall.objects.filter(item__in=items).count() == 2  # the calls happened
+
+
+def test_a_batch_delivered_again_skips_what_it_stored(fake_plaid):
+    done, todo = batch_items(fake_plaid, 2, refresh_requested_at=timezone.now())
+    services.item_refresh_balances(item=done)  # stored before the worker died
+    calls = len(fake_plaid.calls)
+    runs = refresh.items_refresh_run(item_ids=[done.pk, todo.pk], redelivered=True)
+    assert runs[done.pk].outcome == "skipped: already refreshed"
+    assert runs[todo.pk].outcome == "ok: 5 accounts"
+    assert len(fake_plaid.calls) == calls + 1
+
+
+def test_one_store_for_items_of_several_users(fake_plaid):
+    a, b = batch_items(fake_plaid, 2)
+    assert a.owner_id != b.owner_id
+    refresh.items_refresh_run(item_ids=[a.pk, b.pk])
+    for owner in (a.owner, b.owner):
+        (row,) = NetWorthDay.objects.filter(user=owner)
+        assert row.assets - row.liabilities == Decimal("44110")

@@ -71,11 +71,17 @@ def test_backoff_grows_and_is_capped(settings):
     assert 900 <= tasks.retry_delay(30) <= 1800
 
 
-def test_fan_out_queues_every_active_item(django_capture_on_commit_callbacks, monkeypatch):
-    queued = []
-    monkeypatch.setattr(tasks.refresh_item_balances, "delay", lambda pk, **kw: queued.append(pk))
+def test_fan_out_queues_every_active_item_in_batches(
+    django_capture_on_commit_callbacks, queued_refreshes, settings
+):
+    settings.BALANCE_REFRESH_BATCH_SIZE = 2
+    settings.BALANCE_SCHEDULED_SOURCE = "cached"
     active = [PlaidItemFactory(), PlaidItemFactory(status=PlaidItem.Status.ERROR)]
+    active += [PlaidItemFactory() for _ in range(3)]
     PlaidItemFactory(status=PlaidItem.Status.REVOKED)
     with django_capture_on_commit_callbacks(execute=True):
-        assert tasks.refresh_all_items() == 2
-    assert sorted(queued) == sorted(i.pk for i in active)
+        assert tasks.refresh_all_items() == 5
+    assert [len(ids) for ids, _ in queued_refreshes.tasks] == [2, 2, 1]
+    assert sorted(queued_refreshes.item_ids) == sorted(i.pk for i in active)
+    assert {kw["realtime"] for _, kw in queued_refreshes.tasks} == {False}
+    assert PlaidItem.objects.filter(refresh_requested_at__isnull=False).count() == 5
