@@ -69,11 +69,14 @@ def items_refresh_run(
     """Refresh each Item once, as `item_refresh_run` does, and return each one's run.
 
     The Items are called one after the other; their replies are stored together (one
-    transaction, a few statements for all) once all are fetched or BALANCE_REFRESH_STORE_EVERY
-    seconds after the oldest unstored reply, whichever comes first. Each Item's lock is
-    held from before its call until its reply is stored, so no other refresh of it
-    interleaves. Cost: one query for the Items, the Plaid calls, then per store about ten
-    statements plus two Redis round trips per Item.
+    transaction, a few statements for all) once all are fetched or before a call that
+    would keep the oldest unstored reply waiting past BALANCE_REFRESH_STORE_EVERY seconds.
+    Each Item's lock is held from before its call until its reply is stored, so no other
+    refresh of it interleaves. A worker dying mid-batch loses the unstored replies: their
+    Items are called again when the batch is delivered again (about that many seconds of
+    calls per thread, billed twice). Cost: one query for the Items, the Plaid calls, then
+    per store about ten statements (a few more per owner) plus two Redis round trips per
+    Item.
     """
     items = PlaidItem.objects.in_bulk(list(item_ids))
     runs: dict[int, RefreshRun] = {}
@@ -107,9 +110,14 @@ class _Unstored:
         self.tokens[fetched.item.pk] = token
 
     def due(self) -> bool:
-        return bool(self.fetched) and (
-            time.monotonic() - self.since >= settings.BALANCE_REFRESH_STORE_EVERY
-        )
+        """Whether to store before the next call: when the oldest reply would otherwise
+        wait longer than BALANCE_REFRESH_STORE_EVERY, taking the next call to last as long
+        as the last one (so with slow calls every reply is stored at once)."""
+        if not self.fetched:
+            return False
+        last_call = (self.fetched[-1].result.duration_ms or 0) / 1000
+        waited = time.monotonic() - self.since
+        return waited + last_call >= settings.BALANCE_REFRESH_STORE_EVERY
 
     def store(self) -> dict[int, RefreshRun]:
         """Store the replies; end each Item's pending state and release its lock."""

@@ -309,15 +309,18 @@ PROFILE_BUCKETS = (
     ("Plaid SDK call (plaid_client.accounts_balance_get)", "accounts_balance_get (balances/"),
     ("  of which urllib3 HTTP round trip", "urlopen (urllib3/"),
     ("  of which SDK model deserialization", "deserialize (plaid/"),
-    ("store balances (item_store_balances)", "item_store_balances (balances/"),
-    ("call log (item_record_call)", "item_record_call (balances/"),
+    ("call log and store (items_store_fetched)", "items_store_fetched (balances/"),
+    ("  of which store balances (items_store_balances)", "items_store_balances (balances/"),
     ("throttle: Redis round trips (balances/throttle.py)", "(balances/throttle.py"),
     ("database connect (Django connect)", "connect (django/db/backends/base/base.py"),
     ("database close (close_old_connections)", "close_old_connections (django/"),
     ("SQL execute (all)", "execute (django/db/backends/utils.py"),
     ("token decrypt (Fernet)", "decrypt (cryptography/"),
     ("Celery task protocol and acks", "(kombu/"),
-    ("the task itself (refresh_item_balances)", "refresh_item_balances (balances/tasks.py"),
+    (
+        "the tasks themselves (refresh_items_balances, refresh_item_balances)",
+        "_balances (balances/tasks.py",
+    ),
 )
 
 

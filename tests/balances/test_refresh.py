@@ -1,6 +1,7 @@
 """Refresh runs, one Item or a batch: lock, throttles, retries, the call log, and queueing
 with de-duplication."""
 
+import dataclasses
 import re
 from datetime import timedelta
 from decimal import Decimal
@@ -421,6 +422,16 @@ def test_a_slow_batch_stores_what_it_has_as_it_goes(fake_plaid, monkeypatch, set
     stored.clear()
     refresh.items_refresh_run(item_ids=[i.pk for i in items])
     assert stored == [3]
+    # Calls as slow as the budget: each reply is stored before the next call starts.
+    real_call = plaid_client.accounts_balance_get
+    monkeypatch.setattr(
+        plaid_client,
+        "accounts_balance_get",
+        lambda token, **kw: dataclasses.replace(real_call(token, **kw), duration_ms=60_000),
+    )
+    stored.clear()
+    refresh.items_refresh_run(item_ids=[i.pk for i in items])
+    assert stored == [1, 1, 1]
 
 
 def test_a_failed_store_releases_every_lock(fake_plaid, monkeypatch):

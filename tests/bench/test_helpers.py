@@ -46,13 +46,13 @@ def test_profile_shares_skip_idle_samples():
             "main (x.py:1);refresh_item_balances (balances/tasks.py:9);"
             "accounts_balance_get (balances/plaid_client.py:3) 30",
             "main (x.py:1);refresh_item_balances (balances/tasks.py:9);"
-            "item_store_balances (balances/services.py:5) 70",
+            "items_store_balances (balances/services.py:5) 70",
             "main (x.py:1);get (queue.py:171) 500",
         ]
     )
     shares = dict(common.profile_shares(raw))
     assert shares["Plaid SDK call (plaid_client.accounts_balance_get)"] == 0.3
-    assert shares["store balances (item_store_balances)"] == 0.7
+    assert shares["  of which store balances (items_store_balances)"] == 0.7
 
 
 def test_history_allowance_is_days_plus_changes():
