@@ -27,6 +27,10 @@ logger = logging.getLogger(__name__)
 
 # A refresh finding its Item locked looks again after 2.5-5 s (a refresh takes seconds).
 LOCK_POLL_SECONDS = 5.0
+# A batch whose call takes this long sends its remaining Items on as tasks of their own:
+# next to such latency the CPU a batch saves (milliseconds per Item) does not matter, and
+# the worker's threads call Plaid in parallel instead of one batch calling in turn.
+SLOW_CALL_SECONDS = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,23 +76,32 @@ def items_refresh_run(
     transaction, a few statements for all) once all are fetched or before a call that
     would keep the oldest unstored reply waiting past BALANCE_REFRESH_STORE_EVERY seconds.
     Each Item's lock is held from before its call until its reply is stored, so no other
-    refresh of it interleaves. A worker dying mid-batch loses the unstored replies: their
-    Items are called again when the batch is delivered again (about that many seconds of
-    calls per thread, billed twice). Cost: one query for the Items, the Plaid calls, then
-    per store about ten statements (a few more per owner) plus two Redis round trips per
-    Item.
+    refresh of it interleaves. After a call slower than SLOW_CALL_SECONDS the remaining
+    Items are left untouched, their runs "retry: queued alone" with no delay.
+
+    A worker dying mid-batch loses the replies not stored yet: the batch, delivered again,
+    calls their Items again (at most about BALANCE_REFRESH_STORE_EVERY seconds of calls per
+    thread, billed twice). Cost: one query for the Items, the Plaid calls, then per store
+    about ten statements (a few more per owner) and two Redis round trips per Item.
     """
     items = PlaidItem.objects.in_bulk(list(item_ids))
     runs: dict[int, RefreshRun] = {}
     batch = _Unstored()
     try:
-        for item_id in item_ids:
+        for n, item_id in enumerate(item_ids):
             if batch.due():
                 runs.update(batch.store())
+            started = time.monotonic()
             with log_context(item_id=item_id):
                 run = _fetch_one(items.get(item_id), item_id, realtime, attempt, redelivered, batch)
             if run is not None:
                 runs[item_id] = run
+            if time.monotonic() - started >= SLOW_CALL_SECONDS:
+                # Slow calls: batching saves nothing next to them, and calling the rest
+                # one after the other would leave the worker's other threads idle.
+                for rest in item_ids[n + 1 :]:
+                    runs[rest] = RefreshRun("retry: queued alone", 0.0, attempt)
+                break
         runs.update(batch.store())
     finally:
         batch.release()

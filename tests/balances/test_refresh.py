@@ -465,3 +465,17 @@ def test_one_store_for_items_of_several_users(fake_plaid):
     for owner in (a.owner, b.owner):
         (row,) = NetWorthDay.objects.filter(user=owner)
         assert row.assets - row.liabilities == Decimal("44110")
+
+
+def test_after_a_slow_call_a_batch_sends_the_rest_on_alone(fake_plaid, monkeypatch):
+    first, *rest = batch_items(fake_plaid, 3)
+    monkeypatch.setattr(refresh, "SLOW_CALL_SECONDS", 0)  # every call counts as slow
+    alone = []
+    monkeypatch.setattr(tasks.refresh_item_balances, "apply_async", lambda **kw: alone.append(kw))
+    assert tasks.refresh_items_balances.apply(args=[[first.pk, *(i.pk for i in rest)]]).get() == (
+        "ok 1, retry 2"
+    )
+    assert [a["args"] for a in alone] == [(i.pk,) for i in rest]
+    assert {a["countdown"] for a in alone} == {0.0}
+    assert len(fake_plaid.calls) == 1  # the others are left to their own tasks
+    assert Account.objects.filter(item=first).count() == 5
