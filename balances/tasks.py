@@ -62,7 +62,8 @@ def refresh_items_balances(self: Task, item_ids: list[int], realtime: bool = Tru
             refresh_item_balances.apply_async(
                 args=(item_id,),
                 kwargs={"realtime": realtime, "attempt": run.attempt},
-                countdown=run.retry_in,
+                # No delay: no countdown, so the worker runs it like any task (not an ETA).
+                countdown=run.retry_in or None,  # type: ignore[arg-type]
             )
     outcomes = Counter(run.outcome.split(":")[0] for run in runs.values())
     return ", ".join(f"{outcome} {count}" for outcome, count in sorted(outcomes.items()))

@@ -311,7 +311,7 @@ BEAT_OVERDUE_AFTER = env.int("BEAT_OVERDUE_AFTER", default=3 * BALANCE_REFRESH_I
 # batch instead of per Item), each Item still locked and rate-limited on its own; a batch
 # stores what it has every BALANCE_REFRESH_STORE_EVERY seconds, so slow calls keep nothing
 # locked for long. 1 gives one task per Item.
-BALANCE_REFRESH_BATCH_SIZE = env.int("BALANCE_REFRESH_BATCH_SIZE", default=10)
+BALANCE_REFRESH_BATCH_SIZE = env.int("BALANCE_REFRESH_BATCH_SIZE", default=50)
 BALANCE_REFRESH_STORE_EVERY = env.float("BALANCE_REFRESH_STORE_EVERY", default=0.5)
 # Retries of a refresh that failed with a transient error (outage, rate limit, timeout).
 BALANCE_REFRESH_MAX_RETRIES = env.int("BALANCE_REFRESH_MAX_RETRIES", default=5)
