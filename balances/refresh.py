@@ -138,24 +138,23 @@ class _Unstored:
             return {}
         fetched, self.fetched = self.fetched, []
         results = services.items_store_fetched(fetched=fetched)
-        runs = {}
-        for f, result in zip(fetched, results, strict=True):
-            try:
-                _finish(f.item.pk)
-            except throttle.ThrottleUnavailable:
-                # Stored: never refresh (and bill) it again for this; the mark expires.
-                logger.warning("Item %s: pending mark not cleared; it expires", f.item.pk)
-            runs[f.item.pk] = RefreshRun(
+        self.release(finished=[f.item.pk for f in fetched])
+        return {
+            f.item.pk: RefreshRun(
                 f"ok: {result.accounts_created + result.accounts_updated} accounts"
             )
-        self.release()
-        return runs
+            for f, result in zip(fetched, results, strict=True)
+        }
 
-    def release(self) -> None:
-        """Release the locks held (after a store, or when a store failed)."""
+    def release(self, *, finished: Sequence[int] = ()) -> None:
+        """Release the locks held (after a store, or when a store failed); clear the pending
+        marks of the `finished` Items. Stored replies stay stored whatever Redis does: a
+        lock or mark left behind expires on its own."""
         tokens, self.tokens = self.tokens, {}
-        for item_id, token in tokens.items():
-            _release(item_id, token)
+        try:
+            throttle.items_release(tokens, finished=finished)
+        except throttle.ThrottleUnavailable:
+            logger.warning("Items %s: locks and marks not released; they expire", sorted(tokens))
 
 
 def _release(item_id: int, token: str) -> None:

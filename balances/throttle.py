@@ -8,8 +8,9 @@ file under DATA_DIR guarded by `flock`: correct across the processes of one mach
 Every function raises `ThrottleUnavailable` when the store cannot be reached; callers
 decide (a view shows a message, a task retries later). Keys never hold tokens.
 
-Costs: each call is one Redis round trip (a Lua script where it must be atomic), or one
-locked read-modify-write of a small file.
+Costs: each call is one Redis round trip (a Lua script where it must be atomic, sent by
+its hash), or one locked read-modify-write of a small file; `items_release` ends a whole
+batch in one.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class Store(Protocol):
     def set_if_absent(self, key: str, value: str, ttl: float) -> bool: ...
     def set(self, key: str, value: str, ttl: float) -> None: ...
     def delete(self, key: str, value: str | None = None) -> None: ...
+    def delete_many(self, keys: Sequence[tuple[str, str | None]]) -> None: ...
     def remaining(self, key: str) -> float: ...
     def take(self, limits: Sequence[tuple[str, int]], window: float) -> float: ...
 
@@ -75,6 +77,9 @@ return 0
 class RedisStore:
     def __init__(self, url: str) -> None:
         self.client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=3)
+        # Sent by hash (EVALSHA) once Redis has them: not the script's text on every call.
+        self._take = self.client.register_script(_TAKE_LUA)
+        self._delete_if = self.client.register_script(_DELETE_IF_LUA)
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -92,11 +97,24 @@ class RedisStore:
             self.client.set(key, value, px=max(1, int(ttl * 1000)))
 
     def delete(self, key: str, value: str | None = None) -> None:
+        self.delete_many([(key, value)])
+
+    def delete_many(self, keys: Sequence[tuple[str, str | None]]) -> None:
+        """Delete each key (only while it holds `value`, when given): one round trip."""
         with self._errors():
-            if value is None:
-                self.client.delete(key)
-            else:
-                self.client.eval(_DELETE_IF_LUA, 1, key, value)
+            if len(keys) == 1:
+                self._delete_one(self.client, *keys[0])
+                return
+            pipe = self.client.pipeline(transaction=False)
+            for key, value in keys:
+                self._delete_one(pipe, key, value)
+            pipe.execute()
+
+    def _delete_one(self, client: Any, key: str, value: str | None) -> None:
+        if value is None:
+            client.delete(key)
+        else:
+            self._delete_if(keys=[key], args=[value], client=client)
 
     def remaining(self, key: str) -> float:
         with self._errors():
@@ -107,7 +125,7 @@ class RedisStore:
         keys = [key for key, _ in limits]
         args: list[Any] = [window * 1000, uuid.uuid4().hex, *(limit for _, limit in limits)]
         with self._errors():
-            wait_ms = int(self.client.eval(_TAKE_LUA, len(keys), *keys, *args))
+            wait_ms = int(self._take(keys=keys, args=args))
         return wait_ms / 1000
 
 
@@ -148,9 +166,13 @@ class FileStore:
             state[key] = {"v": value, "exp": time.time() + ttl}
 
     def delete(self, key: str, value: str | None = None) -> None:
+        self.delete_many([(key, value)])
+
+    def delete_many(self, keys: Sequence[tuple[str, str | None]]) -> None:
         with self._state() as state:
-            if key in state and (value is None or state[key].get("v") == value):
-                del state[key]
+            for key, value in keys:
+                if key in state and (value is None or state[key].get("v") == value):
+                    del state[key]
 
     def remaining(self, key: str) -> float:
         with self._state() as state:
@@ -232,6 +254,15 @@ def pending_extend(item_id: int, seconds: float = 0) -> None:
 def pending_clear(item_id: int) -> None:
     """The Item's refresh finished (or was never queued): it may be queued again."""
     store().delete(_key("pending", item_id))
+
+
+def items_release(locks: dict[int, str], *, finished: Sequence[int] = ()) -> None:
+    """Release the Items' locks held with these tokens and clear the pending mark of the
+    `finished` ones, in one round trip (a batch of refreshes ends)."""
+    keys: list[tuple[str, str | None]] = [(_key("pending", pk), None) for pk in finished]
+    keys += [(_key("lock", pk), token) for pk, token in locks.items()]
+    if keys:
+        store().delete_many(keys)
 
 
 # --- "Refresh now": one on-demand refresh per Item per BALANCE_REFRESH_NOW_INTERVAL -----

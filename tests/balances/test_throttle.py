@@ -34,6 +34,20 @@ def test_item_lock_is_exclusive_and_released_only_by_its_holder(store_kind, sett
     assert throttle.item_lock_acquire(1) is not None
 
 
+def test_a_batch_releases_its_locks_and_marks_at_once(store_kind):
+    tokens = {pk: throttle.item_lock_acquire(pk) for pk in (1, 2, 3)}
+    for pk in (1, 2, 3):
+        assert throttle.pending_mark(pk)
+    taken_over = throttle.item_lock_acquire(4)
+    # 3 failed (still pending, retried later); 4's lock is another holder's: kept.
+    throttle.items_release({**tokens, 4: "not-its-token"}, finished=[1, 2])
+    assert [throttle.item_lock_remaining(pk) for pk in (1, 2, 3)] == [0, 0, 0]
+    assert throttle.item_lock_remaining(4) > 0 and taken_over
+    assert throttle.pending_mark(1) and throttle.pending_mark(2)
+    assert not throttle.pending_mark(3)
+    throttle.items_release({})  # nothing to do: no round trip, no error
+
+
 def test_lock_of_a_dead_holder_expires(store_kind, settings):
     settings.BALANCE_REFRESH_LOCK_TTL = 0.3
     assert throttle.item_lock_acquire(7)  # never released: its holder "died"
