@@ -4,6 +4,7 @@ Configuration comes from Django settings under the `CELERY_` prefix (see finance
 """
 
 import os
+import sys
 from typing import Any
 
 from celery import Celery
@@ -14,6 +15,20 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "finance.settings")
 app = Celery("finance")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_init.connect
+def _short_gil_switch_interval(**kwargs: Any) -> None:
+    """Hand the GIL over every CELERY_WORKER_SWITCH_INTERVAL seconds (Python's default: 5 ms).
+
+    A thread-pool worker's threads mostly wait on Plaid, PostgreSQL and Redis; each reply
+    wakes a thread that must then get the GIL from whichever thread is computing. With the
+    default interval, a refresh's dozen round trips each waited up to 5 ms for it: about
+    90 ms per refresh beside a 250 ms Plaid call (bench/refresh.py, target 3).
+    """
+    from django.conf import settings
+
+    sys.setswitchinterval(settings.CELERY_WORKER_SWITCH_INTERVAL)
 
 
 @worker_init.connect

@@ -279,6 +279,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Seconds a worker thread may hold Python's GIL while others wait (the default is 5 ms):
+# short, so threads woken by Plaid's, PostgreSQL's or Redis's replies go on at once.
+CELERY_WORKER_SWITCH_INTERVAL = env.float("CELERY_WORKER_SWITCH_INTERVAL", default=0.0005)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing from a web request must fail fast when the broker is down.
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
