@@ -1,10 +1,10 @@
 """Background refreshes: lock, throttle, call Plaid, store, decide about retrying.
 
 `item_refresh_run` (one Item) and `items_refresh_run` (a batch from beat's fan-out, stored
-together) are what the Celery tasks run. It never sleeps: when the Item is locked
-by another refresh, Plaid's rate limit would be exceeded, or a transient error happened,
-it returns when to try again and the task re-queues itself (acks_late keeps the message
-until then, so a worker dying mid-refresh loses nothing).
+together) are what the Celery tasks run. Neither sleeps: when an Item is locked by another
+refresh, Plaid's rate limit would be exceeded, or a transient error happened, the run says
+when to try again and the task queues that Item again (acks_late keeps the message until
+then, so a worker dying mid-refresh loses nothing).
 """
 
 from __future__ import annotations

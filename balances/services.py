@@ -559,13 +559,19 @@ def items_queue_refresh(*, items: Iterable[PlaidItem], realtime: bool | None = N
     """
     if realtime is None:
         realtime = settings.BALANCE_SCHEDULED_SOURCE == "realtime"
-    ids = [item.pk for item in items if item.is_active and throttle.pending_mark(item.pk)]
-    size = max(1, settings.BALANCE_REFRESH_BATCH_SIZE)
-    robust = transaction.get_connection().in_atomic_block
-    for start in range(0, len(ids), size):
-        batch = ids[start : start + size]
-        PlaidItem.objects.filter(pk__in=batch).update(refresh_requested_at=timezone.now())
-        transaction.on_commit(partial(_publish_refreshes, batch, realtime), robust=robust)
+    ids: list[int] = []
+    try:
+        for item in items:
+            if item.is_active and throttle.pending_mark(item.pk):
+                ids.append(item.pk)
+    finally:
+        # Redis failing halfway: the Items marked so far are queued all the same.
+        size = max(1, settings.BALANCE_REFRESH_BATCH_SIZE)
+        robust = transaction.get_connection().in_atomic_block
+        for start in range(0, len(ids), size):
+            batch = ids[start : start + size]
+            PlaidItem.objects.filter(pk__in=batch).update(refresh_requested_at=timezone.now())
+            transaction.on_commit(partial(_publish_refreshes, batch, realtime), robust=robust)
     return len(ids)
 
 

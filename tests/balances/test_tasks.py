@@ -1,7 +1,7 @@
 import pytest
 from celery.exceptions import Retry
 
-from balances import tasks
+from balances import services, tasks, throttle
 from balances.models import PlaidItem
 from tests.factories import PlaidItemFactory
 
@@ -85,3 +85,24 @@ def test_fan_out_queues_every_active_item_in_batches(
     assert sorted(queued_refreshes.item_ids) == sorted(i.pk for i in active)
     assert {kw["realtime"] for _, kw in queued_refreshes.tasks} == {False}
     assert PlaidItem.objects.filter(refresh_requested_at__isnull=False).count() == 5
+
+
+def test_redis_failing_mid_fan_out_still_queues_the_items_marked(
+    django_capture_on_commit_callbacks, queued_refreshes, monkeypatch
+):
+    first, second = PlaidItemFactory(), PlaidItemFactory()
+    real_mark = throttle.pending_mark
+
+    def mark(item_id):
+        if item_id == second.pk:
+            raise throttle.ThrottleUnavailable("Redis is unreachable")
+        return real_mark(item_id)
+
+    monkeypatch.setattr(throttle, "pending_mark", mark)
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        pytest.raises(throttle.ThrottleUnavailable),
+    ):
+        services.items_queue_refresh(items=PlaidItem.objects.order_by("pk"))
+    assert queued_refreshes.item_ids == [first.pk]
+    assert not real_mark(first.pk)  # still pending: its task is queued
