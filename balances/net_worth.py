@@ -72,9 +72,10 @@ def net_worth_add(
     number of currencies changed.
 
     Call in the transaction that changed the accounts. A day without a row starts from the
-    user's last row before it (carried forward). Cost: nothing when the figures did not
-    change, else one UPDATE per changed currency (two queries more on a currency's first
-    change of the day); O(accounts changed), whatever the user's number of accounts.
+    user's last row before it (carried forward); rows of later days get the change too.
+    Cost: nothing when the figures did not change, else two UPDATEs per changed currency
+    (two queries more on a currency's first change of the day); O(accounts changed),
+    whatever the user's number of accounts.
     Concurrent writers add up: the UPDATE is atomic, and a row created at the same time
     by another writer is updated instead.
     """
@@ -101,12 +102,16 @@ def _add_to_day(
     liabilities: Decimal,
     count: int,
 ) -> None:
-    rows = NetWorthDay.objects.filter(user_id=user_id, currency=currency, day=day)
+    mine = NetWorthDay.objects.filter(user_id=user_id, currency=currency)
     increment = {
         "assets": F("assets") + assets,
         "liabilities": F("liabilities") + liabilities,
         "accounts": F("accounts") + count,
     }
+    # Days after `day` already recorded carry this change too: a store whose clock read
+    # 23:59:59 may commit after another worker started the next day from the day before.
+    mine.filter(day__gt=day).update(**increment)
+    rows = mine.filter(day=day)
     if rows.update(**increment):
         return
     base = (

@@ -261,3 +261,20 @@ def test_rebuild_command_for_everyone_and_for_one_user(refreshed_user, capsys):
     assert f"Rebuilt {refreshed_user.username}: 1 daily row(s)." in capsys.readouterr().out
     with pytest.raises(CommandError, match="No user named 'nobody'"):
         call_command("rebuild_net_worth", user="nobody")
+
+
+def test_a_change_stored_late_for_a_day_reaches_the_days_after_it():
+    """A store whose clock read 23:59:59 commits after the next day's row was started."""
+    user = UserFactory()
+    account = AccountFactory(item=PlaidItemFactory(owner=user), current=Decimal(10))
+    net_worth.net_worth_add(user_id=user.pk, before=[], after=[AccountState.of(account)], day=DAY0)
+    day1 = DAY0 + timedelta(days=1)
+    other = AccountFactory(item=account.item, current=Decimal(5))
+    net_worth.net_worth_add(user_id=user.pk, before=[], after=[AccountState.of(other)], day=day1)
+    was = AccountState.of(account)
+    account.current = Decimal(30)  # the late one: day 0's last change
+    net_worth.net_worth_add(
+        user_id=user.pk, before=[was], after=[AccountState.of(account)], day=DAY0
+    )
+    (usd,) = selectors.net_worth_series(user=user, start=DAY0, end=day1)
+    assert [p.assets for p in usd.points] == [Decimal(30), Decimal(35)]
