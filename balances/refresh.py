@@ -93,7 +93,10 @@ def items_refresh_run(
                 runs.update(batch.store())
             started = time.monotonic()
             with log_context(item_id=item_id):
-                run = _fetch_one(items.get(item_id), item_id, realtime, attempt, redelivered, batch)
+                try:
+                    run = _fetch(items.get(item_id), item_id, realtime, attempt, redelivered, batch)
+                except throttle.ThrottleUnavailable as exc:
+                    run = _throttle_down(item_id, attempt, exc)
             if run is not None:
                 runs[item_id] = run
             if time.monotonic() - started >= SLOW_CALL_SECONDS:
@@ -175,25 +178,13 @@ def _already_refreshed(item: PlaidItem) -> bool:
     return requested is not None and refreshed is not None and refreshed >= requested
 
 
-def _fetch_one(
-    item: PlaidItem | None,
-    item_id: int,
-    realtime: bool,
-    attempt: int,
-    redelivered: bool,
-    batch: _Unstored,
-) -> RefreshRun | None:
-    """Call Plaid for one Item within its lock and the rate limits; add the reply to
-    `batch` (None: its run ends when the batch is stored), or return how the run ended."""
-    try:
-        return _fetch(item, item_id, realtime, attempt, redelivered, batch)
-    except throttle.ThrottleUnavailable as exc:
-        # Without the shared lock and limits, calling Plaid could break them: wait.
-        if attempt < settings.BALANCE_REFRESH_MAX_RETRIES:
-            logger.warning("Item %s: %s; retrying later", item_id, exc)
-            return RefreshRun("retry: THROTTLE_UNAVAILABLE", retry_delay(attempt), attempt + 1)
-        logger.error("Item %s: %s; giving up", item_id, exc)
-        return RefreshRun("failed: THROTTLE_UNAVAILABLE")
+def _throttle_down(item_id: int, attempt: int, exc: throttle.ThrottleUnavailable) -> RefreshRun:
+    """Without the shared lock and limits, calling Plaid could break them: wait."""
+    if attempt < settings.BALANCE_REFRESH_MAX_RETRIES:
+        logger.warning("Item %s: %s; retrying later", item_id, exc)
+        return RefreshRun("retry: THROTTLE_UNAVAILABLE", retry_delay(attempt), attempt + 1)
+    logger.error("Item %s: %s; giving up", item_id, exc)
+    return RefreshRun("failed: THROTTLE_UNAVAILABLE")
 
 
 def _fetch(
@@ -204,6 +195,8 @@ def _fetch(
     redelivered: bool,
     batch: _Unstored,
 ) -> RefreshRun | None:
+    """Call Plaid for one Item within its lock and the rate limits; add the reply to
+    `batch` (None: its run ends when the batch is stored), or return how the run ended."""
     if item is None or not item.is_active:
         if item is not None and item.refresh_requested_at is not None:
             PlaidItem.objects.filter(pk=item_id).update(refresh_requested_at=None)

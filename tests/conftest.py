@@ -134,6 +134,19 @@ def fake_plaid(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakePlaid]:
     return fake
 
 
+@pytest.fixture
+def refreshed_user(fake_plaid: FakePlaid) -> Any:
+    """A user with Plaid's five example accounts ($44,110.00), refreshed once."""
+    from balances import services
+    from tests.factories import PlaidItemFactory, UserFactory
+
+    user = UserFactory()
+    item = PlaidItemFactory(owner=user)
+    fake_plaid.add_item(item.access_token)
+    services.item_refresh_balances(item=item)
+    return user
+
+
 class QueuedRefreshes:
     """Refresh tasks published (not sent): each task's Item ids and options."""
 

@@ -12,7 +12,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from balances import net_worth, services
+from balances import net_worth
 from balances.models import Account, BalanceSnapshot, PlaidItem, Profile
 from tests.factories import AccountFactory, PlaidItemFactory, UserFactory
 
@@ -22,16 +22,6 @@ pytestmark = pytest.mark.django_db
 def text(response) -> str:
     page = re.sub(r"\s+", " ", response.content.decode())
     return re.sub(r"\s*<", "<", re.sub(r">\s*", ">", page))
-
-
-@pytest.fixture
-def refreshed_user(fake_plaid):
-    """A user with Plaid's five example accounts ($44,110.00), refreshed once."""
-    user = UserFactory()
-    item = PlaidItemFactory(owner=user)
-    fake_plaid.add_item(item.access_token)
-    services.item_refresh_balances(item=item)
-    return user
 
 
 def backdate_snapshots(user, days: int) -> None:

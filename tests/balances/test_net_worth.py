@@ -37,16 +37,6 @@ def todays_rows(user):
     }
 
 
-@pytest.fixture
-def refreshed_user(fake_plaid):
-    """A user with Plaid's five example accounts ($44,110.00), refreshed once."""
-    user = UserFactory()
-    item = PlaidItemFactory(owner=user)
-    fake_plaid.add_item(item.access_token)
-    services.item_refresh_balances(item=item)
-    return user
-
-
 def test_a_refresh_records_todays_totals(refreshed_user):
     # Assets 110 + 210 + 1,000 + 43,200; owed 410 on the card: $44,110.00.
     assert todays_rows(refreshed_user) == {"USD": (Decimal(44520), Decimal(410), 5)}

@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 from kombu.exceptions import OperationalError
 
-from balances import services, tasks
+from balances import tasks
 from balances.models import PlaidItem
 from tests.factories import AccountFactory, PlaidItemFactory, UserFactory
 
@@ -13,15 +13,6 @@ pytestmark = pytest.mark.django_db
 
 def text(response) -> str:
     return re.sub(r"\s+", " ", response.content.decode())
-
-
-@pytest.fixture
-def refreshed_user(fake_plaid):
-    user = UserFactory()
-    item = PlaidItemFactory(owner=user)
-    fake_plaid.add_item(item.access_token)
-    services.item_refresh_balances(item=item)
-    return user
 
 
 @pytest.mark.parametrize(("method", "name"), [("get", "dashboard"), ("post", "refresh")])
