@@ -82,7 +82,7 @@ def net_worth_add(
     day = day or timezone.localdate()
     old, new = _sums(before), _sums(after)
     changed = 0
-    for currency in old.keys() | new.keys():
+    for currency in sorted(old.keys() | new.keys()):  # one lock order for every writer
         zero = (False, Decimal(0), Decimal(0), 0)
         official, assets, liabilities, count = new.get(currency, zero)
         _official, old_assets, old_liabilities, old_count = old.get(currency, zero)

@@ -9,6 +9,7 @@ then, so a worker dying mid-refresh loses nothing).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import time
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import OperationalError
 
 from finance.logs import log_context
 
@@ -86,7 +88,7 @@ def items_refresh_run(
     """
     items = PlaidItem.objects.in_bulk(list(item_ids))
     runs: dict[int, RefreshRun] = {}
-    batch = _Unstored()
+    batch = _Unstored(attempt)
     try:
         for n, item_id in enumerate(item_ids):
             if batch.due():
@@ -114,7 +116,8 @@ def items_refresh_run(
 class _Unstored:
     """Fetched replies waiting to be stored together, with their Items' lock tokens."""
 
-    def __init__(self) -> None:
+    def __init__(self, attempt: int) -> None:
+        self.attempt = attempt
         self.fetched: list[services.FetchedBalances] = []
         self.tokens: dict[int, str] = {}
         self.since = 0.0
@@ -140,7 +143,22 @@ class _Unstored:
         if not self.fetched:
             return {}
         fetched, self.fetched = self.fetched, []
-        results = services.items_store_fetched(fetched=fetched)
+        try:
+            results = services.items_store_fetched(fetched=fetched)
+        except OperationalError as exc:
+            # The database gave up the transaction (a deadlock, a restart): nothing of it
+            # was stored. Call and store again later, the Items staying pending meanwhile.
+            logger.warning("Items %s not stored: %s; retrying later", sorted(self.tokens), exc)
+            self.release()
+            if self.attempt >= settings.BALANCE_REFRESH_MAX_RETRIES:
+                raise
+            delay = retry_delay(self.attempt)
+            with contextlib.suppress(throttle.ThrottleUnavailable):  # else marks expire
+                for f in fetched:
+                    throttle.pending_extend(f.item.pk, delay)
+            return {
+                f.item.pk: RefreshRun("retry: DATABASE", delay, self.attempt + 1) for f in fetched
+            }
         self.release(finished=[f.item.pk for f in fetched])
         return {
             f.item.pk: RefreshRun(

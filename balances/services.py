@@ -389,7 +389,12 @@ def items_store_balances(
     with transaction.atomic():
         # Serializes concurrent refreshes of one Item (a row lock on PostgreSQL; SQLite
         # serializes all writers anyway), so account rows are never duplicated.
-        list(PlaidItem.objects.select_for_update().filter(pk__in=item_ids).values_list("pk"))
+        list(
+            PlaidItem.objects.select_for_update()
+            .filter(pk__in=item_ids)
+            .order_by("pk")
+            .values_list("pk")
+        )
         by_item: dict[int, dict[str, Account]] = {pk: {} for pk in item_ids}
         for row in Account.objects.filter(item_id__in=item_ids):
             by_item[row.item_id][row.plaid_account_id] = row
@@ -472,8 +477,9 @@ def items_store_balances(
         BalanceSnapshot.objects.bulk_create(snapshots)
         bulk.update_changed(PlaidItem, [item for item, _ in replies], ITEM_FIELDS, items_before)
         # The owners' daily totals (the dashboard's history) follow: last, as their UPDATE
-        # holds the row of the owner's day until the commit.
-        for owner_id, (states, accounts) in counted.items():
+        # holds the row of the owner's day until the commit; owner by owner in id order
+        # (and currencies in order), so two batches sharing owners never deadlock.
+        for owner_id, (states, accounts) in sorted(counted.items()):
             net_worth.net_worth_add(
                 user_id=owner_id,
                 before=states,

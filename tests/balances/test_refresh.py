@@ -7,7 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -479,3 +479,18 @@ def test_after_a_slow_call_a_batch_sends_the_rest_on_alone(fake_plaid, monkeypat
     assert {a["countdown"] for a in alone} == {None}  # at once
     assert len(fake_plaid.calls) == 1  # the others are left to their own tasks
     assert Account.objects.filter(item=first).count() == 5
+
+
+def test_a_batch_the_database_gave_up_on_is_tried_again_later(fake_plaid, monkeypatch):
+    items = batch_items(fake_plaid, 2)
+
+    def deadlock(**kwargs):
+        raise OperationalError("deadlock detected")
+
+    monkeypatch.setattr(services, "items_store_balances", deadlock)
+    runs = refresh.items_refresh_run(item_ids=[i.pk for i in items])
+    for item in items:
+        assert runs[item.pk].outcome == "retry: DATABASE"
+        assert runs[item.pk].retry_in and runs[item.pk].attempt == 1
+        assert throttle.item_lock_remaining(item.pk) == 0
+        assert not throttle.pending_mark(item.pk)  # still pending: its retry is coming
