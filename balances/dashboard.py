@@ -100,11 +100,7 @@ def dashboard_for_user(
     if accounts_per_group is not None:
         largest = selectors.largest_per_group(balances, limit=accounts_per_group)
         shown = shown.filter(pk__in=[pk for pks in largest.values() for pk in pks])
-    by_group: dict[str, list[Account]] = {}
-    for account in shown:
-        by_group.setdefault(selectors.group_key(account), []).append(account)
-    for group in groups:
-        group.accounts = by_group.get(group.key, [])
+    selectors.attach_accounts(groups, shown)
     items = selectors.items_freshness(list(selectors.items_for_user(user=user)))
     start = selectors.range_start(range_key, today=today)
     history = selectors.net_worth_series(

@@ -122,9 +122,17 @@ def group_accounts(
     """
     accounts = list(accounts)
     groups = group_balances(accounts, main_currency=main_currency)
-    for group in groups:
-        group.accounts = [a for a in accounts if group_key(a) == group.key]
+    attach_accounts(groups, accounts)
     return groups
+
+
+def attach_accounts(groups: Iterable[AccountGroup], accounts: Iterable[Account]) -> None:
+    """Set each group's shown accounts to those of `accounts` in it, in their order."""
+    by_group: dict[str, list[Account]] = {}
+    for account in accounts:
+        by_group.setdefault(group_key(account), []).append(account)
+    for group in groups:
+        group.accounts = by_group.get(group.key, [])
 
 
 def group_balances(
@@ -171,11 +179,6 @@ def largest_per_group(balances: Iterable[AccountBalance], *, limit: int) -> dict
     }
 
 
-def accounts_by_type(*, user: User) -> list[AccountGroup]:
-    """Return `user`'s open accounts grouped by type."""
-    return group_accounts(accounts_for_user(user=user))
-
-
 def totals_by_currency(
     accounts: Iterable[Account | AccountBalance], *, main_currency: str = "USD"
 ) -> list[CurrencyTotals]:
@@ -208,11 +211,6 @@ def totals_by_currency(
         totals,
         key=lambda t: (not t.currency_is_official, t.currency != main_currency, t.currency),
     )
-
-
-def net_worth(*, user: User) -> list[CurrencyTotals]:
-    """Return `user`'s net worth per currency."""
-    return totals_by_currency(accounts_for_user(user=user))
 
 
 @dataclass(frozen=True)
@@ -620,6 +618,13 @@ def net_worth_change(
         )
         if count
     }
+    return _changes(totals, since, before)
+
+
+def _changes(
+    totals: Sequence[CurrencyTotals], since: date, before: dict[str, Decimal]
+) -> list[CurrencyChange]:
+    """Return each currency of `totals` now against `before` (None where it has none)."""
     return [
         CurrencyChange(
             currency=t.currency,
@@ -661,16 +666,7 @@ def net_worth_change_from_history(
     if start is not None and since < start:
         return None
     at_since = {h.currency: p.net_worth for h in histories for p in h.points if p.day == since}
-    return [
-        CurrencyChange(
-            currency=t.currency,
-            currency_is_official=t.currency_is_official,
-            since=since,
-            before=at_since.get(t.currency),
-            now=t.net_worth,
-        )
-        for t in totals
-    ]
+    return _changes(totals, since, at_since)
 
 
 def group_label(key: str) -> str | None:

@@ -125,7 +125,7 @@ PROFILE_FUNCS = (
     ("daily history (selectors.net_worth_series)", "selectors.py", "net_worth_series"),
     ("template rendering (django.shortcuts.render)", "shortcuts.py", "render"),
     ("rows from PostgreSQL (Django iterator)", "query.py", "_iterator"),
-    ("accounts by type (selectors.group_accounts)", "selectors.py", "group_accounts"),
+    ("accounts by type (selectors.group_balances)", "selectors.py", "group_balances"),
 )
 
 

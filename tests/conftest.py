@@ -135,6 +135,28 @@ def fake_plaid(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakePlaid]:
 
 
 @pytest.fixture
+def item(fake_plaid: FakePlaid) -> Any:
+    """An Item whose access token Plaid (the fake) answers with the example's accounts."""
+    from tests.factories import PlaidItemFactory
+
+    item = PlaidItemFactory()
+    fake_plaid.add_item(item.access_token)
+    return item
+
+
+@pytest.fixture
+def queued(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, dict[str, Any]]]:
+    """Capture single-Item refresh tasks instead of publishing them: (item id, options)."""
+    from balances import tasks
+
+    calls: list[tuple[int, dict[str, Any]]] = []
+    monkeypatch.setattr(
+        tasks.refresh_item_balances, "delay", lambda pk, **kw: calls.append((pk, kw))
+    )
+    return calls
+
+
+@pytest.fixture
 def refreshed_user(fake_plaid: FakePlaid) -> Any:
     """A user with Plaid's five example accounts ($44,110.00), refreshed once."""
     from balances import services

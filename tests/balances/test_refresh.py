@@ -20,22 +20,6 @@ from tests.factories import PlaidItemFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def item(fake_plaid):
-    item = PlaidItemFactory()
-    fake_plaid.add_item(item.access_token)
-    return item
-
-
-@pytest.fixture
-def queued(monkeypatch):
-    calls = []
-    monkeypatch.setattr(
-        tasks.refresh_item_balances, "delay", lambda pk, **kw: calls.append((pk, kw))
-    )
-    return calls
-
-
 def text(response) -> str:
     return re.sub(r"\s+", " ", response.content.decode())
 

@@ -11,13 +11,6 @@ from tests.factories import PlaidItemFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def item(fake_plaid):
-    item = PlaidItemFactory()
-    fake_plaid.add_item(item.access_token)
-    return item
-
-
 def test_refresh_stores_accounts_and_snapshots(item):
     result = services.item_refresh_balances(item=item)
     assert (result.accounts_created, result.accounts_updated, result.snapshots_written) == (5, 0, 5)

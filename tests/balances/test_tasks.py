@@ -8,13 +8,6 @@ from tests.factories import PlaidItemFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def item(fake_plaid):
-    item = PlaidItemFactory()
-    fake_plaid.add_item(item.access_token)
-    return item
-
-
 def test_task_refreshes_by_primary_key(item):
     assert tasks.refresh_item_balances.apply(args=[item.pk]).get() == "ok: 5 accounts"
     assert item.accounts.count() == 5

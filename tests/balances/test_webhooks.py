@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from jwt.algorithms import ECAlgorithm
 
-from balances import plaid_client, tasks, webhooks
+from balances import plaid_client, webhooks
 from balances.models import PlaidItem
 from balances.plaid_client import PlaidError, WebhookKey
 from tests.factories import AccountFactory, PlaidItemFactory
@@ -58,15 +58,6 @@ def keys(monkeypatch):
     monkeypatch.setattr(plaid_client, "webhook_verification_key_get", keys.get)
     yield keys
     webhooks._keys.clear()
-
-
-@pytest.fixture
-def queued(monkeypatch):
-    calls = []
-    monkeypatch.setattr(
-        tasks.refresh_item_balances, "delay", lambda pk, **kw: calls.append((pk, kw))
-    )
-    return calls
 
 
 def body_for(item_id, wtype="ITEM", code="NEW_ACCOUNTS_AVAILABLE", **extra):
