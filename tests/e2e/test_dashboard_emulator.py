@@ -51,7 +51,11 @@ def test_first_platypus_bank_dashboard(client, emulator, monkeypatch):
     assert f'class="net-worth negative" data-currency="USD">{PLATYPUS_NET_WORTH}<' in page
     assert f'class="assets" data-currency="USD">{PLATYPUS_ASSETS}<' in page
     assert f'class="liabilities" data-currency="USD">{PLATYPUS_LIABILITIES}<' in page
-    cad = [t for t in selectors.net_worth(user=user) if t.currency == "CAD"]
+    cad = [
+        t
+        for t in selectors.totals_by_currency(selectors.accounts_for_user(user=user))
+        if t.currency == "CAD"
+    ]
     assert len(cad) == 1
     assert page.count('class="net-worth') == 2  # one line per currency, no combined line
 
