@@ -5,8 +5,9 @@ Contract:
   fork-safe, and Celery forks its workers), and rebuilt when the settings change.
 - Every call passes `_request_timeout=settings.PLAID_TIMEOUT` (the SDK has no default).
 - Replies come back as this module's frozen dataclasses, never SDK objects; money is
-  `Decimal` (the SDK parses JSON numbers to float; `Decimal(str(x))` keeps the digits
-  Plaid sent, at most 15 significant, which is all a float round-trips).
+  `Decimal`. Accounts replies (every refresh) are read from the SDK's HTTP response
+  (`_preload_content=False`) and parsed here, strictly, with JSON numbers read straight
+  into Decimal (every digit Plaid sent); other replies go through the SDK's models.
 - Every failure (HTTP error, timeout, refused connection, malformed reply) raises one
   `PlaidError` carrying Plaid's error code, the request id and whether a retry can help.
   Access tokens never appear in a PlaidError, a log line or a dataclass repr.
@@ -28,6 +29,7 @@ import plaid
 import urllib3
 from django.conf import settings
 from plaid.api import plaid_api
+from plaid.model.account_type import AccountType
 from plaid.model.accounts_balance_get_request import AccountsBalanceGetRequest
 from plaid.model.accounts_balance_get_request_options import AccountsBalanceGetRequestOptions
 from plaid.model.accounts_get_request import AccountsGetRequest
@@ -299,40 +301,100 @@ def _elapsed_ms(started: float) -> int:
     return max(0, round((time.monotonic() - started) * 1000))
 
 
-def _money(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(str(value))
+def _reject_constant(name: str) -> Decimal:
+    raise ValueError(f"{name} is not a number")
 
 
-def _accounts_result(reply: dict[str, Any]) -> AccountsResult:
+def _json(data: bytes) -> Any:
+    """Parse a reply body; JSON numbers become Decimal with the digits Plaid sent."""
+    return json.loads(data, parse_float=Decimal, parse_int=Decimal, parse_constant=_reject_constant)
+
+
+def _field(obj: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
+    """Return `obj[key]`, which must be present and of `kind` (raise KeyError, TypeError)."""
+    value = obj[key]
+    if not isinstance(value, kind):
+        raise TypeError(f"{key}: {type(value).__name__} where {kind} was expected")
+    return value
+
+
+_STR = (str,)
+_STR_OR_NONE = (str, type(None))
+_MONEY = (Decimal, type(None))
+# Keys the reply must carry (the OpenAPI spec's `required`, as plaid-python enforces it).
+_ITEM_KEYS = (
+    "item_id",
+    "webhook",
+    "error",
+    "available_products",
+    "billed_products",
+    "consent_expiration_time",
+    "update_type",
+)
+ACCOUNT_TYPES = frozenset(AccountType.allowed_values[("value",)].values())
+
+
+def _datetime(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError(f"{value!r} has no time zone")
+    return parsed
+
+
+def _account(a: dict[str, Any]) -> Account:
+    b = _field(a, "balances", dict)
+    account_type = _field(a, "type", _STR)
+    if account_type not in ACCOUNT_TYPES:
+        raise ValueError(f"unknown account type {account_type!r}")
+    return Account(
+        account_id=_field(a, "account_id", _STR),
+        name=_field(a, "name", _STR),
+        official_name=_field(a, "official_name", _STR_OR_NONE),
+        mask=_field(a, "mask", _STR_OR_NONE),
+        type=account_type,
+        subtype=_field(a, "subtype", _STR_OR_NONE),
+        balances=Balances(
+            available=_field(b, "available", _MONEY),
+            current=_field(b, "current", _MONEY),
+            limit=_field(b, "limit", _MONEY),
+            iso_currency_code=_field(b, "iso_currency_code", _STR_OR_NONE),
+            unofficial_currency_code=_field(b, "unofficial_currency_code", _STR_OR_NONE),
+            last_updated_at=_datetime(b.get("last_updated_datetime")),
+        ),
+    )
+
+
+def _accounts_result(body: bytes) -> AccountsResult:
+    """Parse an accounts reply strictly (every required key, every type) into dataclasses.
+
+    The SDK's own models would parse it too, then `to_dict()` would copy it again: that
+    cost 2 ms of CPU per call, more than the rest of the call (profile in
+    docs/BENCHMARKS.md), so the body is read as JSON here, as strictly as the SDK would.
+    Raises KeyError, TypeError or ValueError, which `_call` reports as MALFORMED_RESPONSE.
+    """
+    reply = _field({"reply": _json(body)}, "reply", dict)
+    item = _field(reply, "item", dict)
+    missing = [key for key in _ITEM_KEYS if key not in item]
+    if missing:
+        raise KeyError(", ".join(missing))
+    return AccountsResult(
+        item_id=_field(item, "item_id", _STR),
+        institution_id=_field(item, "institution_id", _STR_OR_NONE)
+        if "institution_id" in item
+        else None,
+        request_id=_field(reply, "request_id", _STR),
+        accounts=tuple(_account(a) for a in _field(reply, "accounts", list)),
+    )
+
+
+def _body(response: urllib3.BaseHTTPResponse) -> bytes:
+    """Read a reply the SDK left unparsed (`_preload_content=False`); free its connection."""
     try:
-        return AccountsResult(
-            item_id=reply["item"]["item_id"],
-            institution_id=reply["item"].get("institution_id"),
-            request_id=reply["request_id"],
-            accounts=tuple(
-                Account(
-                    account_id=a["account_id"],
-                    name=a["name"],
-                    official_name=a.get("official_name"),
-                    mask=a.get("mask"),
-                    type=str(a["type"]),
-                    subtype=None if a.get("subtype") is None else str(a["subtype"]),
-                    balances=Balances(
-                        available=_money(a["balances"].get("available")),
-                        current=_money(a["balances"].get("current")),
-                        limit=_money(a["balances"].get("limit")),
-                        iso_currency_code=a["balances"].get("iso_currency_code"),
-                        unofficial_currency_code=a["balances"].get("unofficial_currency_code"),
-                        last_updated_at=a["balances"].get("last_updated_datetime"),
-                    ),
-                )
-                for a in reply["accounts"]
-            ),
-        )
-    except (KeyError, TypeError, ArithmeticError) as exc:
-        raise PlaidError(
-            code=MALFORMED_RESPONSE, message=f"accounts reply: {exc!r}", retryable=True
-        ) from exc
+        return response.data
+    finally:
+        response.release_conn()
 
 
 def _timeout() -> tuple[float, float]:
@@ -356,26 +418,32 @@ def accounts_balance_get(
     if min_last_updated_datetime is not None:
         options["min_last_updated_datetime"] = min_last_updated_datetime
 
-    def call() -> dict[str, Any]:
+    def call() -> AccountsResult:
         request = AccountsBalanceGetRequest(access_token=access_token)
         if options:
             request.options = AccountsBalanceGetRequestOptions(**options)
-        return get_api().accounts_balance_get(request, _request_timeout=_timeout()).to_dict()
+        response = get_api().accounts_balance_get(
+            request, _request_timeout=_timeout(), _preload_content=False
+        )
+        return _accounts_result(_body(response))
 
     started = time.monotonic()
-    result = _accounts_result(_call("/accounts/balance/get", call))
+    result = _call("/accounts/balance/get", call)
     return replace(result, duration_ms=_elapsed_ms(started))
 
 
 def accounts_get(access_token: str) -> AccountsResult:
     """Fetch accounts with cached balances (`/accounts/get`; no per-call fee)."""
 
-    def call() -> dict[str, Any]:
+    def call() -> AccountsResult:
         request = AccountsGetRequest(access_token=access_token)
-        return get_api().accounts_get(request, _request_timeout=_timeout()).to_dict()
+        response = get_api().accounts_get(
+            request, _request_timeout=_timeout(), _preload_content=False
+        )
+        return _accounts_result(_body(response))
 
     started = time.monotonic()
-    result = _accounts_result(_call("/accounts/get", call))
+    result = _call("/accounts/get", call)
     return replace(result, duration_ms=_elapsed_ms(started))
 
 

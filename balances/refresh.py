@@ -29,10 +29,14 @@ logger = logging.getLogger(__name__)
 
 # A refresh finding its Item locked looks again after 2.5-5 s (a refresh takes seconds).
 LOCK_POLL_SECONDS = 5.0
-# A batch whose call takes this long sends its remaining Items on as tasks of their own:
-# next to such latency the CPU a batch saves (milliseconds per Item) does not matter, and
-# the worker's threads call Plaid in parallel instead of one batch calling in turn.
+# A batch whose calls take this long, SLOW_CALLS_IN_A_ROW times in a row, sends its
+# remaining Items on as tasks of their own: next to such latency the CPU a batch saves
+# (milliseconds per Item) does not matter, and the worker's threads call Plaid in parallel
+# instead of one batch calling in turn. One slow call alone is no sign: on a busy machine
+# a call now and then waits that long for a CPU, and handing off then would cost CPU (a
+# single-Item task costs several times a batched Item's) exactly when it is short.
 SLOW_CALL_SECONDS = 0.1
+SLOW_CALLS_IN_A_ROW = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +82,9 @@ def items_refresh_run(
     transaction, a few statements for all) once all are fetched or before a call that
     would keep the oldest unstored reply waiting past BALANCE_REFRESH_STORE_EVERY seconds.
     Each Item's lock is held from before its call until its reply is stored, so no other
-    refresh of it interleaves. After a call slower than SLOW_CALL_SECONDS the remaining
-    Items are left untouched, their runs "retry: queued alone" with no delay.
+    refresh of it interleaves. After SLOW_CALLS_IN_A_ROW calls in a row slower than
+    SLOW_CALL_SECONDS the remaining Items are left untouched, their runs "retry: queued
+    alone" with no delay.
 
     A worker dying mid-batch loses the replies not stored yet: the batch, delivered again,
     calls their Items again (at most about BALANCE_REFRESH_STORE_EVERY seconds of calls per
@@ -89,6 +94,7 @@ def items_refresh_run(
     items = PlaidItem.objects.in_bulk(list(item_ids))
     runs: dict[int, RefreshRun] = {}
     batch = _Unstored(attempt)
+    slow = 0  # slow calls in a row
     try:
         for n, item_id in enumerate(item_ids):
             if batch.due():
@@ -101,7 +107,8 @@ def items_refresh_run(
                     run = _throttle_down(item_id, attempt, exc)
             if run is not None:
                 runs[item_id] = run
-            if time.monotonic() - started >= SLOW_CALL_SECONDS:
+            slow = slow + 1 if time.monotonic() - started >= SLOW_CALL_SECONDS else 0
+            if slow >= SLOW_CALLS_IN_A_ROW:
                 # Slow calls: batching saves nothing next to them, and calling the rest
                 # one after the other would leave the worker's other threads idle.
                 for rest in item_ids[n + 1 :]:

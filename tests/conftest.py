@@ -59,12 +59,12 @@ class FakePlaid:
     def accounts_balance_get(self, access_token: str, **kwargs: Any) -> AccountsResult:
         self.calls.append(("/accounts/balance/get", access_token))
         self._maybe_fail()
-        return plaid_client._accounts_result(copy.deepcopy(self.replies[access_token]))
+        return plaid_client._accounts_result(json.dumps(self.replies[access_token]).encode())
 
     def accounts_get(self, access_token: str) -> AccountsResult:
         self.calls.append(("/accounts/get", access_token))
         self._maybe_fail()
-        return plaid_client._accounts_result(copy.deepcopy(self.replies[access_token]))
+        return plaid_client._accounts_result(json.dumps(self.replies[access_token]).encode())
 
     def item_public_token_exchange(self, public_token: str) -> TokenExchange:
         self.calls.append(("/item/public_token/exchange", public_token))

@@ -1,6 +1,7 @@
 """The client module against a local HTTP server, through the real plaid-python SDK."""
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -92,6 +93,15 @@ def test_error_without_json_body(stub_plaid):
         lambda r: r["accounts"][0].pop("mask"),  # a required key missing
         lambda r: r["accounts"][0]["balances"].update(current="lots"),  # wrong type
         lambda r: r.pop("item"),
+        lambda r: r["item"].pop("update_type"),  # the sample lacks it; today's API sends it
+        lambda r: r["accounts"][1]["balances"].pop("limit"),  # required, even when null
+        lambda r: r["accounts"][0]["balances"].update(current=True),  # a bool is no amount
+        lambda r: r["accounts"][0].update(name=None),
+        lambda r: r["accounts"][0].update(type="spaceship"),  # not an account type
+        lambda r: r["accounts"][0]["balances"].update(last_updated_datetime="yesterday"),
+        lambda r: r["accounts"][0]["balances"].update(last_updated_datetime="2026-11-24T10:00"),
+        lambda r: r.update(accounts={"0": r["accounts"][0]}),
+        lambda r: r.update(request_id=7),
     ],
 )
 def test_malformed_reply_is_a_retryable_plaid_error(stub_plaid, mangle):
@@ -100,7 +110,31 @@ def test_malformed_reply_is_a_retryable_plaid_error(stub_plaid, mangle):
     stub_plaid.reply("/accounts/balance/get", reply)
     with pytest.raises(PlaidError) as raised:
         plaid_client.accounts_balance_get("t")
-    assert (raised.value.code, raised.value.retryable) == ("MALFORMED_RESPONSE", True)
+    error = raised.value
+    assert (error.code, error.retryable) == ("MALFORMED_RESPONSE", True)
+    # Reported like every other failure, for the Item's call log.
+    assert error.endpoint == "/accounts/balance/get"
+    assert error.duration_ms is not None
+
+
+@pytest.mark.parametrize("body", [b"[]", b"null", b'{"accounts": NaN}', b"\xff\xfe"])
+def test_reply_that_is_no_json_object_is_malformed(stub_plaid, body):
+    stub_plaid.reply("/accounts/get", raw=body)
+    with pytest.raises(PlaidError) as raised:
+        plaid_client.accounts_get("t")
+    assert (raised.value.code, raised.value.endpoint) == ("MALFORMED_RESPONSE", "/accounts/get")
+
+
+def test_amounts_and_times_parse_exactly(stub_plaid):
+    reply = example_reply()
+    reply["accounts"][4]["balances"]["last_updated_datetime"] = "2026-11-24T10:30:00Z"
+    body = json.dumps(reply).replace('"current": 43200', '"current": 12345678901234.5678')
+    assert "12345678901234.5678" in body  # more digits than a float keeps
+    stub_plaid.reply("/accounts/balance/get", raw=body.encode())
+    result = plaid_client.accounts_balance_get("t").accounts[4].balances
+    assert result.current == Decimal("12345678901234.5678")
+    assert result.available == Decimal("43200")
+    assert result.last_updated_at == datetime(2026, 11, 24, 10, 30, tzinfo=UTC)
 
 
 def test_truncated_reply_is_a_retryable_plaid_error(stub_plaid):

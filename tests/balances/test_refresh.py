@@ -451,18 +451,47 @@ def test_one_store_for_items_of_several_users(fake_plaid):
         assert row.assets - row.liabilities == Decimal("44110")
 
 
-def test_after_a_slow_call_a_batch_sends_the_rest_on_alone(fake_plaid, monkeypatch):
-    first, *rest = batch_items(fake_plaid, 3)
-    monkeypatch.setattr(refresh, "SLOW_CALL_SECONDS", 0)  # every call counts as slow
+class CallClock:
+    """Stands in for `refresh.time`: each Plaid call (each `_fetch`) takes the next of
+    `durations` seconds."""
+
+    def __init__(self, monkeypatch, durations):
+        self.now = 0.0
+        self.durations = list(durations)
+        fetch = refresh._fetch
+
+        def timed_fetch(*args, **kwargs):
+            self.now += self.durations.pop(0)
+            return fetch(*args, **kwargs)
+
+        monkeypatch.setattr(refresh, "_fetch", timed_fetch)
+        monkeypatch.setattr(refresh, "time", self)
+
+    def monotonic(self):
+        return self.now
+
+
+def test_after_slow_calls_in_a_row_a_batch_sends_the_rest_on_alone(fake_plaid, monkeypatch):
+    items = batch_items(fake_plaid, 4)
+    CallClock(monkeypatch, [0.3, 0.3])  # two slow calls in a row
     alone = []
     monkeypatch.setattr(tasks.refresh_item_balances, "apply_async", lambda **kw: alone.append(kw))
-    assert tasks.refresh_items_balances.apply(args=[[first.pk, *(i.pk for i in rest)]]).get() == (
-        "ok 1, retry 2"
+    assert tasks.refresh_items_balances.apply(args=[[i.pk for i in items]]).get() == (
+        "ok 2, retry 2"
     )
-    assert [a["args"] for a in alone] == [(i.pk,) for i in rest]
+    assert [a["args"] for a in alone] == [(i.pk,) for i in items[2:]]
     assert {a["countdown"] for a in alone} == {None}  # at once
-    assert len(fake_plaid.calls) == 1  # the others are left to their own tasks
-    assert Account.objects.filter(item=first).count() == 5
+    assert len(fake_plaid.calls) == 2  # the others are left to their own tasks
+    assert Account.objects.filter(item__in=items[:2]).count() == 10
+
+
+def test_one_slow_call_alone_keeps_the_batch_together(fake_plaid, monkeypatch):
+    items = batch_items(fake_plaid, 4)
+    # A call that waited for a CPU now and then is no sign of a slow Plaid.
+    CallClock(monkeypatch, [0.3, 0.01, 0.3, 0.01])
+    runs = refresh.items_refresh_run(item_ids=[i.pk for i in items])
+    assert [runs[i.pk].outcome for i in items] == ["ok: 5 accounts"] * 4
+    assert len(fake_plaid.calls) == 4
 
 
 def test_a_batch_the_database_gave_up_on_is_tried_again_later(fake_plaid, monkeypatch):
