@@ -374,7 +374,9 @@ def _accounts_result(body: bytes) -> AccountsResult:
     docs/BENCHMARKS.md), so the body is read as JSON here, as strictly as the SDK would.
     Raises KeyError, TypeError or ValueError, which `_call` reports as MALFORMED_RESPONSE.
     """
-    reply = _field({"reply": _json(body)}, "reply", dict)
+    reply = _json(body)
+    if not isinstance(reply, dict):
+        raise TypeError(f"the reply is a JSON {type(reply).__name__}, not an object")
     item = _field(reply, "item", dict)
     missing = [key for key in _ITEM_KEYS if key not in item]
     if missing:

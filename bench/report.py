@@ -54,37 +54,51 @@ changed in the app because of them:
    the benchmark's one user with 2,000 Items, so a refresh now adds its own change to the
    day's row (one `UPDATE`). What remains of `/` at 5 accounts is mostly the chart's table
    of 90 daily values, the same for every user.
-5. **Target 2 stays missed; throughput per worker is up about fivefold.** In process (300
-   Items, PostgreSQL, the emulator; `time.process_time`) a refresh cost 12.1 ms of CPU: the
-   Plaid call 2.9 ms (the bare loop's whole cost), storing the reply 7.2 ms, the call log,
-   throttle and Item load 1.8 ms. Storing 300 replies in one transaction changed nothing
-   (7.2 ms each): the cost was Django building about eight statements per refresh. Fixed:
-   beat's fan-out queues tasks of `BALANCE_REFRESH_BATCH_SIZE` (50) Items
-   (`tasks.refresh_items_balances`, `refresh.items_refresh_run`), whose replies are stored
-   together, one statement of each kind per batch (`services.items_store_balances`); the
-   per-row values go in one `executemany` instead of `bulk_update`'s `CASE WHEN` (45 % of a
-   batch's store); a batch's locks and pending marks are released in one Redis round trip.
-   Storing costs 0.7 ms per Item in batches of 50. Each Item is still locked and rate
-   limited on its own, retries go on as single-Item tasks, and after a call slower than
-   0.1 s a batch sends its remaining Items on alone, so slow calls keep every thread busy.
-   One worker now does 94-124 Items/s against a bare loop of 345 calls/s (0.27-0.36; before
-   these changes 0.07-0.10, measured on the faster machine of the earlier run); an earlier
-   run of this code reached 0.50 in its timed cycle. The verdict stays on the whole-machine figure,
-   two workers: 60 Items/s, 0.17. On 2 CPUs a second worker process only competes with
-   PostgreSQL, Redis, the emulator and itself for the CPUs (the worker's profile, section 2:
-   the SDK call is 40-45 % of its CPU, storing about 30 %). What is left: the rest of the
-   worker's CPU (storing's Python work per account, Celery, logging) and a machine with a
-   CPU per worker process beside the services.
-6. **Target 3 is missed on this machine, by the same margin as before these changes.** Its
-   bare loop runs at 260-345 calls/s against 740 on the machine of the run that met it
-   (1.22x). The code from before this work (commit 071a9ae), measured the same way here
-   (600 Items, 250 ms, 8 threads), gives 1.47x; each task took 353 ms around a 259 ms call.
-   py-spy (with idle frames) showed the difference in database and Redis round trips, each
-   waiting for its thread to get the GIL back from a thread that was computing (5 ms at a
-   time by default). Fixed in part: workers hand the GIL over every 0.5 ms
-   (`CELERY_WORKER_SWITCH_INTERVAL`): 1.37-1.38x. Batching changes nothing here (1.45x with
-   batches of 1 or 50 in the same harness), since slow calls send a batch's Items on alone.
-   The realistic distribution stays within target (1.07-1.18x).
+5. **Target 2: batching made a worker about fivefold faster.** In process (300 Items,
+   PostgreSQL, the emulator; `time.process_time`) a refresh cost 12.1 ms of CPU: the Plaid
+   call 2.9 ms, storing the reply 7.2 ms, the call log, throttle and Item load 1.8 ms.
+   Storing 300 replies in one transaction changed nothing (7.2 ms each): the cost was
+   Django building about eight statements per refresh. Fixed: beat's fan-out queues tasks
+   of `BALANCE_REFRESH_BATCH_SIZE` (50) Items (`tasks.refresh_items_balances`,
+   `refresh.items_refresh_run`), whose replies are stored together, one statement of each
+   kind per batch (`services.items_store_balances`); the per-row values go in one
+   `executemany` instead of `bulk_update`'s `CASE WHEN` (45 % of a batch's store); a
+   batch's locks and pending marks are released in one Redis round trip. Storing costs
+   0.7 ms per Item in batches of 50. Each Item is still locked and rate limited on its own
+   and retries go on as single-Item tasks. One worker went from 0.07-0.10 of the bare rate
+   to 0.27-0.36; two workers stayed at 0.17 (findings 7 and 8 say why and what fixed it).
+6. **Target 3: threads waited for the GIL.** The code from before this work (commit
+   071a9ae), 600 Items at 250 ms on 8 threads, gave 1.47x here; each task took 353 ms
+   around a 259 ms call. py-spy (with idle frames) put the difference in database and
+   Redis round trips, each waiting for its thread to get the GIL back from a thread that
+   was computing: with 8 threads each needing about 15 ms of CPU per refresh, a refresh
+   waits for the others' CPU, so the overhead grows with the CPU per refresh and with the
+   concurrency (the same harness: 42 ms per task at 4 threads, 96 ms at 8). Workers now
+   hand the GIL over every 0.5 ms (`CELERY_WORKER_SWITCH_INTERVAL`): 1.37-1.38x; the rest
+   came from finding 7 (less CPU per refresh): 1.18-1.23x.
+7. **plaid-python's response models cost more CPU than the rest of a refresh.** cProfile
+   (CPU clock) of 100 in-process single-Item refreshes: 30 % of the refresh was the SDK
+   building its models from the reply (`validate_and_convert_types`, about 300 objects per
+   reply), which our client then copied into its own dataclasses. Fixed: for the accounts
+   endpoints, called on every refresh, `balances/plaid_client.py` asks the SDK for its
+   HTTP response (`_preload_content=False`) and parses the JSON itself, as strictly as the
+   models did (every required key and type, known account types; tests in
+   `tests/balances/test_plaid_client.py`), with amounts read straight into `Decimal`. The
+   SDK still builds the request, authenticates, keeps the connection pool and raises its
+   errors. In process a call went from 2.0 to 0.5 ms of CPU; in a worker (CPU read from
+   `/proc`) a refresh from 6.1 to 2.2 ms, as the models' garbage no longer collects under
+   the GIL of 8 threads. The bare rate stays plaid-python's own loop (its models), as the
+   target defines it; our client's loop is shown beside it in section 2.
+8. **Two workers were slower than one.** In the same harness two workers ran either at
+   about 480 Items/s or at about 200, and in the slow runs used twice the CPU per refresh.
+   Cause: one call slower than 0.1 s made a batch send its remaining Items on as
+   single-Item tasks, and a single-Item refresh costs several times a batched one; on 2
+   CPUs shared by 16 threads, PostgreSQL and the emulator, a call now and then waits that
+   long for a CPU, so the machine got busier, more calls were slow and more batches broke
+   up. Fixed: a batch hands off only after two slow calls in a row
+   (`refresh.SLOW_CALLS_IN_A_ROW`); with Plaid's real latency (seconds) that costs one
+   more call before the hand-off. Two workers then ran at 464-524 Items/s against a bare
+   loop of 552 calls/s (4 cycles of 2,000).
 """
 
 
