@@ -29,11 +29,12 @@ def update_changed(
 ) -> int:
     """Save `fields` of `rows` (saved objects) where they differ from `before[pk]`.
 
-    A field no row changed is not written. A changed field whose new value is the same in
-    every row (a timestamp, `closed_at`) is set with one plain UPDATE over those rows;
-    only fields whose values differ between rows are written row by row (one
-    `executemany`), and only for the rows that changed. Returns the number of UPDATE
-    statements run (0 to 2). Cost: Python work proportional to the changed cells.
+    A field no row changed is not written. When every changed field's new value is the
+    same in every row (a timestamp, `closed_at`), one plain UPDATE sets them over the rows
+    that changed; otherwise one `executemany` writes every changed field of each row that
+    changed (a field it did not change gets its own value again: the row is rewritten
+    anyway). Returns the number of statements run (0 or 1). Cost: Python work
+    proportional to the changed cells, one round trip.
     """
     changed: dict[str, list[M]] = {}
     for row in rows:
@@ -43,24 +44,16 @@ def update_changed(
                 changed.setdefault(field, []).append(row)
     if not changed:
         return 0
+    targets = {row.pk: row for changed_rows in changed.values() for row in changed_rows}
     uniform: dict[str, Any] = {}
-    varying: list[str] = []
     for field, changed_rows in changed.items():
-        values = {_key(getattr(row, field)) for row in rows}
-        if len(values) == 1:
+        if len({_key(getattr(row, field)) for row in rows}) == 1:
             uniform[field] = getattr(changed_rows[0], field)
-        else:
-            varying.append(field)
-    statements = 0
-    if uniform:
-        targets = {row.pk for field in uniform for row in changed[field]}
+    if len(uniform) == len(changed):
         model._default_manager.filter(pk__in=sorted(targets)).update(**uniform)
-        statements += 1
-    if varying:
-        targets_rows = {row.pk: row for field in varying for row in changed[field]}
-        _update_rows(model, [targets_rows[pk] for pk in sorted(targets_rows)], varying)
-        statements += 1
-    return statements
+    else:
+        _update_rows(model, [targets[pk] for pk in sorted(targets)], list(changed))
+    return 1
 
 
 def _update_rows(model: type[M], rows: Sequence[M], fields: Sequence[str]) -> None:

@@ -16,6 +16,7 @@ from functools import partial
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
@@ -248,9 +249,12 @@ def item_fetch_balances(
 
 
 def items_store_fetched(*, fetched: Sequence[FetchedBalances]) -> list[RefreshResult]:
-    """Log the calls (one statement, committed first: they happened even if storing fails),
-    then store their replies in one transaction (`items_store_balances`)."""
-    calls = PlaidCall.objects.bulk_create(
+    """Log the calls and store their replies (`items_store_balances`) in one transaction.
+
+    The calls happened even if storing fails: then they are logged on their own before
+    the error goes up. Cost: one statement for the log, in the store's transaction.
+    """
+    rows = [
         _call_row(
             item=f.item,
             endpoint=f.endpoint,
@@ -259,10 +263,20 @@ def items_store_fetched(*, fetched: Sequence[FetchedBalances]) -> list[RefreshRe
             duration_ms=f.result.duration_ms,
         )
         for f in fetched
-    )
-    for f, call in zip(fetched, calls, strict=True):
-        _log_call(f.item, call)
-    return items_store_balances(replies=[(f.item, f.result) for f in fetched])
+    ]
+    try:
+        with transaction.atomic():
+            PlaidCall.objects.bulk_create(rows)
+            results = items_store_balances(replies=[(f.item, f.result) for f in fetched])
+    except Exception:
+        for row in rows:
+            row.pk = None  # ids of the rolled-back insert
+        PlaidCall.objects.bulk_create(rows)
+        raise
+    finally:
+        for f, row in zip(fetched, rows, strict=True):
+            _log_call(f.item, row)
+    return results
 
 
 def item_record_call(
@@ -386,7 +400,9 @@ def items_store_balances(
     if len(set(item_ids)) != len(item_ids):
         raise ValueError("one reply per Item")
     counts: list[tuple[int, int, int]] = []  # per reply: accounts created, updated, closed
-    with transaction.atomic():
+    # No savepoint when the caller's transaction holds it (`items_store_fetched`): if this
+    # fails, that whole transaction fails.
+    with transaction.atomic(savepoint=False):
         # Serializes concurrent refreshes of one Item (a row lock on PostgreSQL; SQLite
         # serializes all writers anyway), so account rows are never duplicated.
         list(
@@ -396,13 +412,16 @@ def items_store_balances(
             .values_list("pk")
         )
         by_item: dict[int, dict[str, Account]] = {pk: {} for pk in item_ids}
-        for row in Account.objects.filter(item_id__in=item_ids):
+        snapped_today: set[int] = set()
+        # One query: the accounts, each with whether it has a snapshot today yet.
+        for row in Account.objects.filter(item_id__in=item_ids).annotate(
+            snapped_today=Exists(
+                BalanceSnapshot.objects.filter(account=OuterRef("pk"), taken_at__gte=start_of_day)
+            )
+        ):
             by_item[row.item_id][row.plaid_account_id] = row
-        snapped_today = set(
-            BalanceSnapshot.objects.filter(
-                account__item_id__in=item_ids, taken_at__gte=start_of_day
-            ).values_list("account_id", flat=True)
-        )
+            if row.snapped_today:
+                snapped_today.add(row.pk)
         before: dict[int, tuple[object, ...]] = {}
         items_before = {item.pk: bulk.values_of(item, ITEM_FIELDS) for item, _ in replies}
         counted: dict[int, tuple[list[net_worth.AccountState], list[Account]]] = {}

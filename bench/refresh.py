@@ -30,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,15 @@ def link_items(n: int, threads: int = 8) -> list[int]:
         return sorted(pool.map(one, range(n)))
 
 
+def loop_rate(call: Callable[[str], object], tokens: list[str]) -> float:
+    """Return calls per second of `call(token)` over `tokens`, one thread (warmed first)."""
+    call(tokens[0])
+    started = time.perf_counter()
+    for token in tokens:
+        call(token)
+    return len(tokens) / (time.perf_counter() - started)
+
+
 def bare_rate(tokens: list[str]) -> float:
     """Return plaid-python's /accounts/balance/get calls per second in a tight loop.
 
@@ -82,11 +92,10 @@ def bare_rate(tokens: list[str]) -> float:
     from balances import plaid_client
 
     api = plaid_client.get_api()
-    api.accounts_balance_get(AccountsBalanceGetRequest(access_token=tokens[0]))  # warm
-    started = time.perf_counter()
-    for token in tokens:
-        api.accounts_balance_get(AccountsBalanceGetRequest(access_token=token))
-    return len(tokens) / (time.perf_counter() - started)
+    return loop_rate(
+        lambda token: api.accounts_balance_get(AccountsBalanceGetRequest(access_token=token)),
+        tokens,
+    )
 
 
 def client_rate(tokens: list[str]) -> float:
@@ -94,11 +103,7 @@ def client_rate(tokens: list[str]) -> float:
     `bare_rate` measures the SDK's: the same calls, parsed into our dataclasses."""
     from balances import plaid_client
 
-    plaid_client.accounts_balance_get(tokens[0])
-    started = time.perf_counter()
-    for token in tokens:
-        plaid_client.accounts_balance_get(token)
-    return len(tokens) / (time.perf_counter() - started)
+    return loop_rate(plaid_client.accounts_balance_get, tokens)
 
 
 def calls_since(last_id: int) -> int:

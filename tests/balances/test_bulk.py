@@ -50,8 +50,9 @@ def test_shared_and_per_row_changes_are_all_written():
     rows[2].limit = Decimal("500")
     with CaptureQueriesContext(connection) as queries:
         statements = bulk.update_changed(Account, rows, ACCOUNT_FIELDS, before)
-    assert statements == 2
-    assert all("UPDATE" in q["sql"] for q in queries)  # executemany: "2 times: UPDATE ..."
+    assert statements == 1
+    (query,) = queries  # one executemany, every changed field of every changed row
+    assert query["sql"].startswith(f"{len(rows)} times: UPDATE")
     stored = {a.pk: a for a in Account.objects.filter(pk__in=[r.pk for r in rows])}
     for row in rows:
         assert bulk.values_of(stored[row.pk], ACCOUNT_FIELDS) == bulk.values_of(row, ACCOUNT_FIELDS)
@@ -73,3 +74,29 @@ def test_rows_without_a_before_are_written_whole():
     rows[0].mask = "9999"
     assert bulk.update_changed(Account, rows, ACCOUNT_FIELDS, {}) >= 1
     assert Account.objects.get(pk=rows[0].pk).mask == "9999"
+
+
+def test_values_every_row_shares_take_one_plain_update():
+    rows = accounts()
+    before = snapshot(rows)
+    for a in rows:
+        a.updated_at = T1
+        a.closed_at = T1
+    with CaptureQueriesContext(connection) as queries:
+        assert bulk.update_changed(Account, rows, ACCOUNT_FIELDS, before) == 1
+    (query,) = queries
+    assert query["sql"].startswith("UPDATE") and "closed_at" in query["sql"]
+    assert Account.objects.filter(closed_at=T1, updated_at=T1).count() == len(rows)
+
+
+def test_rows_that_did_not_change_are_not_written():
+    rows = accounts()
+    before = snapshot(rows)
+    rows[0].current = Decimal("1.23")
+    rows[2].current = Decimal("4.56")
+    with CaptureQueriesContext(connection) as queries:
+        bulk.update_changed(Account, rows, ACCOUNT_FIELDS, before)
+    (query,) = queries
+    assert query["sql"].startswith("2 times: UPDATE")
+    assert Account.objects.get(pk=rows[0].pk).current == Decimal("1.23")
+    assert Account.objects.get(pk=rows[2].pk).current == Decimal("4.56")
