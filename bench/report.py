@@ -75,7 +75,8 @@ changed in the app because of them:
    waits for the others' CPU, so the overhead grows with the CPU per refresh and with the
    concurrency (the same harness: 42 ms per task at 4 threads, 96 ms at 8). Workers now
    hand the GIL over every 0.5 ms (`CELERY_WORKER_SWITCH_INTERVAL`): 1.37-1.38x; the rest
-   came from finding 7 (less CPU per refresh): 1.18-1.23x.
+   came from less CPU and fewer round trips per refresh (findings 7 and 9): 1.18-1.23x in
+   runs of this harness, and in `make bench` 1.33x before finding 9, 1.18x after.
 7. **plaid-python's response models cost more CPU than the rest of a refresh.** cProfile
    (CPU clock) of 100 in-process single-Item refreshes: 30 % of the refresh was the SDK
    building its models from the reply (`validate_and_convert_types`, about 300 objects per
@@ -99,6 +100,15 @@ changed in the app because of them:
    (`refresh.SLOW_CALLS_IN_A_ROW`); with Plaid's real latency (seconds) that costs one
    more call before the hand-off. Two workers then ran at 464-524 Items/s against a bare
    loop of 552 calls/s (4 cycles of 2,000).
+9. **A single-Item refresh made 14 database round trips after its call**, each one a
+   wait for the GIL in a busy worker (finding 6). Cut to 10, with no change in what is
+   stored: the call log is written in the store's transaction (its own commit was two
+   round trips; when storing fails, the calls are still logged on their own, then the
+   error goes up), one query reads the Items' accounts with whether each has a snapshot
+   today (an `EXISTS` subquery on the `(account, taken_at)` index) instead of two, and
+   `bulk.update_changed` writes changed rows with at most one statement (an `UPDATE` that
+   also sets values every row shares costs PostgreSQL nothing more: it writes a new row
+   version either way). In process a single-Item store went from 5.4 to 4.1 ms of CPU.
 """
 
 
