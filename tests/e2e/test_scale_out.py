@@ -220,11 +220,15 @@ def test_a_worker_killed_mid_cycle_leaves_the_other_doing_all_the_work(
 ):
     # The dead worker's unacknowledged tasks come back after 5 s; its Item locks after 3 s.
     # A batch stores its replies at least every 0.25 s: with 100 ms calls, at most 2 wait.
+    # Beat runs every 30 s here and a queued refresh stays pending for at most 15 s, so a
+    # message lost with the worker is queued again by the next fan-out (see below).
     process_env.update(
         CELERY_VISIBILITY_TIMEOUT="5",
         BALANCE_REFRESH_LOCK_TTL="3",
         BALANCE_REFRESH_STORE_EVERY="0.25",
         BALANCE_REFRESH_BATCH_SIZE="10",
+        BALANCE_REFRESH_INTERVAL="30",
+        BALANCE_REFRESH_PENDING_TTL="15",
     )
     fan_out, worker_totals = cluster
     count, threads, latency = 300, 4, 0.1
@@ -237,6 +241,7 @@ def test_a_worker_killed_mid_cycle_leaves_the_other_doing_all_the_work(
     unstored = threads * (int(0.25 / latency) + 1)
     doomed = start_worker("w1", pool="threads", concurrency=threads)
     survivor = start_worker("w2", pool="threads", concurrency=threads)
+    fanned_out = time.monotonic()
     fan_out()
     # Mid-cycle: the fan-out has queued every Item, a quarter are done, more are in flight.
     assert wait_for(
@@ -251,14 +256,18 @@ def test_a_worker_killed_mid_cycle_leaves_the_other_doing_all_the_work(
     at_kill = PlaidCall.objects.count()
     assert at_kill < count, "the cycle ended before the kill; nothing was tested"
 
-    def all_refreshed() -> bool:
-        return not PlaidItem.objects.filter(last_refreshed_at__isnull=True).exists()
+    def unrefreshed() -> set[int]:
+        return set(
+            PlaidItem.objects.filter(last_refreshed_at__isnull=True).values_list("pk", flat=True)
+        )
 
-    assert wait_for(all_refreshed, timeout=90), (
-        f"{PlaidItem.objects.filter(last_refreshed_at__isnull=True).count()} of {count} "
-        "Items not refreshed after the kill"
-    )
+    # Past the visibility timeout the survivor runs everything the dead worker held. Only a
+    # message popped from Redis in the instant of the kill is gone: kombu's Redis transport
+    # records a delivered message as unacknowledged one round trip after popping it.
+    wait_for(lambda: not unrefreshed(), timeout=25)
     time.sleep(7)  # past the visibility timeout: any duplicate delivery has run by now
+    lost = unrefreshed()
+    assert len(lost) <= 2, f"{len(lost)} of {count} Items not refreshed after the kill"
     assert survivor.poll() is None
     assert not PlaidItem.objects.exclude(status=PlaidItem.Status.HEALTHY).exists()
     # Every Item's balances were stored once. The only repeated calls are those the dead
@@ -267,10 +276,17 @@ def test_a_worker_killed_mid_cycle_leaves_the_other_doing_all_the_work(
     per_item = dict(
         PlaidCall.objects.values_list("item").annotate(n=Count("id")).values_list("item", "n")
     )
-    assert set(per_item) == set(item_ids)
+    assert set(per_item) == set(item_ids) - lost
     repeated = {pk: n for pk, n in per_item.items() if n != 1}
     assert len(repeated) <= unstored and set(repeated.values()) <= {2}, repeated
-    assert count <= balance_calls(emulator) <= count + unstored
+    assert count - len(lost) <= balance_calls(emulator) <= count + unstored
     totals = worker_totals()
     assert set(totals) == {"w2"}, totals  # the killed worker no longer answers
     assert totals["w2"] >= (count - at_kill) // 10  # tasks of up to 10 Items each
+    if lost:
+        # A lost Item stays pending until its mark expires; the next fan-out queues it.
+        time.sleep(max(0.0, fanned_out + 31 - time.monotonic()))
+        fan_out()
+        assert wait_for(lambda: not unrefreshed(), timeout=60), (
+            f"Items {sorted(unrefreshed())} lost with the killed worker were not queued again"
+        )
