@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -505,11 +506,9 @@ def items_store_balances(
                 after=[net_worth.AccountState.of(a) for a in accounts],
                 day=timezone.localdate(now),
             )
-    written: dict[int, int] = {}
-    for snapshot in snapshots:
-        written[snapshot.account.item_id] = written.get(snapshot.account.item_id, 0) + 1
+    written = Counter(snapshot.account.item_id for snapshot in snapshots)
     return [
-        RefreshResult(*count, snapshots_written=written.get(item.pk, 0))
+        RefreshResult(*count, snapshots_written=written[item.pk])
         for count, (item, _) in zip(counts, replies, strict=True)
     ]
 
@@ -567,11 +566,15 @@ def _publish_refresh(item_id: int, realtime: bool) -> None:
     try:
         tasks.refresh_item_balances.delay(item_id, realtime=realtime)
     except Exception:
-        # Not queued: undo the pending mark so the next attempt is not refused.
-        PlaidItem.objects.filter(pk=item_id).update(refresh_requested_at=None)
-        with contextlib.suppress(throttle.ThrottleUnavailable):
-            throttle.pending_clear(item_id)
+        _unmark_pending([item_id])
         raise
+
+
+def _unmark_pending(item_ids: list[int]) -> None:
+    """A refresh could not be queued: undo its pending mark so the next one is not refused."""
+    PlaidItem.objects.filter(pk__in=item_ids).update(refresh_requested_at=None)
+    with contextlib.suppress(throttle.ThrottleUnavailable):
+        throttle.items_release({}, finished=item_ids)
 
 
 def items_queue_refresh(*, items: Iterable[PlaidItem], realtime: bool | None = None) -> int:
@@ -604,11 +607,7 @@ def _publish_refreshes(item_ids: list[int], realtime: bool) -> None:
     try:
         tasks.refresh_items_balances.delay(item_ids, realtime=realtime)
     except Exception:
-        # Not queued: undo the pending marks so the next fan-out queues them again.
-        PlaidItem.objects.filter(pk__in=item_ids).update(refresh_requested_at=None)
-        with contextlib.suppress(throttle.ThrottleUnavailable):
-            for item_id in item_ids:
-                throttle.pending_clear(item_id)
+        _unmark_pending(item_ids)  # the next fan-out queues them again
         raise
 
 
