@@ -1,19 +1,90 @@
-"""Linked Plaid Items, their Accounts, the append-only balance history and its daily totals."""
+"""Linked Plaid Items, their Accounts, the append-only balance history and its daily totals.
+
+Also the rules that belong to one row and must read the same in SQL and in Python: which
+Items are active, stale or pending a refresh (`PlaidItemQuerySet`, `PlaidItem`'s
+properties), and an Item's display name.
+"""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
 
-from . import crypto
+from balances import crypto
 
 # Plaid amounts: up to 4 decimals for fiat (401k 23631.9805), 8+ for crypto. NULL means
 # "not reported" (a CD has no available balance), never zero.
 MAX_DIGITS, DECIMAL_PLACES = 28, 10
+
+
+def stale_cutoff(now: datetime | None = None) -> datetime:
+    """Return the instant before which a last refresh makes an Item stale
+    (BALANCE_STALE_AFTER seconds before `now`)."""
+    return (now or timezone.now()) - timedelta(seconds=settings.BALANCE_STALE_AFTER)
+
+
+def pending_cutoff(now: datetime | None = None) -> datetime:
+    """Return the instant before which a refresh request no longer counts as pending
+    (BALANCE_REFRESH_PENDING_TTL seconds before `now`): a task lost with its queue stops
+    showing as pending instead of spinning until the next refresh."""
+    return (now or timezone.now()) - timedelta(seconds=settings.BALANCE_REFRESH_PENDING_TTL)
+
+
+class PlaidItemQuerySet(models.QuerySet["PlaidItem"]):
+    def active(self) -> PlaidItemQuerySet:
+        """Items scheduled refreshes call Plaid for (see `PlaidItem.is_active`)."""
+        return self.filter(status__in=PlaidItem.ACTIVE_STATUSES)
+
+    def stale(self, now: datetime | None = None) -> PlaidItemQuerySet:
+        """Items whose last successful refresh is older than BALANCE_STALE_AFTER (or never)."""
+        return self.filter(stale_q(now))
+
+    def fresh(self, now: datetime | None = None) -> PlaidItemQuerySet:
+        """Items refreshed within BALANCE_STALE_AFTER (the complement of `stale`)."""
+        return self.exclude(stale_q(now))
+
+    def not_refresh_pending(self, now: datetime | None = None) -> PlaidItemQuerySet:
+        """Items with no refresh pending: `PlaidItem.is_refresh_pending` in SQL (less its
+        `is_active`, which `active()` adds)."""
+        requested = F("refresh_requested_at")
+        return self.filter(
+            Q(refresh_requested_at__isnull=True)
+            | Q(refresh_requested_at__lt=pending_cutoff(now))
+            | Q(last_refreshed_at__gte=requested)
+            | Q(error_at__gte=requested)
+        )
+
+    def erroring(self) -> PlaidItemQuerySet:
+        """Items in error, or healthy but with an error recorded (e.g. old balances kept)."""
+        return self.filter(erroring_q())
+
+    def login_required(self) -> PlaidItemQuerySet:
+        """Items that need their owner to log in again now, or before consent runs out."""
+        return self.filter(login_required_q())
+
+
+def stale_q(now: datetime | None = None) -> Q:
+    """The condition of `PlaidItemQuerySet.stale`, to combine with others."""
+    return Q(last_refreshed_at__isnull=True) | Q(last_refreshed_at__lt=stale_cutoff(now))
+
+
+def erroring_q() -> Q:
+    """The condition of `PlaidItemQuerySet.erroring`, to combine with others."""
+    return Q(status=PlaidItem.Status.ERROR) | (
+        Q(status=PlaidItem.Status.HEALTHY) & ~Q(error_code="")
+    )
+
+
+def login_required_q() -> Q:
+    """The condition of `PlaidItemQuerySet.login_required`, to combine with others."""
+    return Q(status=PlaidItem.Status.LOGIN_REQUIRED) | ~Q(warning_code="")
 
 
 class PlaidItem(models.Model):
@@ -40,6 +111,7 @@ class PlaidItem(models.Model):
     last_refreshed_at = models.DateTimeField(
         null=True, blank=True, help_text="Last successful balance refresh."
     )
+    # The one record of a pending refresh (services/pending.py writes it).
     refresh_requested_at = models.DateTimeField(
         null=True, blank=True, help_text="When a refresh was last queued (pending until done)."
     )
@@ -50,6 +122,10 @@ class PlaidItem(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = PlaidItemQuerySet.as_manager()
+
+    ACTIVE_STATUSES = (Status.HEALTHY, Status.ERROR)
+
     class Meta:
         verbose_name = "Plaid Item"
         ordering = ["institution_name", "pk"]
@@ -59,7 +135,12 @@ class PlaidItem(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.institution_name or self.institution_id or 'Item'} ({self.owner})"
+        return f"{self.display_name} ({self.owner})"
+
+    @property
+    def display_name(self) -> str:
+        """The bank's name as users see it: its name, else Plaid's institution id."""
+        return self.institution_name or self.institution_id or "Your bank"
 
     @property
     def access_token(self) -> str:
@@ -86,7 +167,25 @@ class PlaidItem(models.Model):
     @property
     def is_active(self) -> bool:
         """Whether scheduled refreshes should call Plaid for this Item."""
-        return self.status in (self.Status.HEALTHY, self.Status.ERROR)
+        return self.status in self.ACTIVE_STATUSES
+
+    @property
+    def is_stale(self) -> bool:
+        """Whether the balances are older than BALANCE_STALE_AFTER (or were never fetched)."""
+        return self.last_refreshed_at is None or self.last_refreshed_at < stale_cutoff()
+
+    @property
+    def is_refresh_pending(self) -> bool:
+        """Whether a refresh was queued and has neither finished nor failed since.
+
+        Bounded by BALANCE_REFRESH_PENDING_TTL (`pending_cutoff`). The same rule in SQL:
+        `PlaidItemQuerySet.not_refresh_pending`.
+        """
+        requested = self.refresh_requested_at
+        if requested is None or not self.is_active or requested < pending_cutoff():
+            return False
+        done = [t for t in (self.last_refreshed_at, self.error_at) if t is not None]
+        return not any(t >= requested for t in done)
 
 
 class Account(models.Model):
@@ -276,6 +375,10 @@ class BeatRun(models.Model):
 
     One row per task name, updated in place (one UPDATE per run, no history).
     """
+
+    # `task` of beat's fan-out, and of beat's own start (see finance/celery.py).
+    FANOUT = "balances.tasks.refresh_all_items"
+    BEAT_STARTED = "celery beat started"
 
     task = models.CharField(max_length=200, unique=True)
     ran_at = models.DateTimeField()

@@ -1,17 +1,17 @@
 from django.urls import path
 
-from .views import dashboard, data, linking, webhooks
+from balances.web.views import accounts, dashboard, exports, linking, profile, webhooks
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
     path("refresh/", dashboard.refresh, name="refresh"),
-    path("accounts/<int:pk>/", data.account_detail, name="account_detail"),
-    path("accounts/type/<slug:group>/", dashboard.account_group, name="account_group"),
-    path("connections/", dashboard.connections, name="connections"),
-    path("api/dashboard/", data.dashboard_api, name="dashboard_api"),
-    path("export/accounts.csv", data.export_accounts_csv, name="export_accounts_csv"),
-    path("export/history.csv", data.export_history_csv, name="export_history_csv"),
-    path("settings/", data.profile_settings, name="profile_settings"),
+    path("accounts/<int:pk>/", accounts.account_detail, name="account_detail"),
+    path("accounts/type/<slug:group>/", accounts.account_group, name="account_group"),
+    path("connections/", accounts.connections, name="connections"),
+    path("api/dashboard/", exports.dashboard_api, name="dashboard_api"),
+    path("export/accounts.csv", exports.export_accounts_csv, name="export_accounts_csv"),
+    path("export/history.csv", exports.export_history_csv, name="export_history_csv"),
+    path("settings/", profile.profile_settings, name="profile_settings"),
     path("plaid/webhook/", webhooks.plaid_webhook, name="plaid_webhook"),
     path("link/token/", linking.link_token, name="link_token"),
     path("link/exchange/", linking.link_exchange, name="link_exchange"),

@@ -311,7 +311,7 @@ PROFILE_BUCKETS = (
     ("  of which SDK model deserialization", "deserialize (plaid/"),
     ("call log and store (items_store_fetched)", "items_store_fetched (balances/"),
     ("  of which store balances (items_store_balances)", "items_store_balances (balances/"),
-    ("throttle: Redis round trips (balances/throttle.py)", "(balances/throttle.py"),
+    ("throttle: Redis round trips (balances/shared_state.py)", "(balances/shared_state.py"),
     ("database connect (Django connect)", "connect (django/db/backends/base/base.py"),
     ("database close (close_old_connections)", "close_old_connections (django/"),
     ("SQL execute (all)", "execute (django/db/backends/utils.py"),

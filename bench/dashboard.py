@@ -43,8 +43,8 @@ def make_user(username: str, accounts: int, items: int, days: int) -> Any:
     from django.contrib.auth.models import User
     from django.utils import timezone
 
-    from balances import net_worth
     from balances.models import Account, BalanceSnapshot, PlaidItem
+    from balances.services import net_worth
 
     user = User.objects.create_user(username)
     now = timezone.now()
@@ -122,10 +122,10 @@ def measure(client: Any, path: str, repeat: int) -> dict[str, float]:
 
 # Where the time of one request goes (cProfile cumulative time, share of the request).
 PROFILE_FUNCS = (
-    ("daily history (selectors.net_worth_series)", "selectors.py", "net_worth_series"),
+    ("daily history (history.net_worth_series)", "selectors.py", "net_worth_series"),
     ("template rendering (django.shortcuts.render)", "shortcuts.py", "render"),
     ("rows from PostgreSQL (Django iterator)", "query.py", "_iterator"),
-    ("accounts by type (selectors.group_balances)", "selectors.py", "group_balances"),
+    ("accounts by type (accounts.group_balances)", "selectors.py", "group_balances"),
 )
 
 

@@ -1,6 +1,6 @@
 """History growth (target 4): 30 simulated days of refreshes every 15 minutes.
 
-Drives `services.item_store_balances` (what every refresh ends in) directly with a
+Drives `store.item_store_balances` (what every refresh ends in) directly with a
 simulated clock (`django.utils.timezone.now` patched) for `--accounts` accounts in Items
 of `--per-item` accounts, on the run's PostgreSQL database. Each account's balance
 changes at random, `--changes-per-day` times a day on average (seeded); Plaid's
@@ -46,10 +46,10 @@ def simulate(item_ids: list[int], days: int, changes_per_day: float, seed: int) 
     django.setup()
     from django.db import connection
 
-    from balances import services
     from balances.models import Account, PlaidItem
-    from balances.plaid_client import Account as RemoteAccount
-    from balances.plaid_client import AccountsResult, Balances
+    from balances.plaid.types import Account as RemoteAccount
+    from balances.plaid.types import AccountsResult, Balances
+    from balances.services import store
 
     rng = random.Random(seed)  # a seeded simulation
     items = list(PlaidItem.objects.filter(pk__in=item_ids).order_by("pk"))
@@ -90,7 +90,7 @@ def simulate(item_ids: list[int], days: int, changes_per_day: float, seed: int) 
                             ),
                         )
                     )
-                services.item_store_balances(
+                store.item_store_balances(
                     item=item,
                     result=AccountsResult(
                         item_id=item.plaid_item_id,
@@ -222,7 +222,7 @@ def main() -> int:
 `bench/history.py` ({common.today()}): {len(accounts):,} accounts in {n_items} Items of
 {args.per_item}, refreshed every 15 minutes for {args.days} simulated days
 ({refreshes:,} refreshes per account, {result["store_calls"]:,} calls of
-`services.item_store_balances` with `django.utils.timezone.now` patched to the simulated
+`store.item_store_balances` with `django.utils.timezone.now` patched to the simulated
 clock, in {len(procs)} processes), PostgreSQL. Each account's balance changes at random,
 {args.changes_per_day:g} times a day on average (seeded); `last_updated_datetime` is the
 refresh's time, as `/accounts/balance/get` reports it.

@@ -4,7 +4,7 @@ Run by `bench/run.py` in a process whose environment points at the run's Postgre
 database (migrated), Redis db 14 with the run's own queue and throttle prefix, and the
 emulator (its own process, `--port`/control URL in PLAID_HOST). Steps:
 
-1. link `--items` Items (ins_3, 5 accounts each) through `services.item_link_sandbox`
+1. link `--items` Items (ins_3, 5 accounts each) through `linking.item_link_sandbox`
    (the emulator's `/sandbox/public_token/create` + exchange + `/item/get`), 8 threads;
 2. the bare rate: the same number of plaid-python `accounts_balance_get` calls in a
    tight loop (one thread, no database, no queue), and our client's own loop beside it;
@@ -14,7 +14,7 @@ emulator (its own process, `--port`/control URL in PLAID_HOST). Steps:
 4. target 3: `--latency-items` Items with 250 ms injected per call, then the realistic
    distribution, each with its own worker and concurrency, per-client limit 1,200/min.
 
-Each refresh is queued as beat queues it (`services.items_queue_refresh`: pending mark in
+Each refresh is queued as beat queues it (`queueing.items_queue_refresh`: pending mark in
 Redis, `refresh_requested_at`, publish at commit) and runs the real task: lock, throttle,
 Plaid call, call log, store. Completion is counted from the PlaidCall log.
 """
@@ -53,15 +53,13 @@ def link_items(n: int, threads: int = 8) -> list[int]:
     from django.contrib.auth.models import User
     from django.db import connection
 
-    from balances import services
+    from balances.services import linking
 
     user = User.objects.create_user("bench")
 
     def one(_i: int) -> int:
         try:
-            item = services.item_link_sandbox(
-                user=user, institution_id="ins_3", queue_refresh=False
-            )
+            item = linking.item_link_sandbox(user=user, institution_id="ins_3", queue_refresh=False)
             return int(item.pk)
         finally:
             connection.close()
@@ -89,7 +87,7 @@ def bare_rate(tokens: list[str]) -> float:
     """
     from plaid.model.accounts_balance_get_request import AccountsBalanceGetRequest
 
-    from balances import plaid_client
+    from balances.plaid import client as plaid_client
 
     api = plaid_client.get_api()
     return loop_rate(
@@ -101,7 +99,7 @@ def bare_rate(tokens: list[str]) -> float:
 def client_rate(tokens: list[str]) -> float:
     """Return our client's calls per second (`plaid_client.accounts_balance_get`), as
     `bare_rate` measures the SDK's: the same calls, parsed into our dataclasses."""
-    from balances import plaid_client
+    from balances.plaid import client as plaid_client
 
     return loop_rate(plaid_client.accounts_balance_get, tokens)
 
@@ -122,11 +120,11 @@ def queue(item_ids: list[int]) -> None:
     """Queue a real-time refresh of each Item as beat does (published at commit)."""
     from django.db import transaction
 
-    from balances import services
     from balances.models import PlaidItem
+    from balances.services import queueing
 
     with transaction.atomic():
-        services.items_queue_refresh(
+        queueing.items_queue_refresh(
             items=PlaidItem.objects.filter(pk__in=item_ids).only("pk", "status"), realtime=True
         )
 
@@ -219,10 +217,10 @@ def profile_finish(spy: subprocess.Popen[bytes]) -> list[tuple[str, float]]:
 
 def rate_windows_clear() -> None:
     """Forget the rate windows of earlier phases (their calls ran under other limits)."""
-    from balances import throttle
+    from balances.shared_state import api as shared_state
 
-    client = throttle.store().client  # type: ignore[attr-defined]
-    for key in client.scan_iter(match=throttle._key("rate", "*")):
+    client = shared_state.store().client  # type: ignore[attr-defined]
+    for key in client.scan_iter(match=shared_state._key("rate", "*")):
         client.delete(key)
 
 
@@ -410,10 +408,10 @@ def write_docs(out: dict[str, Any]) -> bool:
         f"""## 2. Refresh throughput, CPU-bound
 
 `bench/refresh.py` ({common.today()}): {n:,} Items of 5 accounts (ins_3), linked through
-`services.item_link_sandbox` against the emulator (its own process, no injected latency,
+`linking.item_link_sandbox` against the emulator (its own process, no injected latency,
 balances drifting so every refresh writes), refreshed through real Celery workers
 (`--pool threads --concurrency {out["concurrency"]}`), Redis and PostgreSQL. Each refresh is
-queued as beat queues it (`services.items_queue_refresh`: pending mark, publish at commit)
+queued as beat queues it (`queueing.items_queue_refresh`: pending mark, publish at commit)
 and runs the real task: per-Item lock, rate limit, `/accounts/balance/get`, call log,
 store. The wall time runs from queueing the first refresh to the last one's call-log row.
 The rate limits are raised for this benchmark (`PLAID_BALANCE_GET_PER_ITEM_PER_MINUTE=1000`,

@@ -29,7 +29,7 @@ changed in the app because of them:
 1. **Storing a refresh cost more than the Plaid call.** cProfile of 100 in-process
    refreshes: Django's `bulk_update` of 13 fields on 5 accounts (a `CASE WHEN` per row and
    field) took 1.7 s of 2.7 s. Fixed: `balances/bulk.py` (`update_changed`, used by
-   `services.item_store_balances`) writes only the fields that changed, with one plain
+   `store.item_store_balances`) writes only the fields that changed, with one plain
    `UPDATE` for values every row shares (timestamps) and `bulk_update` only for values
    that differ per row. An in-process refresh went from 11.8 ms to 8.5 ms; one worker
    refreshing 1,000 Items with drifting balances from 47 to 80-98 Items/s (the same
@@ -61,7 +61,7 @@ changed in the app because of them:
    Django building about eight statements per refresh. Fixed: beat's fan-out queues tasks
    of `BALANCE_REFRESH_BATCH_SIZE` (50) Items (`tasks.refresh_items_balances`,
    `refresh.items_refresh_run`), whose replies are stored together, one statement of each
-   kind per batch (`services.items_store_balances`); the per-row values go in one
+   kind per batch (`store.items_store_balances`); the per-row values go in one
    `executemany` instead of `bulk_update`'s `CASE WHEN` (45 % of a batch's store); a
    batch's locks and pending marks are released in one Redis round trip. Storing costs
    0.7 ms per Item in batches of 50. Each Item is still locked and rate limited on its own

@@ -81,9 +81,10 @@ def _record_beat_start(**kwargs: Any) -> None:
     from django.db import DatabaseError
 
     django.setup()  # idempotent; beat may not have set Django up yet
-    from balances.beat import BEAT_STARTED, beat_run_record
+    from balances.models import BeatRun
+    from balances.services.beat import beat_run_record
 
     try:
-        beat_run_record(task=BEAT_STARTED)
+        beat_run_record(task=BeatRun.BEAT_STARTED)
     except DatabaseError:
         logging.getLogger(__name__).exception("Could not record beat's start")

@@ -12,16 +12,15 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from django.http import HttpRequest, HttpResponse
 
+from balances import log_fields
+
 request_id: ContextVar[str] = ContextVar("request_id", default="")
-# Fields added to every record logged inside `log_context(...)` (e.g. a task's item_id).
-_fields: ContextVar[dict[str, object]] = ContextVar("log_fields", default={})  # noqa: B039
 
 _SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # Attributes every LogRecord has; anything else was passed through `extra=`.
@@ -33,23 +32,11 @@ class ContextFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id.get()
-        for key, value in _fields.get().items():
+        # Fields the app added with `balances.log_fields.log_context(...)` (a task's item_id).
+        for key, value in log_fields.current().items():
             if not hasattr(record, key):  # an explicit `extra=` wins
                 setattr(record, key, value)
         return True
-
-
-@contextmanager
-def log_context(**fields: object) -> Iterator[None]:
-    """Add `fields` to every record logged in this block (this thread or task only).
-
-    Never pass a token or other secret: the fields reach every log line.
-    """
-    token = _fields.set({**_fields.get(), **fields})
-    try:
-        yield
-    finally:
-        _fields.reset(token)
 
 
 class JsonFormatter(logging.Formatter):

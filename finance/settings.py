@@ -82,6 +82,11 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # The app's tags live in its web layer (balances/web/templatetags/).
+            "libraries": {
+                name: f"balances.web.templatetags.{name}"
+                for name in ("figures", "items", "linking", "money")
+            },
         },
     },
 ]
@@ -310,12 +315,6 @@ DASHBOARD_ACCOUNTS_PER_GROUP = env.int("DASHBOARD_ACCOUNTS_PER_GROUP", default=2
 DASHBOARD_CONNECTIONS_SHOWN = env.int("DASHBOARD_CONNECTIONS_SHOWN", default=20)
 # /healthz answers 503 when beat's fan-out has not run for this many seconds.
 BEAT_OVERDUE_AFTER = env.int("BEAT_OVERDUE_AFTER", default=3 * BALANCE_REFRESH_INTERVAL)
-# Items per task in beat's fan-out: their replies are stored together (a few statements per
-# batch instead of per Item), each Item still locked and rate-limited on its own; a batch
-# stores what it has every BALANCE_REFRESH_STORE_EVERY seconds, so slow calls keep nothing
-# locked for long. 1 gives one task per Item.
-BALANCE_REFRESH_BATCH_SIZE = env.int("BALANCE_REFRESH_BATCH_SIZE", default=50)
-BALANCE_REFRESH_STORE_EVERY = env.float("BALANCE_REFRESH_STORE_EVERY", default=0.5)
 # Retries of a refresh that failed with a transient error (outage, rate limit, timeout).
 BALANCE_REFRESH_MAX_RETRIES = env.int("BALANCE_REFRESH_MAX_RETRIES", default=5)
 # Exponential backoff between those retries: base * 2**n seconds, capped, with jitter.
@@ -329,7 +328,8 @@ if BALANCE_SCHEDULED_SOURCE not in ("realtime", "cached"):
     raise ImproperlyConfigured("BALANCE_SCHEDULED_SOURCE must be 'realtime' or 'cached'.")
 # "Refresh now": at most one on-demand refresh per Item per this many seconds.
 BALANCE_REFRESH_NOW_INTERVAL = env.int("BALANCE_REFRESH_NOW_INTERVAL", default=300)
-# Plaid's per-minute rate limits, enforced before Plaid has to (NOTES.md; production values).
+# Plaid's per-minute rate limits, enforced before Plaid has to (production values from Plaid's
+# docs, https://plaid.com/docs/errors/rate-limit-exceeded/; they drift: settings, not constants).
 PLAID_BALANCE_GET_PER_ITEM_PER_MINUTE = env.int("PLAID_BALANCE_GET_PER_ITEM_PER_MINUTE", default=5)
 PLAID_BALANCE_GET_PER_CLIENT_PER_MINUTE = env.int(
     "PLAID_BALANCE_GET_PER_CLIENT_PER_MINUTE", default=100 if PLAID_ENV == "sandbox" else 1200

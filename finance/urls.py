@@ -4,11 +4,11 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from balances.views.health import healthz
+from balances.web.views.health import healthz
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    # Load balancers and monitoring: no login, no secrets (balances/health.py).
+    # Load balancers and monitoring: no login, no secrets (balances/selectors/health.py).
     path("healthz/", healthz, name="healthz"),
     path("accounts/", include("finance.security.urls")),
     # Django's login views, without e-mailed password resets: a self-hosted app has no mail

@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
-from balances import plaid_client
-from balances.plaid_client import AccountsResult, PlaidError, TokenExchange
+from balances.plaid import parse
+from balances.plaid import types as plaid_types
+from balances.plaid.errors import PlaidError
+from balances.plaid.types import AccountsResult, TokenExchange
 from tests.services import require_service, tcp_open  # noqa: F401 (re-exported)
 
 DATA = Path(__file__).parent / "data"
@@ -26,7 +28,7 @@ def example_reply() -> dict[str, Any]:
 
 
 class FakePlaid:
-    """Stands in for balances.plaid_client's endpoint functions in unit tests."""
+    """Stands in for balances.plaid.client's endpoint functions in unit tests."""
 
     def __init__(self) -> None:
         self.replies: dict[str, dict[str, Any]] = {}
@@ -59,12 +61,12 @@ class FakePlaid:
     def accounts_balance_get(self, access_token: str, **kwargs: Any) -> AccountsResult:
         self.calls.append(("/accounts/balance/get", access_token))
         self._maybe_fail()
-        return plaid_client._accounts_result(json.dumps(self.replies[access_token]).encode())
+        return parse.accounts_result(json.dumps(self.replies[access_token]).encode())
 
     def accounts_get(self, access_token: str) -> AccountsResult:
         self.calls.append(("/accounts/get", access_token))
         self._maybe_fail()
-        return plaid_client._accounts_result(json.dumps(self.replies[access_token]).encode())
+        return parse.accounts_result(json.dumps(self.replies[access_token]).encode())
 
     def item_public_token_exchange(self, public_token: str) -> TokenExchange:
         self.calls.append(("/item/public_token/exchange", public_token))
@@ -75,10 +77,10 @@ class FakePlaid:
         access_token, item_id = self.public_tokens[public_token]
         return TokenExchange(access_token=access_token, item_id=item_id, request_id="fake-req")
 
-    def item_get(self, access_token: str) -> plaid_client.ItemInfo:
+    def item_get(self, access_token: str) -> plaid_types.ItemInfo:
         self.calls.append(("/item/get", access_token))
         reply = self.replies[access_token]
-        return plaid_client.ItemInfo(
+        return plaid_types.ItemInfo(
             item_id=reply["item"]["item_id"],
             institution_id=reply["item"]["institution_id"],
             webhook=None,
@@ -87,16 +89,16 @@ class FakePlaid:
             request_id="fake-req",
         )
 
-    def institutions_get_by_id(self, institution_id: str) -> plaid_client.Institution:
+    def institutions_get_by_id(self, institution_id: str) -> plaid_types.Institution:
         self.calls.append(("/institutions/get_by_id", institution_id))
-        return plaid_client.Institution(institution_id=institution_id, name="Chase")
+        return plaid_types.Institution(institution_id=institution_id, name="Chase")
 
-    def link_token_create(self, **kwargs: Any) -> plaid_client.LinkToken:
+    def link_token_create(self, **kwargs: Any) -> plaid_types.LinkToken:
         self.calls.append(("/link/token/create", kwargs.get("access_token") or ""))
         self._maybe_fail()
         self.link_token_requests.append(kwargs)
         n = len(self.link_token_requests)
-        return plaid_client.LinkToken(
+        return plaid_types.LinkToken(
             link_token=f"link-sandbox-fake-{n}", expiration=None, request_id="fake-req"
         )
 
@@ -119,6 +121,8 @@ class FakePlaid:
 
 @pytest.fixture
 def fake_plaid(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakePlaid]:
+    from balances.plaid import client as plaid_client
+
     fake = FakePlaid()
     for name in (
         "accounts_balance_get",
@@ -159,13 +163,13 @@ def queued(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, dict[str, Any]]]:
 @pytest.fixture
 def refreshed_user(fake_plaid: FakePlaid) -> Any:
     """A user with Plaid's five example accounts ($44,110.00), refreshed once."""
-    from balances import services
+    from balances.services import store
     from tests.factories import PlaidItemFactory, UserFactory
 
     user = UserFactory()
     item = PlaidItemFactory(owner=user)
     fake_plaid.add_item(item.access_token)
-    services.item_refresh_balances(item=item)
+    store.item_refresh_balances(item=item)
     return user
 
 
@@ -182,17 +186,12 @@ class QueuedRefreshes:
 
 @pytest.fixture
 def queued_refreshes(monkeypatch: pytest.MonkeyPatch) -> QueuedRefreshes:
-    """Capture refresh tasks instead of publishing them: one Item's, or a fan-out batch's."""
+    """Capture refresh tasks instead of publishing them (one task per Item)."""
     from balances import tasks
 
     queued = QueuedRefreshes()
     monkeypatch.setattr(
         tasks.refresh_item_balances, "delay", lambda pk, **kw: queued.tasks.append(([pk], kw))
-    )
-    monkeypatch.setattr(
-        tasks.refresh_items_balances,
-        "delay",
-        lambda pks, **kw: queued.tasks.append((list(pks), kw)),
     )
     return queued
 

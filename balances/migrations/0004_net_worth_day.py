@@ -8,7 +8,7 @@ from django.db import migrations, models
 def fill_totals(apps, schema_editor):
     # The app's own rebuild (not a frozen copy): on a new database there is nothing to
     # fill, so only an upgrade from 0003 runs it, against the models as of this release.
-    from balances.net_worth import net_worth_rebuild_all
+    from balances.services.net_worth import net_worth_rebuild_all
 
     net_worth_rebuild_all()
 

@@ -11,7 +11,7 @@ from typing import Any
 from django.core.checks import CheckMessage, Error, register
 from django.core.exceptions import ImproperlyConfigured
 
-from balances.encryption import undecryptable_item_ids
+from balances.services.encryption import undecryptable_item_ids
 
 HINT = (
     "FIELD_ENCRYPTION_KEY must hold the key these tokens were encrypted with (comma-separated "

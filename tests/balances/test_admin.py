@@ -1,8 +1,8 @@
 import pytest
 from django.urls import reverse
 
-from balances import services
 from balances.models import PlaidItem
+from balances.services import store
 from tests.factories import PlaidItemFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -18,7 +18,7 @@ def staff_client(client):
 def item(fake_plaid):
     item = PlaidItemFactory(owner=UserFactory(username="alice"))
     fake_plaid.add_item(item.access_token)
-    services.item_refresh_balances(item=item)
+    store.item_refresh_balances(item=item)
     return item
 
 

@@ -9,9 +9,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from balances import bulk
 from balances.models import Account
-from balances.services import ACCOUNT_FIELDS
+from balances.services import bulk
+from balances.services.store import ACCOUNT_FIELDS
 from tests.factories import AccountFactory, PlaidItemFactory
 
 pytestmark = pytest.mark.django_db

@@ -16,8 +16,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from balances import net_worth
 from balances.models import Account, BalanceSnapshot, PlaidItem
+from balances.services import net_worth
 from tests.factories import PlaidItemFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

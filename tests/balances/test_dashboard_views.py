@@ -12,8 +12,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from balances import net_worth
 from balances.models import Account, BalanceSnapshot, PlaidItem, Profile
+from balances.services import net_worth
 from tests.factories import AccountFactory, PlaidItemFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

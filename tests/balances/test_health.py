@@ -10,8 +10,8 @@ from django.db import OperationalError, connection
 from django.utils import timezone
 
 from balances import tasks
-from balances.beat import BEAT_STARTED, FANOUT_TASK, beat_run_record
 from balances.models import BeatRun
+from balances.services.beat import beat_run_record
 from finance.celery import _record_beat_start
 from tests.conftest import require_service, tcp_open
 from tests.factories import PlaidItemFactory
@@ -32,7 +32,7 @@ def healthz(client, strict=False):
 
 @pytest.fixture
 def beat_ran():
-    return beat_run_record(task=FANOUT_TASK, items_queued=3)
+    return beat_run_record(task=BeatRun.FANOUT, items_queued=3)
 
 
 def test_healthy_without_login(client, beat_ran):
@@ -130,7 +130,7 @@ def test_file_broker_is_named_and_counted(client, settings, tmp_path, beat_ran):
 
 def test_beat_overdue_is_degraded(client, settings):
     settings.BEAT_OVERDUE_AFTER = 3 * 3600
-    BeatRun.objects.create(task=FANOUT_TASK, ran_at=timezone.now() - timedelta(hours=3, seconds=5))
+    BeatRun.objects.create(task=BeatRun.FANOUT, ran_at=timezone.now() - timedelta(hours=3, seconds=5))
     assert healthz(client)[0] == 200
     status, body = healthz(client, strict=True)
     assert status == 503
@@ -138,7 +138,7 @@ def test_beat_overdue_is_degraded(client, settings):
     assert body["checks"]["beat"]["ok"] is False
     assert body["checks"]["beat"]["error"] == "beat is overdue"
     assert body["checks"]["beat"]["last_run_age_seconds"] >= 3 * 3600
-    BeatRun.objects.filter(task=FANOUT_TASK).update(ran_at=timezone.now() - timedelta(hours=2))
+    BeatRun.objects.filter(task=BeatRun.FANOUT).update(ran_at=timezone.now() - timedelta(hours=2))
     assert healthz(client, strict=True)[0] == 200
 
 
@@ -147,7 +147,7 @@ def test_beat_never_run_is_degraded_until_beat_starts(client):
     assert status == 503
     assert body["checks"]["beat"]["error"] == "beat has never run"
     _record_beat_start()  # what `celery beat` runs at start (finance/celery.py)
-    assert BeatRun.objects.filter(task=BEAT_STARTED).exists()
+    assert BeatRun.objects.filter(task=BeatRun.BEAT_STARTED).exists()
     status, body = healthz(client, strict=True)
     assert status == 200, body
     assert "started" in body["checks"]["beat"] and "last_run" not in body["checks"]["beat"]
@@ -157,18 +157,18 @@ def test_fan_out_records_its_run_and_runs_once_per_interval(fake_plaid, settings
     settings.BALANCE_REFRESH_INTERVAL = 3600
     PlaidItemFactory()
     assert tasks.refresh_all_items() == 1
-    run = BeatRun.objects.get(task=FANOUT_TASK)
+    run = BeatRun.objects.get(task=BeatRun.FANOUT)
     assert run.items_queued == 1
     assert timezone.now() - run.ran_at < timedelta(seconds=60)
     # A second beat fires half an interval later: nothing queued, the first run stands.
     PlaidItemFactory()
     assert tasks.refresh_all_items() == 0
-    assert BeatRun.objects.get(task=FANOUT_TASK) == run
-    assert BeatRun.objects.get(task=FANOUT_TASK).items_queued == 1
+    assert BeatRun.objects.get(task=BeatRun.FANOUT) == run
+    assert BeatRun.objects.get(task=BeatRun.FANOUT).items_queued == 1
     # 0.9 interval on, the next fan-out runs.
     BeatRun.objects.filter(pk=run.pk).update(ran_at=run.ran_at - timedelta(seconds=3240))
     assert tasks.refresh_all_items() == 1  # the new Item; the first is still pending
-    assert BeatRun.objects.get(task=FANOUT_TASK).ran_at > run.ran_at
+    assert BeatRun.objects.get(task=BeatRun.FANOUT).ran_at > run.ran_at
 
 
 def test_fan_out_delivered_again_finishes_the_cycle(
@@ -177,7 +177,7 @@ def test_fan_out_delivered_again_finishes_the_cycle(
     """Its worker died mid fan-out: the redelivered task queues the rest, nothing twice."""
     settings.BALANCE_REFRESH_INTERVAL = 3600
     cycle = timezone.now() - timedelta(minutes=5)
-    BeatRun.objects.create(task=FANOUT_TASK, ran_at=cycle, items_queued=1)
+    BeatRun.objects.create(task=BeatRun.FANOUT, ran_at=cycle, items_queued=1)
     done = PlaidItemFactory(last_refreshed_at=cycle + timedelta(minutes=1))
     before = PlaidItemFactory(last_refreshed_at=cycle - timedelta(hours=1))
     never = PlaidItemFactory(last_refreshed_at=None)
@@ -191,7 +191,7 @@ def test_fan_out_delivered_again_finishes_the_cycle(
         task.pop_request()
     queued = queued_refreshes.item_ids
     assert sorted(queued) == sorted([before.pk, never.pk]) and done.pk not in queued
-    run = BeatRun.objects.get(task=FANOUT_TASK)
+    run = BeatRun.objects.get(task=BeatRun.FANOUT)
     assert (run.ran_at, run.items_queued) == (cycle, 3)
 
 

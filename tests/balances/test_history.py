@@ -7,8 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from balances import net_worth, selectors
+from balances.domain import periods
+from balances.domain.totals import totals_by_currency
 from balances.models import BalanceSnapshot
+from balances.selectors import accounts, history
+from balances.services import net_worth
 from tests.factories import AccountFactory, PlaidItemFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -33,7 +36,7 @@ def snap(account, day: date, current: str | None, *, hour: int = 12, available=N
 def rebuilt_change(user, totals, *, since: date):
     """`net_worth_change` read from daily totals rebuilt from the snapshots above."""
     net_worth.net_worth_rebuild(user_id=user.pk, end=TODAY)
-    return selectors.net_worth_change(user=user, totals=totals, since=since)
+    return history.net_worth_change(user=user, totals=totals, since=since)
 
 
 @pytest.fixture
@@ -49,8 +52,8 @@ def test_daily_points_carry_the_last_snapshot_forward(user):
     snap(cash, TODAY - timedelta(days=2), "600", hour=9)
     snap(cash, TODAY - timedelta(days=2), "650", hour=18)  # the day's last one wins
     snap(card, TODAY - timedelta(days=1), "100")
-    accounts = selectors.history_accounts(user=user)
-    (usd,) = selectors.net_worth_history(
+    accounts = history.history_accounts(user=user)
+    (usd,) = history.net_worth_history(
         accounts=accounts, start=TODAY - timedelta(days=3), end=TODAY
     )
     assert usd.currency == "USD"
@@ -64,23 +67,23 @@ def test_daily_points_carry_the_last_snapshot_forward(user):
 
 def test_all_history_starts_at_the_first_snapshot_and_skips_days_without_data(user):
     cash = AccountFactory(item=PlaidItemFactory(owner=user))
-    assert selectors.net_worth_history(accounts=[], start=None, end=TODAY) == []
+    assert history.net_worth_history(accounts=[], start=None, end=TODAY) == []
     assert (
-        selectors.net_worth_history(
-            accounts=selectors.history_accounts(user=user), start=None, end=TODAY
+        history.net_worth_history(
+            accounts=history.history_accounts(user=user), start=None, end=TODAY
         )
         == []
     )
     snap(cash, TODAY - timedelta(days=4), "10")
-    (usd,) = selectors.net_worth_history(
-        accounts=selectors.history_accounts(user=user), start=None, end=TODAY
+    (usd,) = history.net_worth_history(
+        accounts=history.history_accounts(user=user), start=None, end=TODAY
     )
     assert usd.points[0].day == TODAY - timedelta(days=4)
     assert len(usd.points) == 5
     # A 30-day range that starts before the first snapshot has no points for those days.
-    (usd,) = selectors.net_worth_history(
-        accounts=selectors.history_accounts(user=user),
-        start=selectors.range_start("30d", today=TODAY),
+    (usd,) = history.net_worth_history(
+        accounts=history.history_accounts(user=user),
+        start=periods.range_start("30d", today=TODAY),
         end=TODAY,
     )
     assert len(usd.points) == 5
@@ -95,8 +98,8 @@ def test_history_never_adds_currencies_and_puts_the_main_one_first(user):
         TODAY,
         "0.5",
     )
-    accounts = selectors.history_accounts(user=user)
-    histories = selectors.net_worth_history(
+    accounts = history.history_accounts(user=user)
+    histories = history.net_worth_history(
         accounts=accounts, start=TODAY, end=TODAY, main_currency="CAD"
     )
     assert [(h.currency, h.currency_is_official, h.points[0].net_worth) for h in histories] == [
@@ -111,8 +114,8 @@ def test_closed_accounts_stop_counting_after_they_close(user):
     snap(AccountFactory(item=item), TODAY - timedelta(days=5), "100")
     closed = AccountFactory(item=item, closed_at=at(TODAY - timedelta(days=2)))
     snap(closed, TODAY - timedelta(days=5), "40")
-    (usd,) = selectors.net_worth_history(
-        accounts=selectors.history_accounts(user=user),
+    (usd,) = history.net_worth_history(
+        accounts=history.history_accounts(user=user),
         start=TODAY - timedelta(days=3),
         end=TODAY,
     )
@@ -123,8 +126,8 @@ def test_closed_accounts_stop_counting_after_they_close(user):
 def test_history_excludes_other_users(user):
     snap(AccountFactory(item=PlaidItemFactory(owner=user)), TODAY, "1")
     snap(AccountFactory(), TODAY, "1000")
-    (usd,) = selectors.net_worth_history(
-        accounts=selectors.history_accounts(user=user), start=TODAY, end=TODAY
+    (usd,) = history.net_worth_history(
+        accounts=history.history_accounts(user=user), start=TODAY, end=TODAY
     )
     assert usd.points[0].net_worth == 1
 
@@ -139,13 +142,13 @@ def test_history_excludes_other_users(user):
     ],
 )
 def test_period_start(key, expected):
-    assert selectors.period_start(key, today=TODAY) == expected
+    assert periods.period_start(key, today=TODAY) == expected
 
 
 def test_range_start():
-    assert selectors.range_start("30d", today=TODAY) == date(2026, 3, 2)
-    assert selectors.range_start("1y", today=TODAY) == TODAY - timedelta(days=364)
-    assert selectors.range_start("all", today=TODAY) is None
+    assert periods.range_start("30d", today=TODAY) == date(2026, 3, 2)
+    assert periods.range_start("1y", today=TODAY) == TODAY - timedelta(days=364)
+    assert periods.range_start("all", today=TODAY) is None
 
 
 def test_net_worth_change_amount_and_percent(user):
@@ -155,7 +158,7 @@ def test_net_worth_change_amount_and_percent(user):
     snap(cash, TODAY - timedelta(days=40), "1000")
     snap(card, TODAY - timedelta(days=40), "300")
     snap(cash, TODAY - timedelta(days=5), "1200")  # after the base day: ignored for "before"
-    totals = selectors.totals_by_currency(selectors.accounts_for_user(user=user))
+    totals = totals_by_currency(accounts.accounts_for_user(user=user))
     (change,) = rebuilt_change(user, totals, since=TODAY - timedelta(days=30))
     assert change.before == Decimal(700)
     assert change.now == Decimal(1000)
@@ -165,7 +168,7 @@ def test_net_worth_change_amount_and_percent(user):
 
 def test_net_worth_change_is_unknown_without_history(user):
     AccountFactory(item=PlaidItemFactory(owner=user), current=Decimal(50))
-    totals = selectors.totals_by_currency(selectors.accounts_for_user(user=user))
+    totals = totals_by_currency(accounts.accounts_for_user(user=user))
     (change,) = rebuilt_change(user, totals, since=TODAY)
     assert change.before is None
     assert change.amount is None
@@ -178,7 +181,7 @@ def test_net_worth_change_percent_is_undefined_from_zero(user):
     card = AccountFactory(item=item, type="credit", current=Decimal(0))
     snap(cash, TODAY - timedelta(days=10), "100")
     snap(card, TODAY - timedelta(days=10), "100")  # net worth exactly 0 then
-    totals = selectors.totals_by_currency(selectors.accounts_for_user(user=user))
+    totals = totals_by_currency(accounts.accounts_for_user(user=user))
     (change,) = rebuilt_change(user, totals, since=TODAY - timedelta(days=7))
     assert change.before == 0
     assert change.amount == Decimal(50)
@@ -190,7 +193,7 @@ def test_an_account_linked_later_counts_as_zero_then(user):
     old = AccountFactory(item=item, current=Decimal(100))
     AccountFactory(item=item, current=Decimal(30))
     snap(old, TODAY - timedelta(days=10), "80")
-    totals = selectors.totals_by_currency(selectors.accounts_for_user(user=user))
+    totals = totals_by_currency(accounts.accounts_for_user(user=user))
     (change,) = rebuilt_change(user, totals, since=TODAY - timedelta(days=7))
     assert (change.before, change.now, change.amount, change.percent) == (
         80,
@@ -204,7 +207,7 @@ def test_negative_base_percent_uses_its_magnitude(user):
     item = PlaidItemFactory(owner=user)
     loan = AccountFactory(item=item, type="loan", current=Decimal(900))
     snap(loan, TODAY - timedelta(days=10), "1000")
-    totals = selectors.totals_by_currency(selectors.accounts_for_user(user=user))
+    totals = totals_by_currency(accounts.accounts_for_user(user=user))
     (change,) = rebuilt_change(user, totals, since=TODAY - timedelta(days=7))
     assert (change.before, change.now, change.amount) == (-1000, -900, 100)
     assert change.percent == Decimal("10.0")  # paid down: a positive change
@@ -214,14 +217,14 @@ def test_account_history_daily_points_keep_missing_values(user):
     card = AccountFactory(item=PlaidItemFactory(owner=user), type="credit")
     snap(card, TODAY - timedelta(days=3), "100", limit="1000")
     snap(card, TODAY - timedelta(days=1), "150", available="850", limit="1000")
-    points = selectors.account_history(account=card, start=None, end=TODAY)
+    points = history.account_history(account=card, start=None, end=TODAY)
     assert [(p.day, p.available, p.current, p.limit) for p in points] == [
         (TODAY - timedelta(days=3), None, Decimal(100), Decimal(1000)),
         (TODAY - timedelta(days=2), None, Decimal(100), Decimal(1000)),
         (TODAY - timedelta(days=1), Decimal(850), Decimal(150), Decimal(1000)),
         (TODAY, Decimal(850), Decimal(150), Decimal(1000)),
     ]
-    later = selectors.account_history(account=card, start=TODAY - timedelta(days=2), end=TODAY)
+    later = history.account_history(account=card, start=TODAY - timedelta(days=2), end=TODAY)
     assert [p.current for p in later] == [Decimal(100), Decimal(150), Decimal(150)]
 
 
@@ -232,21 +235,21 @@ def test_history_costs_a_fixed_number_of_queries(user, django_assert_num_queries
         for d in range(0, 30, 3):
             snap(account, TODAY - timedelta(days=d), str(100 + n + d))
     with django_assert_num_queries(1):
-        accounts = selectors.history_accounts(user=user)
+        accounts = history.history_accounts(user=user)
     with django_assert_num_queries(2):
-        (usd,) = selectors.net_worth_history(
+        (usd,) = history.net_worth_history(
             accounts=accounts, start=TODAY - timedelta(days=20), end=TODAY
         )
     assert len(usd.points) == 21
 
 
 def test_main_currency_and_currencies(user):
-    assert selectors.main_currency_for(user=user) == "USD"
+    assert accounts.main_currency_for(user=user) == "USD"
     AccountFactory(item=PlaidItemFactory(owner=user), iso_currency_code="CAD")
     AccountFactory(
         item=PlaidItemFactory(owner=user), iso_currency_code="", unofficial_currency_code="BTC"
     )
-    assert selectors.currencies_for_user(user=user) == ["CAD"]
+    assert accounts.currencies_for_user(user=user) == ["CAD"]
 
 
 @pytest.mark.parametrize("days_back", [0, 3, 7, 12, 20])
@@ -261,15 +264,13 @@ def test_change_from_history_matches_the_query(user, days_back, django_assert_nu
     snap(card, TODAY - timedelta(days=9), "100")
     snap(later, TODAY - timedelta(days=2), "5")
     snap(closed, TODAY - timedelta(days=10), "50")
-    accounts = selectors.history_accounts(user=user)
-    totals = selectors.totals_by_currency(
-        selectors.accounts_for_user(user=user), main_currency="USD"
-    )
+    accounts = history.history_accounts(user=user)
+    totals = totals_by_currency(accounts.accounts_for_user(user=user), main_currency="USD")
     since = TODAY - timedelta(days=days_back)
     start = TODAY - timedelta(days=13)
-    histories = selectors.net_worth_history(accounts=accounts, start=start, end=TODAY)
+    histories = history.net_worth_history(accounts=accounts, start=start, end=TODAY)
     with django_assert_num_queries(0):
-        from_history = selectors.net_worth_change_from_history(
+        from_history = history.net_worth_change_from_history(
             histories=histories, totals=totals, since=since, start=start
         )
     queried = rebuilt_change(user, totals, since=since)

@@ -7,8 +7,9 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from balances import history, tasks
+from balances import tasks
 from balances.models import BalanceSnapshot, PlaidCall
+from balances.selectors import history
 from tests.factories import AccountFactory, BalanceSnapshotFactory, PlaidItemFactory
 
 pytestmark = pytest.mark.django_db

@@ -7,10 +7,11 @@ from django.db import IntegrityError
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from balances import linking, services, tasks
-from balances.link_metadata import MetadataError, parse_link_metadata
+from balances import tasks
 from balances.models import Account, BalanceSnapshot, PlaidCall, PlaidItem, Profile
-from balances.plaid_client import PlaidError
+from balances.plaid.errors import PlaidError
+from balances.plaid.link_metadata import MetadataError, parse_link_metadata
+from balances.services import linking, store
 from tests.balances.linking_helpers import new_link
 from tests.factories import PlaidItemFactory, UserFactory
 
@@ -26,7 +27,7 @@ def queued(monkeypatch):
 
 def link(fake_plaid, user, **kwargs):
     public_token, metadata, _ = new_link(fake_plaid, **kwargs)
-    return services.item_link(
+    return linking.item_link(
         user=user, public_token=public_token, metadata=parse_link_metadata(metadata)
     )
 
@@ -93,7 +94,7 @@ def test_institution_name_falls_back_to_links_metadata(fake_plaid, monkeypatch):
     monkeypatch.setattr("balances.plaid_client.institutions_get_by_id", down)
     public_token, metadata, _ = new_link(fake_plaid)
     metadata["institution"]["name"] = "Chase (from Link)"
-    item = services.item_link(
+    item = linking.item_link(
         user=UserFactory(),
         public_token=public_token,
         metadata=parse_link_metadata(metadata),
@@ -104,7 +105,7 @@ def test_institution_name_falls_back_to_links_metadata(fake_plaid, monkeypatch):
 
 def linked_with_accounts(fake_plaid, user, **kwargs):
     item = link(fake_plaid, user, **kwargs)
-    services.item_refresh_balances(item=item)
+    store.item_refresh_balances(item=item)
     return item
 
 
@@ -112,8 +113,8 @@ def test_same_institution_and_masks_is_a_duplicate_removed_at_plaid(fake_plaid):
     user = UserFactory()
     existing = linked_with_accounts(fake_plaid, user)
     public_token, metadata, _ = new_link(fake_plaid)
-    with pytest.raises(services.ItemAlreadyLinked) as raised:
-        services.item_link(
+    with pytest.raises(linking.ItemAlreadyLinked) as raised:
+        linking.item_link(
             user=user, public_token=public_token, metadata=parse_link_metadata(metadata)
         )
     assert raised.value.existing == existing
@@ -135,8 +136,8 @@ def test_duplicate_whose_removal_says_item_not_found_still_counts_as_removed(
 
     monkeypatch.setattr("balances.plaid_client.item_remove", gone)
     public_token, metadata, _ = new_link(fake_plaid)
-    with pytest.raises(services.ItemAlreadyLinked):
-        services.item_link(
+    with pytest.raises(linking.ItemAlreadyLinked):
+        linking.item_link(
             user=user, public_token=public_token, metadata=parse_link_metadata(metadata)
         )
     assert PlaidItem.objects.count() == 1
@@ -171,7 +172,7 @@ def test_failure_after_exchange_removes_the_new_item_at_plaid(fake_plaid, monkey
     monkeypatch.setattr(PlaidItem, "save", broken_save)
     public_token, metadata, _ = new_link(fake_plaid)
     with pytest.raises(IntegrityError):
-        services.item_link(
+        linking.item_link(
             user=UserFactory(), public_token=public_token, metadata=parse_link_metadata(metadata)
         )
     assert fake_plaid.removed == [fake_plaid.public_tokens[public_token][0]]
@@ -180,9 +181,9 @@ def test_failure_after_exchange_removes_the_new_item_at_plaid(fake_plaid, monkey
 def test_reused_public_token_is_refused_and_stores_nothing_more(fake_plaid):
     user = UserFactory()
     public_token, _, _ = new_link(fake_plaid)
-    services.item_link(user=user, public_token=public_token, queue_refresh=False)
+    linking.item_link(user=user, public_token=public_token, queue_refresh=False)
     with pytest.raises(PlaidError) as raised:
-        services.item_link(user=user, public_token=public_token, queue_refresh=False)
+        linking.item_link(user=user, public_token=public_token, queue_refresh=False)
     assert raised.value.code == "INVALID_PUBLIC_TOKEN"
     assert PlaidItem.objects.count() == 1
 
@@ -314,7 +315,7 @@ def test_unlink_of_an_item_plaid_no_longer_knows_still_unlinks(fake_plaid):
 def test_unlink_failing_at_plaid_changes_nothing(fake_plaid, code, retryable, message):
     item = item_with_history()
     fake_plaid.fail_next(code, retryable=retryable)
-    with pytest.raises(services.LinkError, match=message):
+    with pytest.raises(linking.LinkError, match=message):
         linking.item_unlink(item=item)
     assert PlaidItem.objects.count() == Account.objects.count() == 1
     assert BalanceSnapshot.objects.count() == 1

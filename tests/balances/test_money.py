@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from balances.templatetags.money import format_money, utilization
+from balances.web.templatetags.money import format_money, utilization
 
 
 @pytest.mark.parametrize(
@@ -29,7 +29,7 @@ def test_unofficial_currencies_keep_their_precision():
 
 def test_filter_takes_an_account():
     from balances.models import Account
-    from balances.templatetags.money import money
+    from balances.web.templatetags.money import money
 
     btc = Account(unofficial_currency_code="BTC", current=Decimal("0.25000000"))
     usd = Account(iso_currency_code="USD", current=Decimal("3"))

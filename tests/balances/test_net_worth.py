@@ -1,5 +1,5 @@
 """The daily net-worth totals (NetWorthDay): kept at refresh time, rebuilt from snapshots,
-read by the dashboard. Their oracle is `selectors.net_worth_history`, which sums the
+read by the dashboard. Their oracle is `history.net_worth_history`, which sums the
 snapshots themselves."""
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ from django.core.management import CommandError, call_command
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from balances import linking, net_worth, selectors, services, webhooks
+from balances.domain.totals import totals_by_currency
 from balances.models import Account, BalanceSnapshot, NetWorthDay, PlaidItem
-from balances.net_worth import AccountState
+from balances.selectors import accounts, history
+from balances.services import linking, net_worth, store, webhooks
+from balances.services.net_worth import AccountState
 from tests.factories import AccountFactory, PlaidItemFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -40,14 +42,14 @@ def todays_rows(user):
 def test_a_refresh_records_todays_totals(refreshed_user):
     # Assets 110 + 210 + 1,000 + 43,200; owed 410 on the card: $44,110.00.
     assert todays_rows(refreshed_user) == {"USD": (Decimal(44520), Decimal(410), 5)}
-    (usd,) = selectors.net_worth_series(user=refreshed_user, start=timezone.localdate())
+    (usd,) = history.net_worth_series(user=refreshed_user, start=timezone.localdate())
     assert [p.net_worth for p in usd.points] == [Decimal(44110)]
 
 
 def test_a_refresh_without_changes_writes_no_totals(refreshed_user):
     # Marked by hand: a refresh that changed nothing must not even rewrite the row.
     NetWorthDay.objects.filter(user=refreshed_user).update(accounts=99)
-    services.item_refresh_balances(item=PlaidItem.objects.get(owner=refreshed_user))
+    store.item_refresh_balances(item=PlaidItem.objects.get(owner=refreshed_user))
     assert todays_rows(refreshed_user) == {"USD": (Decimal(44520), Decimal(410), 99)}
 
 
@@ -55,7 +57,7 @@ def test_a_changed_balance_updates_todays_row(refreshed_user, fake_plaid):
     item = PlaidItem.objects.get(owner=refreshed_user)
     reply = fake_plaid.replies[item.access_token]
     reply["accounts"][0]["balances"]["current"] = 1110  # checking: +1,000
-    services.item_refresh_balances(item=item)
+    store.item_refresh_balances(item=item)
     assert todays_rows(refreshed_user) == {"USD": (Decimal(45520), Decimal(410), 5)}
     assert NetWorthDay.objects.filter(user=refreshed_user).count() == 1  # upserted
 
@@ -119,18 +121,18 @@ def history_user(settings):
 def test_recorded_totals_read_like_the_snapshots_sum(history_user, start_offset):
     user, end = history_user
     start = None if start_offset is None else DAY0 + timedelta(days=start_offset)
-    expected = selectors.net_worth_history(
-        accounts=selectors.history_accounts(user=user), start=start, end=end
+    expected = history.net_worth_history(
+        accounts=history.history_accounts(user=user), start=start, end=end
     )
-    assert figures(selectors.net_worth_series(user=user, start=start, end=end)) == figures(expected)
+    assert figures(history.net_worth_series(user=user, start=start, end=end)) == figures(expected)
     assert [h.currency for h in expected] == ["USD", "CAD", "BTC"]
 
 
 def test_a_rebuild_gives_the_same_series_in_fewer_rows(history_user):
     user, end = history_user
-    recorded = figures(selectors.net_worth_series(user=user, start=None, end=end))
+    recorded = figures(history.net_worth_series(user=user, start=None, end=end))
     written = net_worth.net_worth_rebuild(user_id=user.pk, end=end)
-    assert figures(selectors.net_worth_series(user=user, start=None, end=end)) == recorded
+    assert figures(history.net_worth_series(user=user, start=None, end=end)) == recorded
     assert written == NetWorthDay.objects.filter(user=user).count()
     (cad_gone,) = NetWorthDay.objects.filter(user=user, currency="CAD", accounts=0)
     assert cad_gone.day == DAY0 + timedelta(days=5)
@@ -138,12 +140,10 @@ def test_a_rebuild_gives_the_same_series_in_fewer_rows(history_user):
 
 def test_change_reads_the_totals_on_or_before_the_day(history_user):
     user, _end = history_user
-    totals = selectors.totals_by_currency(selectors.accounts_for_user(user=user))
+    totals = totals_by_currency(accounts.accounts_for_user(user=user))
     by_currency = {
         c.currency: c.before
-        for c in selectors.net_worth_change(
-            user=user, totals=totals, since=DAY0 + timedelta(days=6)
-        )
+        for c in history.net_worth_change(user=user, totals=totals, since=DAY0 + timedelta(days=6))
     }
     # Day 6: cash 90, card 40 owed; CAD's only account closed on day 5.
     assert by_currency == {"USD": Decimal(50), "CAD": None, "BTC": Decimal("0.12345678")}
@@ -167,7 +167,7 @@ def test_series_costs_two_queries_and_days_not_accounts(django_assert_num_querie
         )
     assert NetWorthDay.objects.filter(user=user).count() == 10
     with django_assert_num_queries(2):
-        (usd,) = selectors.net_worth_series(
+        (usd,) = history.net_worth_series(
             user=user, start=DAY0 + timedelta(days=3), end=DAY0 + timedelta(days=20)
         )
     assert [p.assets for p in usd.points] == [3303 + min(n, 6) for n in range(18)]
@@ -215,7 +215,7 @@ def test_concurrent_writers_of_a_new_day_add_up(monkeypatch):
 def test_unlink_sums_the_remaining_history_again(refreshed_user, fake_plaid):
     other = PlaidItemFactory(owner=refreshed_user, institution_name="Other Bank")
     fake_plaid.add_item(other.access_token)
-    services.item_refresh_balances(item=other)
+    store.item_refresh_balances(item=other)
     assert todays_rows(refreshed_user)["USD"][2] == 10
     linking.item_unlink(item=other)
     assert todays_rows(refreshed_user) == {"USD": (Decimal(44520), Decimal(410), 5)}
@@ -224,7 +224,7 @@ def test_unlink_sums_the_remaining_history_again(refreshed_user, fake_plaid):
 def test_unlinking_the_last_item_leaves_no_history(refreshed_user):
     linking.item_unlink(item=PlaidItem.objects.get(owner=refreshed_user))
     assert not NetWorthDay.objects.filter(user=refreshed_user).exists()
-    assert selectors.net_worth_series(user=refreshed_user, start=None) == []
+    assert history.net_worth_series(user=refreshed_user, start=None) == []
 
 
 def test_an_account_revoked_by_webhook_leaves_todays_totals(refreshed_user):
@@ -266,5 +266,5 @@ def test_a_change_stored_late_for_a_day_reaches_the_days_after_it():
     net_worth.net_worth_add(
         user_id=user.pk, before=[was], after=[AccountState.of(account)], day=DAY0
     )
-    (usd,) = selectors.net_worth_series(user=user, start=DAY0, end=day1)
+    (usd,) = history.net_worth_series(user=user, start=DAY0, end=day1)
     assert [p.assets for p in usd.points] == [Decimal(30), Decimal(35)]

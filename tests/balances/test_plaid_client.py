@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from balances import plaid_client
-from balances.plaid_client import PlaidError
+from balances.plaid import client as plaid_client
+from balances.plaid.errors import PlaidError
 from tests.conftest import example_reply
 
 

@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from balances import plaid_client
-from balances.plaid_client import PlaidError
+from balances.plaid import client as plaid_client
+from balances.plaid.errors import PlaidError
 
 REPLY = {
     "link_token": "link-sandbox-af1a0311-da53-4636-b754-dd15cc058176",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from balances import plaid_client
+from balances.plaid import client as plaid_client
 
 
 def test_connection_pool_size_follows_the_setting(settings):

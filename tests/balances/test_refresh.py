@@ -12,9 +12,12 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from balances import plaid_client, refresh, services, tasks, throttle
+from balances import tasks
 from balances.models import Account, BalanceSnapshot, NetWorthDay, PlaidCall, PlaidItem
-from balances.plaid_client import PlaidError
+from balances.plaid import client as plaid_client
+from balances.plaid.errors import PlaidError
+from balances.services import queueing, refresh, store
+from balances.shared_state import api as shared_state
 from tests.factories import PlaidItemFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -25,7 +28,7 @@ def text(response) -> str:
 
 
 def test_run_stores_balances_logs_the_call_and_ends_pending(item, fake_plaid):
-    assert throttle.pending_mark(item.pk)
+    assert shared_state.pending_mark(item.pk)
     run = refresh.item_refresh_run(item_id=item.pk)
     assert (run.outcome, run.retry_in) == ("ok: 5 accounts", None)
     call = PlaidCall.objects.get(item=item)
@@ -36,8 +39,8 @@ def test_run_stores_balances_logs_the_call_and_ends_pending(item, fake_plaid):
         expected_request_id,
     )
     assert item.access_token not in str(list(PlaidCall.objects.values()))
-    assert throttle.pending_mark(item.pk)  # no longer pending
-    assert throttle.item_lock_remaining(item.pk) == 0  # lock released
+    assert shared_state.pending_mark(item.pk)  # no longer pending
+    assert shared_state.item_lock_remaining(item.pk) == 0  # lock released
 
 
 def test_cached_source_uses_accounts_get(item, fake_plaid):
@@ -49,7 +52,7 @@ def test_cached_source_uses_accounts_get(item, fake_plaid):
 
 def test_locked_item_waits_for_the_lock_without_calling_plaid(item, fake_plaid, settings):
     settings.BALANCE_REFRESH_LOCK_TTL = 40
-    assert throttle.item_lock_acquire(item.pk)
+    assert shared_state.item_lock_acquire(item.pk)
     run = refresh.item_refresh_run(item_id=item.pk, attempt=2)
     assert run.outcome == "retry: locked"
     assert refresh.LOCK_POLL_SECONDS / 2 <= run.retry_in <= refresh.LOCK_POLL_SECONDS
@@ -69,7 +72,7 @@ def test_rate_limit_is_respected_before_plaid_has_to(item, fake_plaid, settings)
 def test_transient_errors_retry_then_mark_the_item_with_the_reason(item, fake_plaid, settings):
     settings.BALANCE_REFRESH_MAX_RETRIES = 2
     settings.BALANCE_RETRY_BASE_SECONDS = 10
-    services.item_refresh_balances(item=item)
+    store.item_refresh_balances(item=item)
     item.refresh_from_db()
     good_at = item.last_refreshed_at
     for code in ("RATE_LIMIT_EXCEEDED", "INTERNAL_SERVER_ERROR", "TIMEOUT"):
@@ -114,7 +117,7 @@ def test_permanent_errors_never_retry_and_set_the_status_at_once(item, fake_plai
 
 
 def test_out_of_range_keeps_old_balances_and_records_their_age(item, fake_plaid):
-    services.item_refresh_balances(item=item)
+    store.item_refresh_balances(item=item)
     Account.objects.filter(item=item).update(
         balances_updated_at=timezone.now() - timedelta(hours=30)
     )
@@ -133,11 +136,11 @@ def test_inactive_item_is_skipped_and_leaves_no_pending_state(fake_plaid):
     item = PlaidItemFactory(
         status=PlaidItem.Status.LOGIN_REQUIRED, refresh_requested_at=timezone.now()
     )
-    throttle.pending_mark(item.pk)
+    shared_state.pending_mark(item.pk)
     assert refresh.item_refresh_run(item_id=item.pk).outcome == "skipped"
     item.refresh_from_db()
     assert item.refresh_requested_at is None
-    assert throttle.pending_mark(item.pk)
+    assert shared_state.pending_mark(item.pk)
     assert fake_plaid.calls == []
 
 
@@ -157,9 +160,9 @@ def test_queueing_sets_pending_and_never_queues_twice(
 ):
     settings.BALANCE_SCHEDULED_SOURCE = "cached"
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.item_queue_refresh(item=item)
-        assert not services.item_queue_refresh(item=item)
-        assert services.items_queue_refresh(items=[item]) == 0
+        assert queueing.item_queue_refresh(item=item)
+        assert not queueing.item_queue_refresh(item=item)
+        assert queueing.items_queue_refresh(items=[item]) == 0
     assert queued == [(item.pk, {"realtime": False})]
     item.refresh_from_db()
     assert item.refresh_requested_at is not None
@@ -169,12 +172,12 @@ def test_task_ends_pending_so_the_next_refresh_can_be_queued(
     item, fake_plaid, queued, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        services.item_queue_refresh(item=item)
+        queueing.item_queue_refresh(item=item)
     assert tasks.refresh_item_balances.apply(args=[item.pk]).get() == "ok: 5 accounts"
     item.refresh_from_db()
     assert item.last_refreshed_at >= item.refresh_requested_at
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.item_queue_refresh(item=item)
+        assert queueing.item_queue_refresh(item=item)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -186,10 +189,10 @@ def test_failed_publish_leaves_nothing_pending(item, monkeypatch):
 
     monkeypatch.setattr(tasks.refresh_item_balances, "delay", down)
     with pytest.raises(OperationalError):
-        services.item_queue_refresh(item=item)
+        queueing.item_queue_refresh(item=item)
     item.refresh_from_db()
     assert item.refresh_requested_at is None
-    assert throttle.pending_mark(item.pk)
+    assert shared_state.pending_mark(item.pk)
 
 
 # --- "Refresh now" ----------------------------------------------------------------------
@@ -207,7 +210,7 @@ def test_refresh_now_is_throttled_per_item_and_says_when(
     assert "Refreshing 1 connection." in text(first)
     assert queued == [(item.pk, {"realtime": True})]
     # The task ran and finished: not pending any more, but refreshed on demand just now.
-    throttle.pending_clear(item.pk)
+    shared_state.pending_clear(item.pk)
     with django_capture_on_commit_callbacks(execute=True):
         second = client.post(reverse("refresh"), follow=True)
     assert len(queued) == 1
@@ -226,13 +229,13 @@ def test_refresh_now_of_a_refresh_already_running_is_not_queued_again(
 ):
     user = UserFactory()
     item = PlaidItemFactory(owner=user, institution_name="Chase")
-    throttle.pending_mark(item.pk)  # e.g. beat queued it a moment ago
+    shared_state.pending_mark(item.pk)  # e.g. beat queued it a moment ago
     client.force_login(user)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("refresh"), follow=True)
     assert queued == []
     assert "Chase is already being refreshed." in text(response)
-    assert throttle.refresh_now_wait(item.pk) == 0  # the user may ask again later
+    assert shared_state.refresh_now_wait(item.pk) == 0  # the user may ask again later
 
 
 @pytest.mark.django_db(transaction=True)  # on_commit runs at once, as in a real request
@@ -252,7 +255,7 @@ def test_refresh_now_with_redis_unreachable_gives_a_clear_message(client, settin
 
 def test_fan_out_skips_items_already_pending(queued_refreshes, django_capture_on_commit_callbacks):
     a, b = PlaidItemFactory(), PlaidItemFactory()
-    throttle.pending_mark(a.pk)
+    shared_state.pending_mark(a.pk)
     with django_capture_on_commit_callbacks(execute=True):
         assert tasks.refresh_all_items() == 1
     assert queued_refreshes.item_ids == [b.pk]
@@ -269,13 +272,13 @@ def test_sync_command_refreshes_within_the_lock_and_limits(item, fake_plaid, set
     out, err = StringIO(), StringIO()
     call_command("refresh_balances", "--sync", stdout=out, stderr=err)
     assert "5 accounts" in out.getvalue()
-    assert throttle.item_lock_remaining(item.pk) == 0  # released
+    assert shared_state.item_lock_remaining(item.pk) == 0  # released
 
-    token = throttle.item_lock_acquire(item.pk)  # a worker is refreshing it right now
+    token = shared_state.item_lock_acquire(item.pk)  # a worker is refreshing it right now
     with pytest.raises(CommandError, match="1 Item"):
         call_command("refresh_balances", "--sync", stdout=out, stderr=err)
     assert "a refresh of this Item is already running" in err.getvalue()
-    throttle.item_lock_release(item.pk, token)
+    shared_state.item_lock_release(item.pk, token)
 
     settings.PLAID_BALANCE_GET_PER_ITEM_PER_MINUTE = 1
     with pytest.raises(CommandError):
@@ -290,7 +293,7 @@ def test_sync_command_refreshes_within_the_lock_and_limits(item, fake_plaid, set
 def test_redelivered_task_already_done_is_skipped(item, fake_plaid):
     item.refresh_requested_at = timezone.now()
     item.save(update_fields=["refresh_requested_at"])
-    services.item_refresh_balances(item=item)  # the dead worker stored it, never acked
+    store.item_refresh_balances(item=item)  # the dead worker stored it, never acked
     calls = len(fake_plaid.calls)
     run = refresh.item_refresh_run(item_id=item.pk, redelivered=True)
     assert run.outcome == "skipped: already refreshed"
@@ -332,7 +335,7 @@ def test_a_batch_stores_every_reply_in_the_same_statements(fake_plaid, django_as
     for n in (1, 2, 6):  # the first batch also starts the owner's day of totals
         items = batch_items(fake_plaid, n, owner=owner)
         for item in items:
-            throttle.pending_mark(item.pk)
+            shared_state.pending_mark(item.pk)
         with CaptureQueriesContext(connection) as queries:
             runs = refresh.items_refresh_run(item_ids=[i.pk for i in items])
         counts.append(len(queries))
@@ -340,8 +343,8 @@ def test_a_batch_stores_every_reply_in_the_same_statements(fake_plaid, django_as
         assert Account.objects.filter(item__in=items).count() == 5 * n
         assert PlaidCall.objects.filter(item__in=items, error_code="").count() == n
         for item in items:
-            assert throttle.pending_mark(item.pk)  # no longer pending
-            assert throttle.item_lock_remaining(item.pk) == 0  # lock released
+            assert shared_state.pending_mark(item.pk)  # no longer pending
+            assert shared_state.item_lock_remaining(item.pk) == 0  # lock released
     assert counts[1] == counts[2]  # a few statements per batch (and owner), none per Item
 
 
@@ -367,7 +370,7 @@ def test_a_batch_goes_on_past_an_item_that_fails(fake_plaid, monkeypatch):
     assert gone.status == PlaidItem.Status.LOGIN_REQUIRED
     assert not Account.objects.filter(item__in=[down, gone]).exists()
     for item in (ok_a, down, gone, ok_b):
-        assert throttle.item_lock_remaining(item.pk) == 0
+        assert shared_state.item_lock_remaining(item.pk) == 0
     assert set(PlaidCall.objects.values_list("item_id", "error_code")) == {
         (ok_a.pk, ""),
         (down.pk, "INSTITUTION_DOWN"),
@@ -392,13 +395,13 @@ def test_the_batch_task_sends_items_that_must_wait_on_alone(fake_plaid, monkeypa
 def test_a_slow_batch_stores_what_it_has_as_it_goes(fake_plaid, monkeypatch, settings):
     items = batch_items(fake_plaid, 3)
     stored: list[int] = []
-    real = services.items_store_fetched
+    real = store.items_store_fetched
 
     def counting(*, fetched):
         stored.append(len(fetched))
         return real(fetched=fetched)
 
-    monkeypatch.setattr(services, "items_store_fetched", counting)
+    monkeypatch.setattr(store, "items_store_fetched", counting)
     settings.BALANCE_REFRESH_STORE_EVERY = 0  # every reply is "old" at the next call
     refresh.items_refresh_run(item_ids=[i.pk for i in items])
     assert stored == [1, 1, 1]
@@ -424,17 +427,17 @@ def test_a_failed_store_releases_every_lock(fake_plaid, monkeypatch):
     def broken(**kwargs):
         raise DatabaseError("disk full")
 
-    monkeypatch.setattr(services, "items_store_balances", broken)
+    monkeypatch.setattr(store, "items_store_balances", broken)
     with pytest.raises(DatabaseError):
         refresh.items_refresh_run(item_ids=[i.pk for i in items])
     for item in items:
-        assert throttle.item_lock_remaining(item.pk) == 0
+        assert shared_state.item_lock_remaining(item.pk) == 0
     assert PlaidCall.objects.filter(item__in=items).count() == 2  # the calls happened
 
 
 def test_a_batch_delivered_again_skips_what_it_stored(fake_plaid):
     done, todo = batch_items(fake_plaid, 2, refresh_requested_at=timezone.now())
-    services.item_refresh_balances(item=done)  # stored before the worker died
+    store.item_refresh_balances(item=done)  # stored before the worker died
     calls = len(fake_plaid.calls)
     runs = refresh.items_refresh_run(item_ids=[done.pk, todo.pk], redelivered=True)
     assert runs[done.pk].outcome == "skipped: already refreshed"
@@ -500,10 +503,10 @@ def test_a_batch_the_database_gave_up_on_is_tried_again_later(fake_plaid, monkey
     def deadlock(**kwargs):
         raise OperationalError("deadlock detected")
 
-    monkeypatch.setattr(services, "items_store_balances", deadlock)
+    monkeypatch.setattr(store, "items_store_balances", deadlock)
     runs = refresh.items_refresh_run(item_ids=[i.pk for i in items])
     for item in items:
         assert runs[item.pk].outcome == "retry: DATABASE"
         assert runs[item.pk].retry_in and runs[item.pk].attempt == 1
-        assert throttle.item_lock_remaining(item.pk) == 0
-        assert not throttle.pending_mark(item.pk)  # still pending: its retry is coming
+        assert shared_state.item_lock_remaining(item.pk) == 0
+        assert not shared_state.pending_mark(item.pk)  # still pending: its retry is coming

@@ -2,8 +2,9 @@ from decimal import Decimal
 
 import pytest
 
-from balances import selectors
+from balances.domain.totals import totals_by_currency
 from balances.models import Account
+from balances.selectors import accounts
 from tests.conftest import example_reply
 from tests.factories import AccountFactory, PlaidItemFactory, UserFactory
 
@@ -28,7 +29,7 @@ def accounts_from_example() -> list[Account]:
 
 
 def test_example_item_net_worth_is_44110():
-    (usd,) = selectors.totals_by_currency(accounts_from_example())
+    (usd,) = totals_by_currency(accounts_from_example())
     assert usd.currency == "USD"
     assert usd.assets == Decimal("44520")
     assert usd.liabilities == Decimal("410")
@@ -43,7 +44,7 @@ def test_currencies_are_never_added_together():
         Account(type="investment", unofficial_currency_code="BTC", current=Decimal("0.5")),
         Account(type="depository", iso_currency_code="EUR", current=None),
     ]
-    totals = selectors.totals_by_currency(accounts, main_currency="USD")
+    totals = totals_by_currency(accounts, main_currency="USD")
     assert [(t.currency, t.net_worth, t.currency_is_official) for t in totals] == [
         ("USD", Decimal("100"), True),
         ("CAD", Decimal("30"), True),
@@ -56,7 +57,7 @@ def test_main_currency_comes_first():
         Account(type="depository", iso_currency_code="USD", current=Decimal("1")),
         Account(type="depository", iso_currency_code="CAD", current=Decimal("1")),
     ]
-    assert [t.currency for t in selectors.totals_by_currency(accounts, main_currency="CAD")] == [
+    assert [t.currency for t in totals_by_currency(accounts, main_currency="CAD")] == [
         "CAD",
         "USD",
     ]
@@ -67,12 +68,12 @@ def test_loans_are_liabilities():
         Account(type="depository", iso_currency_code="USD", current=Decimal("1000")),
         Account(type="loan", iso_currency_code="USD", current=Decimal("65262")),
     ]
-    (usd,) = selectors.totals_by_currency(accounts)
+    (usd,) = totals_by_currency(accounts)
     assert usd.net_worth == Decimal("-64262")
 
 
 def test_grouping_order_labels_and_subtotals():
-    groups = selectors.group_accounts(accounts_from_example())
+    groups = accounts.group_accounts(accounts_from_example())
     assert [(g.key, g.label, len(g.accounts)) for g in groups] == [
         ("depository", "Cash", 4),
         ("credit", "Credit cards", 1),
@@ -87,7 +88,7 @@ def test_unknown_and_brokerage_types_are_grouped():
         Account(type="brokerage", iso_currency_code="USD", current=Decimal("5")),
         Account(type="something-new", iso_currency_code="USD", current=Decimal("7")),
     ]
-    assert [g.key for g in selectors.group_accounts(accounts)] == ["investment", "other"]
+    assert [g.key for g in accounts.group_accounts(accounts)] == ["investment", "other"]
 
 
 @pytest.mark.django_db
@@ -97,7 +98,7 @@ def test_accounts_for_user_only_returns_own_open_accounts():
     AccountFactory(item=PlaidItemFactory(owner=bob))
     closed = AccountFactory(item=mine.item)
     Account.objects.filter(pk=closed.pk).update(closed_at="2026-01-01T00:00:00Z")
-    assert list(selectors.accounts_for_user(user=alice)) == [mine]
+    assert list(accounts.accounts_for_user(user=alice)) == [mine]
 
 
 @pytest.mark.django_db
@@ -110,11 +111,11 @@ def test_pending_covers_erroring_items_and_expires(settings):
 
     now = timezone.now()
     erroring = PlaidItemFactory(status=PlaidItem.Status.ERROR, refresh_requested_at=now)
-    assert selectors.item_is_pending(erroring)
+    assert erroring.is_refresh_pending
     lost = PlaidItemFactory(refresh_requested_at=now - timedelta(hours=2))
     settings.BALANCE_REFRESH_PENDING_TTL = 3600
-    assert not selectors.item_is_pending(lost)
+    assert not lost.is_refresh_pending
     done = PlaidItemFactory(refresh_requested_at=now, last_refreshed_at=now + timedelta(seconds=1))
-    assert not selectors.item_is_pending(done)
+    assert not done.is_refresh_pending
     revoked = PlaidItemFactory(status=PlaidItem.Status.REVOKED, refresh_requested_at=now)
-    assert not selectors.item_is_pending(revoked)
+    assert not revoked.is_refresh_pending

@@ -3,16 +3,17 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from balances import services, tasks
+from balances import tasks
 from balances.models import Account, BalanceSnapshot, PlaidItem
-from balances.plaid_client import PlaidError
+from balances.plaid.errors import PlaidError
+from balances.services import linking, queueing, store
 from tests.factories import PlaidItemFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def test_refresh_stores_accounts_and_snapshots(item):
-    result = services.item_refresh_balances(item=item)
+    result = store.item_refresh_balances(item=item)
     assert (result.accounts_created, result.accounts_updated, result.snapshots_written) == (5, 0, 5)
     cd = Account.objects.get(item=item, mask="2222")
     assert cd.available is None
@@ -25,17 +26,17 @@ def test_refresh_stores_accounts_and_snapshots(item):
 
 
 def test_repeated_refresh_never_duplicates_accounts_or_snapshots(item):
-    services.item_refresh_balances(item=item)
-    result = services.item_refresh_balances(item=item)
+    store.item_refresh_balances(item=item)
+    result = store.item_refresh_balances(item=item)
     assert (result.accounts_created, result.accounts_updated, result.snapshots_written) == (0, 5, 0)
     assert Account.objects.filter(item=item).count() == 5
     assert BalanceSnapshot.objects.filter(account__item=item).count() == 5
 
 
 def test_changed_balance_writes_one_snapshot(item, fake_plaid):
-    services.item_refresh_balances(item=item)
+    store.item_refresh_balances(item=item)
     fake_plaid.replies[item.access_token]["accounts"][0]["balances"]["current"] = 125.5
-    result = services.item_refresh_balances(item=item)
+    result = store.item_refresh_balances(item=item)
     assert result.snapshots_written == 1
     checking = Account.objects.get(item=item, mask="0000")
     assert checking.current == Decimal("125.5")
@@ -46,18 +47,18 @@ def test_changed_balance_writes_one_snapshot(item, fake_plaid):
 
 
 def test_first_refresh_of_a_day_writes_a_daily_point(item):
-    services.item_refresh_balances(item=item)
+    store.item_refresh_balances(item=item)
     yesterday = timezone.now() - timezone.timedelta(days=1)
     BalanceSnapshot.objects.filter(account__item=item).delete()
     for account in Account.objects.filter(item=item):
         BalanceSnapshot.objects.create(account=account, taken_at=yesterday, current=account.current)
-    assert services.item_refresh_balances(item=item).snapshots_written == 5
+    assert store.item_refresh_balances(item=item).snapshots_written == 5
 
 
 def test_vanished_account_is_closed_not_deleted(item, fake_plaid):
-    services.item_refresh_balances(item=item)
+    store.item_refresh_balances(item=item)
     del fake_plaid.replies[item.access_token]["accounts"][4]
-    result = services.item_refresh_balances(item=item)
+    result = store.item_refresh_balances(item=item)
     assert result.accounts_closed == 1
     money_market = Account.objects.get(item=item, mask="4444")
     assert money_market.closed_at is not None
@@ -81,14 +82,14 @@ def test_vanished_account_is_closed_not_deleted(item, fake_plaid):
 def test_failed_refresh_records_error_and_keeps_last_good_balances(
     item, fake_plaid, code, retryable, status
 ):
-    services.item_refresh_balances(item=item)
+    store.item_refresh_balances(item=item)
     item.refresh_from_db()
     good_at = item.last_refreshed_at
     fake_plaid.replies[item.access_token]["accounts"][0]["balances"]["current"] = 999
     fake_plaid.fail_next(code, retryable=retryable)
 
     with pytest.raises(PlaidError) as raised:
-        services.item_refresh_balances(item=item)
+        store.item_refresh_balances(item=item)
 
     assert raised.value.code == code
     item.refresh_from_db()
@@ -103,8 +104,8 @@ def test_failed_refresh_records_error_and_keeps_last_good_balances(
 def test_success_after_error_clears_it(item, fake_plaid):
     fake_plaid.fail_next("INSTITUTION_DOWN", retryable=True)
     with pytest.raises(PlaidError):
-        services.item_refresh_balances(item=item)
-    services.item_refresh_balances(item=item)
+        store.item_refresh_balances(item=item)
+    store.item_refresh_balances(item=item)
     item.refresh_from_db()
     assert (item.status, item.error_code, item.error_at) == (PlaidItem.Status.HEALTHY, "", None)
 
@@ -118,7 +119,7 @@ def test_link_stores_item_and_queues_first_refresh_on_commit(
     public_token = fake_plaid.sandbox_public_token_create("ins_3")
 
     with django_capture_on_commit_callbacks(execute=True):
-        item = services.item_link(user=user, public_token=public_token)
+        item = linking.item_link(user=user, public_token=public_token)
 
     assert item.owner == user
     assert (item.institution_id, item.institution_name) == ("ins_3", "Chase")
@@ -130,8 +131,8 @@ def test_link_of_an_item_owned_by_someone_else_is_refused(fake_plaid):
     public_token = fake_plaid.sandbox_public_token_create("ins_3")
     _access_token, item_id = fake_plaid.public_tokens[public_token]
     PlaidItemFactory(plaid_item_id=item_id)
-    with pytest.raises(services.LinkError):
-        services.item_link(user=UserFactory(), public_token=public_token, queue_refresh=False)
+    with pytest.raises(linking.LinkError):
+        linking.item_link(user=UserFactory(), public_token=public_token, queue_refresh=False)
     assert PlaidItem.objects.count() == 1
 
 
@@ -139,7 +140,7 @@ def test_link_refused_by_plaid_stores_nothing(fake_plaid):
     fake_plaid.public_tokens["public-bad"] = ("x", "y")
     fake_plaid.fail_next("INVALID_PUBLIC_TOKEN")
     with pytest.raises(PlaidError):
-        services.item_link(user=UserFactory(), public_token="public-bad")
+        linking.item_link(user=UserFactory(), public_token="public-bad")
     assert PlaidItem.objects.count() == 0
 
 
@@ -156,7 +157,7 @@ def test_queue_refresh_skips_items_that_cannot_refresh(
     PlaidItemFactory()  # someone else's
 
     with django_capture_on_commit_callbacks(execute=True):
-        request = services.user_queue_refresh(user=user)
+        request = queueing.user_queue_refresh(user=user)
 
     assert sorted(i.pk for i in request.queued) == sorted([healthy.pk, erroring.pk])
     assert len(request.inactive) == 2

@@ -1,8 +1,10 @@
 import pytest
 from celery.exceptions import Retry
+from django.db import DatabaseError
 
-from balances import services, tasks, throttle
+from balances import tasks
 from balances.models import PlaidItem
+from balances.services import pending, queueing, refresh
 from tests.factories import PlaidItemFactory
 
 pytestmark = pytest.mark.django_db
@@ -59,9 +61,9 @@ def test_items_that_cannot_refresh_are_skipped(fake_plaid):
 
 def test_backoff_grows_and_is_capped(settings):
     settings.BALANCE_RETRY_BASE_SECONDS, settings.BALANCE_RETRY_CAP_SECONDS = 30, 1800
-    assert 15 <= tasks.retry_delay(0) <= 30
-    assert 60 <= tasks.retry_delay(2) <= 120
-    assert 900 <= tasks.retry_delay(30) <= 1800
+    assert 15 <= refresh.retry_delay(0) <= 30
+    assert 60 <= refresh.retry_delay(2) <= 120
+    assert 900 <= refresh.retry_delay(30) <= 1800
 
 
 def test_fan_out_queues_every_active_item_in_batches(
@@ -80,22 +82,22 @@ def test_fan_out_queues_every_active_item_in_batches(
     assert PlaidItem.objects.filter(refresh_requested_at__isnull=False).count() == 5
 
 
-def test_redis_failing_mid_fan_out_still_queues_the_items_marked(
+def test_database_failing_mid_fan_out_still_queues_the_items_marked(
     django_capture_on_commit_callbacks, queued_refreshes, monkeypatch
 ):
     first, second = PlaidItemFactory(), PlaidItemFactory()
-    real_mark = throttle.pending_mark
+    real_mark = pending.item_pending_mark
 
-    def mark(item_id):
+    def mark(*, item_id):
         if item_id == second.pk:
-            raise throttle.ThrottleUnavailable("Redis is unreachable")
-        return real_mark(item_id)
+            raise DatabaseError("the database went away")
+        return real_mark(item_id=item_id)
 
-    monkeypatch.setattr(throttle, "pending_mark", mark)
+    monkeypatch.setattr(pending, "item_pending_mark", mark)
     with (
         django_capture_on_commit_callbacks(execute=True),
-        pytest.raises(throttle.ThrottleUnavailable),
+        pytest.raises(DatabaseError),
     ):
-        services.items_queue_refresh(items=PlaidItem.objects.order_by("pk"))
+        queueing.items_queue_refresh(items=PlaidItem.objects.order_by("pk"))
     assert queued_refreshes.item_ids == [first.pk]
-    assert not real_mark(first.pk)  # still pending: its task is queued
+    assert not real_mark(item_id=first.pk)  # still pending: its task is queued

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from balances import throttle
+from balances.shared_state import api as shared_state
 from tests.conftest import require_service, tcp_open
 
 
@@ -22,77 +22,77 @@ def store_kind(request, settings, tmp_path):
 
 
 def test_item_lock_is_exclusive_and_released_only_by_its_holder(store_kind, settings):
-    token = throttle.item_lock_acquire(1)
+    token = shared_state.item_lock_acquire(1)
     assert token
-    assert throttle.item_lock_acquire(1) is None
-    assert throttle.item_lock_acquire(2) is not None  # other Items are independent
-    assert 0 < throttle.item_lock_remaining(1) <= settings.BALANCE_REFRESH_LOCK_TTL
-    throttle.item_lock_release(1, "someone-else")
-    assert throttle.item_lock_acquire(1) is None
-    throttle.item_lock_release(1, token)
-    assert throttle.item_lock_remaining(1) == 0
-    assert throttle.item_lock_acquire(1) is not None
+    assert shared_state.item_lock_acquire(1) is None
+    assert shared_state.item_lock_acquire(2) is not None  # other Items are independent
+    assert 0 < shared_state.item_lock_remaining(1) <= settings.BALANCE_REFRESH_LOCK_TTL
+    shared_state.item_lock_release(1, "someone-else")
+    assert shared_state.item_lock_acquire(1) is None
+    shared_state.item_lock_release(1, token)
+    assert shared_state.item_lock_remaining(1) == 0
+    assert shared_state.item_lock_acquire(1) is not None
 
 
 def test_a_batch_releases_its_locks_and_marks_at_once(store_kind):
-    tokens = {pk: throttle.item_lock_acquire(pk) for pk in (1, 2, 3)}
+    tokens = {pk: shared_state.item_lock_acquire(pk) for pk in (1, 2, 3)}
     for pk in (1, 2, 3):
-        assert throttle.pending_mark(pk)
-    taken_over = throttle.item_lock_acquire(4)
+        assert shared_state.pending_mark(pk)
+    taken_over = shared_state.item_lock_acquire(4)
     # 3 failed (still pending, retried later); 4's lock is another holder's: kept.
-    throttle.items_release({**tokens, 4: "not-its-token"}, finished=[1, 2])
-    assert [throttle.item_lock_remaining(pk) for pk in (1, 2, 3)] == [0, 0, 0]
-    assert throttle.item_lock_remaining(4) > 0 and taken_over
-    assert throttle.pending_mark(1) and throttle.pending_mark(2)
-    assert not throttle.pending_mark(3)
-    throttle.items_release({})  # nothing to do: no round trip, no error
+    shared_state.items_release({**tokens, 4: "not-its-token"}, finished=[1, 2])
+    assert [shared_state.item_lock_remaining(pk) for pk in (1, 2, 3)] == [0, 0, 0]
+    assert shared_state.item_lock_remaining(4) > 0 and taken_over
+    assert shared_state.pending_mark(1) and shared_state.pending_mark(2)
+    assert not shared_state.pending_mark(3)
+    shared_state.items_release({})  # nothing to do: no round trip, no error
 
 
 def test_lock_of_a_dead_holder_expires(store_kind, settings):
     settings.BALANCE_REFRESH_LOCK_TTL = 0.3
-    assert throttle.item_lock_acquire(7)  # never released: its holder "died"
-    assert throttle.item_lock_acquire(7) is None
+    assert shared_state.item_lock_acquire(7)  # never released: its holder "died"
+    assert shared_state.item_lock_acquire(7) is None
     time.sleep(0.4)
-    assert throttle.item_lock_acquire(7) is not None
+    assert shared_state.item_lock_acquire(7) is not None
 
 
 def test_pending_mark_refuses_a_second_queueing_until_cleared(store_kind):
-    assert throttle.pending_mark(3)
-    assert not throttle.pending_mark(3)
-    throttle.pending_extend(3, 10)
-    assert not throttle.pending_mark(3)
-    throttle.pending_clear(3)
-    assert throttle.pending_mark(3)
+    assert shared_state.pending_mark(3)
+    assert not shared_state.pending_mark(3)
+    shared_state.pending_extend(3, 10)
+    assert not shared_state.pending_mark(3)
+    shared_state.pending_clear(3)
+    assert shared_state.pending_mark(3)
 
 
 def test_refresh_now_interval(store_kind, settings):
     settings.BALANCE_REFRESH_NOW_INTERVAL = 120
-    assert throttle.refresh_now_wait(5) == 0
-    throttle.refresh_now_claim(5)
-    assert 110 < throttle.refresh_now_wait(5) <= 120
-    throttle.refresh_now_release(5)
-    assert throttle.refresh_now_wait(5) == 0
+    assert shared_state.refresh_now_wait(5) == 0
+    shared_state.refresh_now_claim(5)
+    assert 110 < shared_state.refresh_now_wait(5) <= 120
+    shared_state.refresh_now_release(5)
+    assert shared_state.refresh_now_wait(5) == 0
 
 
 def test_rate_limit_per_item_and_per_client(store_kind, settings):
     settings.PLAID_BALANCE_GET_PER_ITEM_PER_MINUTE = 2
     settings.PLAID_BALANCE_GET_PER_CLIENT_PER_MINUTE = 3
-    assert throttle.plaid_call_wait(throttle.BALANCE_GET, 1) == 0
-    assert throttle.plaid_call_wait(throttle.BALANCE_GET, 1) == 0
-    wait = throttle.plaid_call_wait(throttle.BALANCE_GET, 1)  # Item 1 is at its limit
+    assert shared_state.plaid_call_wait(shared_state.BALANCE_GET, 1) == 0
+    assert shared_state.plaid_call_wait(shared_state.BALANCE_GET, 1) == 0
+    wait = shared_state.plaid_call_wait(shared_state.BALANCE_GET, 1)  # Item 1 is at its limit
     assert 55 < wait <= 60
-    assert throttle.plaid_call_wait(throttle.BALANCE_GET, 2) == 0  # client's 3rd call
-    assert throttle.plaid_call_wait(throttle.BALANCE_GET, 3) > 0  # client at its limit
+    assert shared_state.plaid_call_wait(shared_state.BALANCE_GET, 2) == 0  # client's 3rd call
+    assert shared_state.plaid_call_wait(shared_state.BALANCE_GET, 3) > 0  # client at its limit
     # A refused call counted nothing; /accounts/get has its own limits.
-    assert throttle.plaid_call_wait(throttle.ACCOUNTS_GET, 1) == 0
+    assert shared_state.plaid_call_wait(shared_state.ACCOUNTS_GET, 1) == 0
 
 
 def test_redis_down_raises_throttle_unavailable(settings):
     settings.THROTTLE_REDIS_URL = "redis://127.0.0.1:1/0"
-    with pytest.raises(throttle.ThrottleUnavailable):
-        throttle.pending_mark(1)
-    with pytest.raises(throttle.ThrottleUnavailable):
-        throttle.plaid_call_wait(throttle.BALANCE_GET, 1)
+    with pytest.raises(shared_state.ThrottleUnavailable):
+        shared_state.pending_mark(1)
+    with pytest.raises(shared_state.ThrottleUnavailable):
+        shared_state.plaid_call_wait(shared_state.BALANCE_GET, 1)
 
 
 def test_file_store_is_shared_between_processes(settings, tmp_path):
@@ -102,10 +102,10 @@ def test_file_store_is_shared_between_processes(settings, tmp_path):
 
     path = tmp_path / "shared.json"
     settings.THROTTLE_FILE_PATH = path
-    assert throttle.item_lock_acquire(9)
+    assert shared_state.item_lock_acquire(9)
     prefix = settings.THROTTLE_KEY_PREFIX
     code = (
-        "from pathlib import Path; from balances.throttle import FileStore;"
+        "from pathlib import Path; from balances.shared_state.api import FileStore;"
         f"s = FileStore(Path({str(path)!r}));"
         f"print(s.set_if_absent('{prefix}:lock:9', 'x', 60),"
         f" s.set_if_absent('{prefix}:lock:8', 'x', 60))"

@@ -1,4 +1,4 @@
-"""`POST /plaid/webhook/`: verification exactly as NOTES.md says, then the Item's update."""
+"""`POST /plaid/webhook/`: verification exactly as Plaid documents it, then the Item's update."""
 
 import hashlib
 import json
@@ -12,9 +12,11 @@ from django.urls import reverse
 from django.utils import timezone
 from jwt.algorithms import ECAlgorithm
 
-from balances import plaid_client, webhooks
 from balances.models import PlaidItem
-from balances.plaid_client import PlaidError, WebhookKey
+from balances.plaid import client as plaid_client
+from balances.plaid import webhook_verification
+from balances.plaid.errors import PlaidError
+from balances.plaid.types import WebhookKey
 from tests.factories import AccountFactory, PlaidItemFactory
 
 pytestmark = pytest.mark.django_db
@@ -52,12 +54,12 @@ class Keys:
 
 @pytest.fixture
 def keys(monkeypatch):
-    webhooks._keys.clear()
+    webhook_verification._keys.clear()
     keys = Keys()
     keys.new("k1")
     monkeypatch.setattr(plaid_client, "webhook_verification_key_get", keys.get)
     yield keys
-    webhooks._keys.clear()
+    webhook_verification._keys.clear()
 
 
 def body_for(item_id, wtype="ITEM", code="NEW_ACCOUNTS_AVAILABLE", **extra):

@@ -83,7 +83,7 @@ def test_dashboard_in_a_browser(browser, live_server, emulator, monkeypatch):
     user, _ = platypus_user(monkeypatch, emulator, history_days=6, username="platypus")
     page = log_in(browser, live_server, user.username, viewport={"width": 1280, "height": 900})
 
-    # The headline: one net worth per currency, USD first and matching NOTES.md.
+    # The headline: one net worth per currency, USD first and matching PLATYPUS_NET_WORTH.
     usd = page.locator('.net-worth[data-currency="USD"]')
     assert usd.inner_text().strip() == PLATYPUS_NET_WORTH
     assert page.locator(".net-worth").count() == 2
@@ -194,7 +194,7 @@ def test_without_javascript_the_numbers_are_tables(browser, live_server, emulato
 def test_page_updates_in_place_when_a_refresh_finishes(browser, live_server, emulator, monkeypatch):
     from django.utils import timezone
 
-    from balances import services
+    from balances.services import store
 
     user, items = platypus_user(monkeypatch, emulator, history_days=0, username="pending")
     item = items[0]
@@ -206,7 +206,7 @@ def test_page_updates_in_place_when_a_refresh_finishes(browser, live_server, emu
     emulator_post(emulator, "/emulator/freeze", {"frozen": False})
     emulator_post(emulator, "/emulator/clock", {"advance_seconds": 3 * 86400})
     item.refresh_from_db()
-    services.item_refresh_balances(item=item)
+    store.item_refresh_balances(item=item)
     page.wait_for_function(
         "() => document.getElementById('dashboard-live').dataset.pending === 'false'",
         timeout=15000,

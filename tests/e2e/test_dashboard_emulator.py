@@ -6,8 +6,9 @@ import re
 
 import pytest
 
-from balances import selectors
+from balances.domain import periods, totals
 from balances.models import Account
+from balances.selectors import accounts, history
 from tests.e2e.dashboard_data import (
     PLATYPUS_ASSETS,
     PLATYPUS_LIABILITIES,
@@ -47,13 +48,13 @@ def test_first_platypus_bank_dashboard(client, emulator, monkeypatch):
     assert "First Platypus Bank" in groups["credit"]
     assert "Tartan-Dominion Bank of Canada" in groups["credit"]
 
-    # Net worth per currency, USD matching NOTES.md; never a total across currencies.
+    # Net worth per currency, USD matching PLATYPUS_NET_WORTH; never a total across currencies.
     assert f'class="net-worth negative" data-currency="USD">{PLATYPUS_NET_WORTH}<' in page
     assert f'class="assets" data-currency="USD">{PLATYPUS_ASSETS}<' in page
     assert f'class="liabilities" data-currency="USD">{PLATYPUS_LIABILITIES}<' in page
     cad = [
         t
-        for t in selectors.totals_by_currency(selectors.accounts_for_user(user=user))
+        for t in totals.totals_by_currency(accounts.accounts_for_user(user=user))
         if t.currency == "CAD"
     ]
     assert len(cad) == 1
@@ -66,13 +67,13 @@ def test_first_platypus_bank_dashboard(client, emulator, monkeypatch):
 
     # History: five daily points per currency (4 past days and today), in chart and table.
     assert 'id="chart-data"' in page
-    histories = selectors.net_worth_history(
-        accounts=selectors.history_accounts(user=user),
-        start=selectors.range_start("30d"),
+    histories = history.net_worth_history(
+        accounts=history.history_accounts(user=user),
+        start=periods.range_start("30d"),
     )
     assert [h.currency for h in histories] == ["USD", "CAD"]
     # The chart reads the daily totals the refreshes kept: the same figures, per day.
-    series = selectors.net_worth_series(user=user, start=selectors.range_start("30d"))
+    series = history.net_worth_series(user=user, start=periods.range_start("30d"))
     assert [(h.currency, h.points) for h in series] == [(h.currency, h.points) for h in histories]
     usd = histories[0].points
     assert len(usd) == 5

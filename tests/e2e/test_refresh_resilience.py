@@ -13,8 +13,8 @@ import uuid
 import pytest
 from celery import Celery
 
-from balances import services
 from balances.models import Account, BalanceSnapshot, PlaidCall, PlaidItem
+from balances.services import linking
 from tests.e2e.conftest import emulator_post, manage, wait_for
 from tests.factories import UserFactory
 
@@ -69,7 +69,7 @@ def publish(shared, redis_url):
 
 def link(username, institution="ins_3"):
     user = UserFactory(username=username)
-    return services.item_link_sandbox(user=user, institution_id=institution, queue_refresh=False)
+    return linking.item_link_sandbox(user=user, institution_id=institution, queue_refresh=False)
 
 
 def outcomes(item):

@@ -24,7 +24,6 @@ import urllib3
 from celery import Celery
 from django.db.models import Count
 
-from balances.beat import FANOUT_TASK
 from balances.models import BeatRun, PlaidCall, PlaidItem
 from plaid_emulator import DEFAULT_CLIENT_ID, DEFAULT_SECRET
 from tests.e2e.conftest import ROOT, wait_for
@@ -246,7 +245,7 @@ def test_a_worker_killed_mid_cycle_leaves_the_other_doing_all_the_work(
     # Mid-cycle: the fan-out has queued every Item, a quarter are done, more are in flight.
     assert wait_for(
         lambda: (
-            BeatRun.objects.filter(task=FANOUT_TASK, items_queued=count).exists()
+            BeatRun.objects.filter(task=BeatRun.FANOUT, items_queued=count).exists()
             and PlaidCall.objects.count() >= count // 4
         ),
         timeout=60,

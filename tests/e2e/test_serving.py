@@ -17,7 +17,7 @@ import pytest
 import urllib3
 from cryptography.fernet import Fernet
 
-from balances.beat import FANOUT_TASK, beat_run_record
+from balances.services.beat import beat_run_record
 from tests.e2e.conftest import ROOT, database_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -60,7 +60,7 @@ def production_env(tmp_path: Path, redis_url: str) -> dict[str, str]:
 
 
 def test_gunicorn_serves_pages_hashed_static_files_and_healthz(production_env, tmp_path):
-    beat_run_record(task=FANOUT_TASK)
+    beat_run_record(task=BeatRun.FANOUT)
     collect = subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput"],
         cwd=ROOT,

@@ -8,8 +8,9 @@ import logging
 import pytest
 import urllib3
 
-from balances import services, tasks
+from balances import tasks
 from balances.models import PlaidCall, PlaidItem
+from balances.services import linking
 from finance.logs import ContextFilter, JsonFormatter
 from plaid_emulator import DEFAULT_CLIENT_ID, DEFAULT_SECRET
 from tests.factories import UserFactory
@@ -52,7 +53,7 @@ def assert_no_token(handler, item):
 
 
 def test_refresh_task_logs_item_and_plaid_request_ids(emulator, lines):
-    item = services.item_link_sandbox(
+    item = linking.item_link_sandbox(
         user=UserFactory(username="logan"), institution_id="ins_3", queue_refresh=False
     )
     lines.lines.clear()
@@ -76,7 +77,7 @@ def test_refresh_task_logs_item_and_plaid_request_ids(emulator, lines):
 
 
 def test_failed_refresh_logs_the_error_with_its_request_id(emulator, lines):
-    item = services.item_link_sandbox(
+    item = linking.item_link_sandbox(
         user=UserFactory(username="lara"), institution_id="ins_3", queue_refresh=False
     )
     response = urllib3.request(

@@ -9,8 +9,11 @@ import pytest
 import urllib3
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from balances import plaid_client, services, webhooks
 from balances.models import PlaidItem
+from balances.plaid import client as plaid_client
+from balances.plaid import errors as plaid_errors
+from balances.plaid import webhook_verification
+from balances.services import linking
 from tests.e2e.conftest import emulator_post, wait_for
 from tests.factories import UserFactory
 
@@ -32,15 +35,15 @@ def deliver(url, body, token):
 
 @pytest.fixture
 def linked(emulator, live_server):
-    webhooks._keys.clear()
+    webhook_verification._keys.clear()
     url = live_server.url + "/plaid/webhook/"
     user = UserFactory(username="wendy")
-    item = services.item_link_sandbox(
+    item = linking.item_link_sandbox(
         user=user, institution_id="ins_3", webhook=url, queue_refresh=False
     )
     # The access token stays in this process: tests hand it to the emulator directly.
     yield item, url
-    webhooks._keys.clear()
+    webhook_verification._keys.clear()
 
 
 def fire(emulator, item, code):
@@ -106,7 +109,7 @@ def test_client_exposes_request_id_and_duration_for_the_call_log(emulator, linke
         "/emulator/faults",
         {"error_code": "INSTITUTION_DOWN", "item_id": item.plaid_item_id, "count": 1},
     )
-    with pytest.raises(plaid_client.PlaidError) as raised:
+    with pytest.raises(plaid_errors.PlaidError) as raised:
         plaid_client.accounts_balance_get(item.access_token)
     error = raised.value
     assert (error.code, error.endpoint, error.retryable) == (

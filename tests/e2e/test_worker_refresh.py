@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from balances import services
 from balances.models import Account, BalanceSnapshot
+from balances.services import linking
 from tests.e2e.conftest import ROOT, manage, wait_for
 from tests.factories import UserFactory
 
@@ -16,7 +16,7 @@ def test_worker_refreshes_a_linked_item_through_redis_and_the_emulator(
     emulator, process_env, start_worker, client
 ):
     user = UserFactory(username="alice")
-    item = services.item_link_sandbox(user=user, institution_id="ins_3", queue_refresh=False)
+    item = linking.item_link_sandbox(user=user, institution_id="ins_3", queue_refresh=False)
     assert item.institution_name == "Chase"
     assert not Account.objects.exists()
 
@@ -56,7 +56,7 @@ def test_without_redis_the_file_broker_carries_the_refresh(
 ):
     """What `make run` falls back to when Redis is unreachable: a broker in files."""
     user = UserFactory(username="dora")
-    item = services.item_link_sandbox(user=user, institution_id="ins_3", queue_refresh=False)
+    item = linking.item_link_sandbox(user=user, institution_id="ins_3", queue_refresh=False)
     env = {**process_env, "CELERY_BROKER_URL": "filesystem://", "DATA_DIR": str(tmp_path)}
     env.pop("THROTTLE_REDIS_URL", None)
     start_worker(env=env)

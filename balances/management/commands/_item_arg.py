@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import CommandError, CommandParser
 
 from balances.models import PlaidItem
-from balances.operator_selectors import ItemNotFound, item_by_reference
+from balances.selectors.items import ItemNotFound, item_by_reference
 
 
 def add_item_argument(parser: CommandParser) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from balances.operator_selectors import items_matching
+from balances.selectors.items import items_matching
 
 from ._item_arg import describe
 

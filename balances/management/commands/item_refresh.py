@@ -7,9 +7,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from kombu.exceptions import OperationalError
 
-from balances import refresh, services
-from balances.plaid_client import PlaidError
-from balances.throttle import ThrottleUnavailable
+from balances.plaid.errors import PlaidError
+from balances.services import queueing, refresh
+from balances.shared_state.api import SharedStateUnavailable
 
 from ._item_arg import add_item_argument, item_from
 
@@ -37,7 +37,7 @@ class Command(BaseCommand):
                 raise CommandError(f"{item}: Plaid said {error.code}: {error.message}") from error
             except refresh.ItemBusy as exc:
                 raise CommandError(f"{item}: not refreshed: {exc}.") from exc
-            except ThrottleUnavailable as exc:
+            except SharedStateUnavailable as exc:
                 raise CommandError(f"Cannot reach the shared throttle state: {exc}") from exc
             self.stdout.write(
                 f"Refreshed {item}: {result.accounts_created + result.accounts_updated} "
@@ -45,8 +45,8 @@ class Command(BaseCommand):
             )
             return
         try:
-            queued = services.item_queue_refresh(item=item, realtime=True)
-        except (OperationalError, ThrottleUnavailable) as exc:
+            queued = queueing.item_queue_refresh(item=item, realtime=True)
+        except (OperationalError, SharedStateUnavailable) as exc:
             raise CommandError(f"Cannot reach the task queue: {exc}") from exc
         if queued:
             self.stdout.write(f"Queued a refresh of {item}.")

@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from balances import operations
-from balances.services import LinkError
+from balances.services import operations
+from balances.services.linking import LinkError
 
 from ._item_arg import add_item_argument, describe, item_from
 

@@ -8,8 +8,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from balances import services
-from balances.plaid_client import PlaidError
+from balances.plaid.errors import PlaidError
+from balances.services import linking, store
 
 
 class Command(BaseCommand):
@@ -38,7 +38,7 @@ class Command(BaseCommand):
         except user_model.DoesNotExist as exc:
             raise CommandError(f"No user {options['username']!r}.") from exc
         try:
-            item = services.item_link_sandbox(
+            item = linking.item_link_sandbox(
                 user=user,
                 institution_id=options["institution"],
                 products=settings.PLAID_PRODUCTS,
@@ -50,7 +50,7 @@ class Command(BaseCommand):
         if options["no_refresh"]:
             return
         try:
-            result = services.item_refresh_balances(item=item)
+            result = store.item_refresh_balances(item=item)
         except PlaidError as error:
             raise CommandError(
                 f"Linked, but the first refresh failed: {error.code} {error.message}"

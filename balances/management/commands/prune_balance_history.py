@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from balances import history
+from balances.services import history
 
 
 class Command(BaseCommand):

@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from balances import net_worth
+from balances.services import net_worth
 
 
 class Command(BaseCommand):

@@ -8,10 +8,10 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from kombu.exceptions import OperationalError
 
-from balances import refresh, services
 from balances.models import PlaidItem
-from balances.plaid_client import PlaidError
-from balances.throttle import ThrottleUnavailable
+from balances.plaid.errors import PlaidError
+from balances.services import queueing, refresh
+from balances.shared_state.api import SharedStateUnavailable
 
 
 class Command(BaseCommand):
@@ -24,9 +24,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        items = PlaidItem.objects.filter(
-            status__in=[PlaidItem.Status.HEALTHY, PlaidItem.Status.ERROR]
-        ).select_related("owner")
+        items = PlaidItem.objects.active().select_related("owner")
         if options["user"]:
             user_model = get_user_model()
             try:
@@ -37,8 +35,8 @@ class Command(BaseCommand):
 
         if not options["sync"]:
             try:
-                queued = services.items_queue_refresh(items=items)
-            except (OperationalError, ThrottleUnavailable) as exc:
+                queued = queueing.items_queue_refresh(items=items)
+            except (OperationalError, SharedStateUnavailable) as exc:
                 raise CommandError(f"Cannot reach the task queue: {exc}") from exc
             self.stdout.write(f"Queued {queued} refresh task(s).")
             return
@@ -55,7 +53,7 @@ class Command(BaseCommand):
                 failures += 1
                 self.stderr.write(f"{item}: not refreshed: {exc}")
                 continue
-            except ThrottleUnavailable as exc:
+            except SharedStateUnavailable as exc:
                 raise CommandError(f"Cannot reach the shared throttle state: {exc}") from exc
             self.stdout.write(
                 f"{item}: {result.accounts_created + result.accounts_updated} accounts, "

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from balances.encryption import item_tokens_rotate
+from balances.services.encryption import item_tokens_rotate
 
 
 class Command(BaseCommand):

@@ -11,8 +11,8 @@ from cryptography.fernet import Fernet
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from balances import encryption
 from balances.models import PlaidItem
+from balances.services import encryption
 from finance.security.checks import check_encryption_keys
 from tests.factories import PlaidItemFactory
 from tests.finance.security.test_deploy_check import production_env, run

@@ -21,8 +21,9 @@ from django.contrib import admin
 from django.test import Client
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
-from balances import plaid_client, tasks
+from balances import tasks
 from balances.models import PlaidItem
+from balances.plaid import client as plaid_client
 from plaid_emulator import DEFAULT_CLIENT_ID, DEFAULT_SECRET
 from tests.factories import UserFactory
 from tests.finance.security.routes import all_routes, default_values, fills

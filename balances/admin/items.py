@@ -1,0 +1,159 @@
+"""The Items admin for staff: Items with their accounts, call log and status history.
+
+The access token is never shown or editable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from kombu.exceptions import OperationalError
+
+from balances.admin.actions import clear_error_and_retry, remove_at_plaid, status_history_html
+from balances.admin.filters import AttentionFilter, FreshnessFilter
+from balances.admin.permissions import StaffViewSuperuserChangeMixin
+from balances.admin.records import AccountInline
+from balances.models import PlaidCall, PlaidItem
+from balances.services import queueing
+from balances.shared_state.api import SharedStateUnavailable
+
+# Rows of the call log shown on an Item's page (the full log is under "Plaid calls").
+RECENT_CALLS = 20
+
+
+@admin.register(PlaidItem)
+class PlaidItemAdmin(StaffViewSuperuserChangeMixin, admin.ModelAdmin):
+    list_display = (
+        "institution_name",
+        "owner",
+        "status",
+        "account_count",
+        "last_refreshed_at",
+        "is_stale",
+        "error_code",
+        "warning_code",
+    )
+    list_filter = (
+        "status",
+        FreshnessFilter,
+        AttentionFilter,
+        "warning_code",
+        "institution_name",
+    )
+    search_fields = ("owner__username", "owner__email", "institution_name", "institution_id")
+    list_select_related = ("owner",)
+    # `access_token_encrypted` is editable=False, so it is in no form; listing the fields
+    # keeps it out of every view of the admin.
+    fields = (
+        "owner",
+        "plaid_item_id",
+        "institution_id",
+        "institution_name",
+        "status",
+        "error_code",
+        "error_message",
+        "error_at",
+        "last_refreshed_at",
+        "refresh_requested_at",
+        "warning_code",
+        "expires_at",
+        "new_accounts_available",
+        "status_history",
+        "recent_calls",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = (
+        "owner",
+        "plaid_item_id",
+        "institution_id",
+        "error_code",
+        "error_message",
+        "error_at",
+        "last_refreshed_at",
+        "refresh_requested_at",
+        "warning_code",
+        "expires_at",
+        "new_accounts_available",
+        "status_history",
+        "recent_calls",
+        "created_at",
+        "updated_at",
+    )
+    inlines = [AccountInline]
+    actions = ["refresh_balances_now", clear_error_and_retry, remove_at_plaid]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Deleting an Item here alone would leave it linked (and billed) at Plaid: Items go
+        # through "Remove at Plaid and delete…". This also stops the admin from deleting a
+        # user who still has Items.
+        return False
+
+    def has_remove_permission(self, request: HttpRequest) -> bool:
+        """Whether `request.user` may remove Items at Plaid (superusers only)."""
+        return super().has_delete_permission(request)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[PlaidItem]:
+        return super().get_queryset(request).annotate(_account_count=Count("accounts"))
+
+    @admin.display(description="Accounts", ordering="_account_count")
+    def account_count(self, obj: PlaidItem) -> int:
+        return int(getattr(obj, "_account_count", 0))
+
+    @admin.display(description="Stale", boolean=True)
+    def is_stale(self, obj: PlaidItem) -> bool:
+        return obj.is_stale
+
+    @admin.display(description="Status history")
+    def status_history(self, obj: PlaidItem) -> str:
+        """Render the Item's outcomes over time, from its call log (one query)."""
+        return status_history_html(obj)
+
+    @admin.display(description=f"Last {RECENT_CALLS} Plaid calls")
+    def recent_calls(self, obj: PlaidItem) -> str:
+        """Render the Item's newest call-log rows (one query, at most RECENT_CALLS rows)."""
+        calls = list(PlaidCall.objects.filter(item=obj).order_by("-called_at")[:RECENT_CALLS])
+        if not calls:
+            return "No calls yet."
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    timezone.localtime(c.called_at).strftime("%Y-%m-%d %H:%M:%S"),
+                    c.endpoint,
+                    c.error_code or "ok",
+                    c.request_id,
+                    "" if c.duration_ms is None else f"{c.duration_ms} ms",
+                )
+                for c in calls
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>Time</th><th>Endpoint</th><th>Outcome</th>"
+            "<th>Request id</th><th>Duration</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Items come from Plaid Link or `link_sandbox_item`, never typed in by hand.
+        return False
+
+    @admin.action(description="Refresh balances now")
+    def refresh_balances_now(self, request: HttpRequest, queryset: QuerySet[PlaidItem]) -> None:
+        try:
+            queued = queueing.items_queue_refresh(items=queryset)
+        except (OperationalError, SharedStateUnavailable):
+            self.message_user(
+                request, "The task queue is unreachable; nothing was queued.", messages.ERROR
+            )
+            return
+        skipped = queryset.count() - queued
+        text = f"Queued a refresh of {queued} item(s)."
+        if skipped:
+            text += f" Skipped {skipped} needing re-login, revoked, or already refreshing."
+        self.message_user(request, text, messages.SUCCESS)

@@ -1,0 +1,7 @@
+"""Pure rules of the app's figures: no ORM, no I/O, no settings; anything may import them.
+
+- `totals`: assets, liabilities and net worth per currency (never summed across
+  currencies), their order on every page, and the running totals history is built from.
+- `groups`: the dashboard's account groups (Cash, Investments, ...) and their order.
+- `periods`: the chart's ranges and the change's periods.
+"""

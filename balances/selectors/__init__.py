@@ -1,0 +1,11 @@
+"""Reads: querysets and figures for pages, exports, the admin and `/healthz/`. No writes.
+
+- `accounts`: a user's Items and accounts, the dashboard's groups and balances.
+- `items`: Items' freshness; operator lists and an Item's status history.
+- `history`: net worth by day and its change, an account's daily balances.
+- `dashboard`: everything the dashboard shows, in a fixed number of queries.
+- `exports`: every account and snapshot of a user, streamed.
+- `health`: what `/healthz/` reports.
+
+Imports models, domain rules and shared state; never services, tasks or the web.
+"""

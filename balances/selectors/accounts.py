@@ -1,0 +1,192 @@
+"""Reads of a user's accounts: lists, the dashboard's groups, balances for totals.
+
+Totals themselves are computed by `balances.domain.totals` (no ORM).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.contrib.auth.models import User
+from django.db.models import QuerySet
+
+from balances.domain.groups import GROUP_OF_TYPE, GROUPS, LIABILITY_GROUPS, group_key
+from balances.domain.totals import ordered
+from balances.models import Account, BalanceSnapshot, PlaidItem, Profile
+
+
+@dataclass
+class AccountGroup:
+    key: str
+    label: str
+    is_liability: bool
+    # The accounts shown: all of them, or the largest when the group is cut short.
+    accounts: list[Account] = field(default_factory=list)
+    # Sum of `current` per currency (for liabilities: the amount owed), over all accounts.
+    subtotals: list[Subtotal] = field(default_factory=list)
+    count: int = 0  # open accounts in the group, shown or not
+
+    @property
+    def is_cut_short(self) -> bool:
+        return self.count > len(self.accounts)
+
+
+@dataclass
+class Subtotal:
+    currency: str
+    currency_is_official: bool
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class AccountBalance:
+    """What totals and groups need of an account: read as plain values, no model."""
+
+    pk: int
+    type: str
+    currency: str
+    currency_is_official: bool
+    current: Decimal | None
+
+    @property
+    def is_liability(self) -> bool:
+        return self.type in Account.LIABILITY_TYPES
+
+
+def item_for_user(*, user: User, pk: int) -> PlaidItem | None:
+    """Return `user`'s Item `pk`, or None (another user's Item is None too)."""
+    return PlaidItem.objects.filter(pk=pk, owner=user).first()
+
+
+def open_accounts(*, item: PlaidItem) -> list[Account]:
+    """Return the open accounts of `item`."""
+    return list(item.accounts.filter(closed_at__isnull=True))
+
+
+def snapshot_count(*, item: PlaidItem) -> int:
+    """Return how many balance snapshots `item`'s accounts have (what unlinking deletes)."""
+    return BalanceSnapshot.objects.filter(account__item=item).count()
+
+
+def items_for_user(*, user: User) -> QuerySet[PlaidItem]:
+    """Return `user`'s Items, by institution."""
+    return PlaidItem.objects.filter(owner=user).order_by("institution_name", "pk")
+
+
+def accounts_for_user(*, user: User) -> QuerySet[Account]:
+    """Return `user`'s open accounts with their Items, in one query."""
+    return (
+        Account.objects.filter(item__owner=user, closed_at__isnull=True)
+        .select_related("item")
+        .order_by("item__institution_name", "item_id", "name", "mask")
+    )
+
+
+def account_balances(*, user: User) -> list[AccountBalance]:
+    """Return the balance of every open account of `user` (one query, no model instances:
+    a fraction of the cost of `accounts_for_user` per account)."""
+    rows = Account.objects.filter(item__owner=user, closed_at__isnull=True).values_list(
+        "pk", "type", "iso_currency_code", "unofficial_currency_code", "current"
+    )
+    return [
+        AccountBalance(pk, type_, iso or unofficial, bool(iso), current)
+        for pk, type_, iso, unofficial, current in rows.order_by()
+    ]
+
+
+def group_accounts(
+    accounts: Iterable[Account], *, main_currency: str = "USD"
+) -> list[AccountGroup]:
+    """Group accounts by type in display order, with per-currency subtotals; skip empty groups.
+
+    Subtotals: official currencies first, `main_currency` leading; unofficial ones after.
+    """
+    accounts = list(accounts)
+    groups = group_balances(accounts, main_currency=main_currency)
+    attach_accounts(groups, accounts)
+    return groups
+
+
+def attach_accounts(groups: Iterable[AccountGroup], accounts: Iterable[Account]) -> None:
+    """Set each group's shown accounts to those of `accounts` in it, in their order."""
+    by_group: dict[str, list[Account]] = {}
+    for account in accounts:
+        by_group.setdefault(group_key(account), []).append(account)
+    for group in groups:
+        group.accounts = by_group.get(group.key, [])
+
+
+def group_balances(
+    balances: Iterable[Account | AccountBalance], *, main_currency: str = "USD"
+) -> list[AccountGroup]:
+    """Return the non-empty groups in display order with their counts and per-currency
+    subtotals, but no accounts attached (see `group_accounts`, `largest_per_group`)."""
+    groups = {
+        key: AccountGroup(key=key, label=label, is_liability=key in LIABILITY_GROUPS)
+        for key, label, _ in GROUPS
+    }
+    subtotals: dict[tuple[str, str], Subtotal] = {}
+    for account in balances:
+        group = groups[group_key(account)]
+        group.count += 1
+        if account.current is None or not account.currency:
+            continue
+        subtotal = subtotals.get((group.key, account.currency))
+        if subtotal is None:
+            subtotal = Subtotal(account.currency, account.currency_is_official, Decimal(0))
+            subtotals[(group.key, account.currency)] = subtotal
+            group.subtotals.append(subtotal)
+        subtotal.amount += account.current
+    for group in groups.values():
+        group.subtotals = ordered(group.subtotals, main_currency)
+    return [group for group in groups.values() if group.count]
+
+
+def largest_per_group(balances: Iterable[AccountBalance], *, limit: int) -> dict[str, list[int]]:
+    """Return, per group key, the pks of its `limit` accounts of largest |current| (missing
+    balances last), so a long group shows what weighs most."""
+    by_group: dict[str, list[AccountBalance]] = defaultdict(list)
+    for balance in balances:
+        by_group[group_key(balance)].append(balance)
+
+    def weight(b: AccountBalance) -> tuple[bool, Decimal, int]:
+        return (b.current is None, -abs(b.current or Decimal(0)), b.pk)
+
+    return {
+        key: [b.pk for b in sorted(members, key=weight)[:limit]]
+        for key, members in by_group.items()
+    }
+
+
+def accounts_in_group(*, user: User, key: str) -> QuerySet[Account]:
+    """Return `user`'s open accounts of dashboard group `key`, by institution and name."""
+    accounts = accounts_for_user(user=user)
+    if key == "other":
+        return accounts.exclude(type__in=GROUP_OF_TYPE)
+    types = next(types for k, _, types in GROUPS if k == key)
+    return accounts.filter(type__in=types)
+
+
+def account_for_user(*, user: User, pk: int) -> Account | None:
+    """Return `user`'s account `pk` (closed ones too) with its Item, or None."""
+    return Account.objects.select_related("item").filter(pk=pk, item__owner=user).first()
+
+
+def main_currency_for(*, user: User) -> str:
+    """Return `user`'s main currency (USD until they choose one)."""
+    currency = Profile.objects.filter(user=user).values_list("main_currency", flat=True).first()
+    return currency or "USD"
+
+
+def currencies_for_user(*, user: User) -> list[str]:
+    """Return the official currencies of `user`'s open accounts, sorted."""
+    return sorted(
+        set(
+            Account.objects.filter(item__owner=user, closed_at__isnull=True)
+            .exclude(iso_currency_code="")
+            .values_list("iso_currency_code", flat=True)
+        )
+    )

@@ -1,0 +1,131 @@
+"""The dashboard's figures, assembled once for the HTML page and the JSON endpoint.
+
+A read-only composition of the other selectors (their JSON shape: `web/presenters.py`).
+Cost: at most 7 queries whatever the number of accounts, Items or snapshots (profile,
+balances, accounts shown, Items, history base, history days, and the change's base when
+the period reaches before the chart's range).
+Rows read: the user's open accounts as plain values, their Items, and days x currencies of
+daily totals; model instances and rendering only for what the page shows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from django.contrib.auth.models import User
+from django.utils import timezone
+
+from balances.domain import periods
+from balances.domain.totals import (
+    CurrencyChange,
+    CurrencyHistory,
+    CurrencyTotals,
+    totals_by_currency,
+)
+from balances.selectors import accounts, history
+from balances.selectors.accounts import AccountGroup
+from balances.selectors.items import ItemFreshness, items_freshness
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    main_currency: str
+    range_key: str
+    period_key: str
+    today: date
+    totals: list[CurrencyTotals]
+    changes: dict[str, CurrencyChange]
+    groups: list[AccountGroup]
+    items: list[ItemFreshness]  # every connection
+    connections: list[ItemFreshness]  # the ones the page lists
+    history: list[CurrencyHistory]
+    pending: bool
+
+    @property
+    def connections_hidden(self) -> int:
+        return len(self.items) - len(self.connections)
+
+    @property
+    def range_label(self) -> str:
+        return periods.RANGES[self.range_key][0]
+
+    @property
+    def period_label(self) -> str:
+        return periods.PERIODS[self.period_key][0]
+
+    @property
+    def since(self) -> date:
+        return periods.period_start(self.period_key, today=self.today)
+
+    @property
+    def headline(self) -> list[tuple[CurrencyTotals, CurrencyChange | None]]:
+        """Return each currency's totals with its change, main currency first."""
+        return [(t, self.changes.get(t.currency)) for t in self.totals]
+
+
+def dashboard_for_user(
+    *,
+    user: User,
+    range_key: str,
+    period_key: str,
+    accounts_per_group: int | None = None,
+    connections_shown: int | None = None,
+) -> Dashboard:
+    """Return everything the dashboard shows for `user`, in a fixed number of queries.
+
+    `accounts_per_group` keeps the largest accounts of each group (all when None);
+    `connections_shown` keeps every connection needing attention and fills up to that many
+    with the rest (all when None). With both set, what the page renders stays bounded
+    however many accounts the user has; totals and subtotals always count every account.
+    """
+    today = timezone.localdate()
+    main_currency = accounts.main_currency_for(user=user)
+    balances = accounts.account_balances(user=user)
+    totals = totals_by_currency(balances, main_currency=main_currency)
+    groups = accounts.group_balances(balances, main_currency=main_currency)
+    shown = accounts.accounts_for_user(user=user)
+    if accounts_per_group is not None:
+        largest = accounts.largest_per_group(balances, limit=accounts_per_group)
+        shown = shown.filter(pk__in=[pk for pks in largest.values() for pk in pks])
+    accounts.attach_accounts(groups, shown)
+    items = items_freshness(list(accounts.items_for_user(user=user)))
+    start = periods.range_start(range_key, today=today)
+    series = history.net_worth_series(
+        user=user, start=start, end=today, main_currency=main_currency
+    )
+    since = periods.period_start(period_key, today=today)
+    # The chart's days usually include `since`: read the change off them, saving a query.
+    changes = history.net_worth_change_from_history(
+        histories=series, totals=totals, since=since, start=start
+    )
+    if changes is None:
+        changes = history.net_worth_change(user=user, totals=totals, since=since)
+    return Dashboard(
+        main_currency=main_currency,
+        range_key=range_key,
+        period_key=period_key,
+        today=today,
+        totals=totals,
+        changes={c.currency: c for c in changes},
+        groups=groups,
+        items=items,
+        connections=_connections(items, connections_shown),
+        history=series,
+        pending=any(f.item.is_refresh_pending for f in items),
+    )
+
+
+def _connections(items: list[ItemFreshness], limit: int | None) -> list[ItemFreshness]:
+    """Return the connections to show: all needing attention, then others up to `limit`."""
+    if limit is None:
+        return items
+    room = limit - sum(1 for f in items if f.needs_attention)
+    shown = []
+    for entry in items:
+        if entry.needs_attention:
+            shown.append(entry)
+        elif room > 0:
+            shown.append(entry)
+            room -= 1
+    return shown

@@ -1,0 +1,315 @@
+"""Reads of history: net worth per currency by day, its change since a date, and one
+account's daily balances.
+
+Daily points: the value of an account on day D is its last snapshot taken at or before
+the end of D (in the current time zone), carried forward; an account counts from its
+first snapshot until the day it was closed. Every function here costs a fixed number of
+queries, whatever the number of accounts or snapshots (no N+1): `history_accounts` 1,
+`net_worth_history` 2, `net_worth_series` 2, `net_worth_change` 1, `account_history` 2.
+Rows read: `net_worth_history` reads snapshots (accounts x days); `net_worth_series` and
+`net_worth_change` read the daily totals kept at refresh time (days x currencies).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db.models import F, QuerySet, Window
+from django.db.models.functions import RowNumber, TruncDate
+from django.utils import timezone
+
+from balances.domain.totals import (
+    AccountPoint,
+    CurrencyChange,
+    CurrencyHistory,
+    CurrencySum,
+    CurrencyTotals,
+    HistoryAccount,
+    HistoryPoint,
+    RunningTotals,
+    ordered,
+)
+from balances.models import Account, BalanceSnapshot, NetWorthDay
+
+
+def history_accounts(*, user: User) -> list[HistoryAccount]:
+    """Return every account of `user` that history counts, closed ones too (one query)."""
+    rows = Account.objects.filter(item__owner=user).values_list(
+        "pk", "iso_currency_code", "unofficial_currency_code", "type", "closed_at"
+    )
+    return [
+        HistoryAccount(
+            pk=pk,
+            currency=iso or unofficial,
+            currency_is_official=bool(iso),
+            is_liability=type_ in Account.LIABILITY_TYPES,
+            closed_on=timezone.localdate(closed) if closed else None,
+        )
+        for pk, iso, unofficial, type_, closed in rows
+        if iso or unofficial
+    ]
+
+
+def _end_of(day: date) -> datetime:
+    """Return the first instant after `day` in the current time zone."""
+    return timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min))
+
+
+def _last_snapshots_before(
+    account_ids: Iterable[int], moment: datetime
+) -> QuerySet[BalanceSnapshot, tuple[int, Decimal | None, Decimal | None, Decimal | None]]:
+    """Each account's last snapshot taken before `moment`, in one windowed query."""
+    return (
+        BalanceSnapshot.objects.filter(account_id__in=list(account_ids), taken_at__lt=moment)
+        .annotate(
+            rank=Window(RowNumber(), partition_by=[F("account_id")], order_by=F("taken_at").desc())
+        )
+        .filter(rank=1)
+        .values_list("account_id", "available", "current", "limit")
+    )
+
+
+HISTORY_FIELDS = ("account_id", "day", "current")
+ACCOUNT_FIELDS = ("account_id", "day", "available", "current", "limit")
+
+
+def _daily_snapshots(
+    account_ids: Iterable[int], start: datetime | None, end: datetime, *fields: str
+) -> QuerySet[BalanceSnapshot, tuple[Any, ...]]:
+    """Each account's last snapshot of each day in [start, end), by day, in one windowed
+    query, as tuples of `fields` (`day` is the snapshot's date). Ask only for the columns
+    needed: each decimal column costs a conversion per row."""
+    qs = BalanceSnapshot.objects.filter(account_id__in=list(account_ids), taken_at__lt=end)
+    if start is not None:
+        qs = qs.filter(taken_at__gte=start)
+    return (
+        qs.annotate(day=TruncDate("taken_at"))
+        .annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=[F("account_id"), F("day")],
+                order_by=F("taken_at").desc(),
+            )
+        )
+        .filter(rank=1)
+        .order_by("day", "account_id")
+        .values_list(*fields)
+    )
+
+
+def daily_running_totals(
+    *, accounts: Sequence[HistoryAccount], start: date | None, end: date
+) -> Iterator[tuple[date, RunningTotals]]:
+    """Yield each day from `start` (None: the first snapshot's day) to `end` with the
+    running per-currency totals at the end of that day, computed from snapshots.
+
+    The same object is yielded every day: read it before asking for the next day. Two
+    queries; snapshot rows are streamed, so memory stays O(accounts + currencies), but the
+    cost is O(accounts x days) rows: the dashboard reads `net_worth_series` instead, and
+    this serves `net_worth.net_worth_rebuild` and checks. An account closed on day D
+    counts until D - 1 (gone by the end of D, as in today's totals).
+    """
+    by_pk = {a.pk: a for a in accounts}
+    running = RunningTotals(by_pk)
+    if start is not None:
+        for pk, _available, current, _limit in _last_snapshots_before(by_pk, _end_of(start)):
+            running.set(pk, current)
+        daily = _daily_snapshots(by_pk, _end_of(start), _end_of(end), *HISTORY_FIELDS)
+    else:
+        daily = _daily_snapshots(by_pk, None, _end_of(end), *HISTORY_FIELDS)
+    rows: Iterator[tuple[int, date, Decimal | None]] = daily.iterator(chunk_size=5000)
+    pending = next(rows, None)
+    if start is None:
+        if pending is None:
+            return
+        start = pending[1]
+    closings: dict[date, list[int]] = defaultdict(list)
+    for account in accounts:
+        if account.closed_on is not None:
+            closings[max(account.closed_on, start)].append(account.pk)
+    day = start
+    while day <= end:
+        while pending is not None and pending[1] <= day:
+            running.set(pending[0], pending[2])
+            pending = next(rows, None)
+        for pk in closings.get(day, ()):
+            running.close(pk)
+        yield day, running
+        day += timedelta(days=1)
+
+
+def net_worth_history(
+    *,
+    accounts: Sequence[HistoryAccount],
+    start: date | None,
+    end: date | None = None,
+    main_currency: str = "USD",
+) -> list[CurrencyHistory]:
+    """Return daily assets, liabilities and net worth per currency from `start` to `end`,
+    computed from snapshots (see `daily_running_totals` for the cost).
+
+    `start` None means from the first snapshot. A currency appears once any of its
+    accounts has a snapshot on or before a charted day; days before that are left out of
+    its series rather than shown as 0. Ordered like `totals_by_currency`.
+    """
+    series: dict[str, list[HistoryPoint]] = {}
+    days = daily_running_totals(accounts=accounts, start=start, end=end or timezone.localdate())
+    for day, running in days:
+        for currency, point in running.points(day):
+            series.setdefault(currency, []).append(point)
+    official = {a.currency: a.currency_is_official for a in accounts}
+    return ordered(
+        (
+            CurrencyHistory(currency=c, currency_is_official=official[c], points=points)
+            for c, points in series.items()
+        ),
+        main_currency,
+    )
+
+
+def _net_worth_days_before(
+    *, user: User, day: date
+) -> QuerySet[NetWorthDay, tuple[str, bool, Decimal, Decimal, int]]:
+    """Each currency's last NetWorthDay row on or before `day`, in one windowed query."""
+    return (
+        NetWorthDay.objects.filter(user=user, day__lte=day)
+        .annotate(rank=Window(RowNumber(), partition_by=[F("currency")], order_by=F("day").desc()))
+        .filter(rank=1)
+        .values_list("currency", "currency_is_official", "assets", "liabilities", "accounts")
+    )
+
+
+def net_worth_series(
+    *, user: User, start: date | None, end: date | None = None, main_currency: str = "USD"
+) -> list[CurrencyHistory]:
+    """Return `user`'s daily net worth per currency from `start` (None: the first recorded
+    day) to `end`, read from the daily totals kept at refresh time (NetWorthDay).
+
+    The same series as `net_worth_history` over the user's accounts, at a cost in days x
+    currencies, whatever the number of accounts: two queries (one without `start`).
+    """
+    end = end or timezone.localdate()
+    # Each currency's sums, carried forward day to day.
+    state: dict[str, CurrencySum] = {}
+    rows = NetWorthDay.objects.filter(user=user, day__lte=end)
+    if start is not None:
+        for currency, official, assets, liabilities, count in _net_worth_days_before(
+            user=user, day=start
+        ):
+            state[currency] = CurrencySum(official, assets, liabilities, count)
+        rows = rows.filter(day__gt=start)
+    by_day: dict[date, list[tuple[str, CurrencySum]]] = defaultdict(list)
+    for currency, official, day, assets, liabilities, count in rows.values_list(
+        "currency", "currency_is_official", "day", "assets", "liabilities", "accounts"
+    ):
+        by_day[day].append((currency, CurrencySum(official, assets, liabilities, count)))
+    if start is None:
+        if not by_day:
+            return []
+        start = min(by_day)
+    series: dict[str, list[HistoryPoint]] = {}
+    official_of: dict[str, bool] = {}
+    day = start
+    while day <= end:
+        state.update(by_day.get(day, ()))
+        for currency, sums in state.items():
+            if sums.accounts:
+                official_of[currency] = sums.currency_is_official
+                series.setdefault(currency, []).append(
+                    HistoryPoint(day, sums.assets, sums.liabilities)
+                )
+        day += timedelta(days=1)
+    return ordered(
+        (
+            CurrencyHistory(currency=c, currency_is_official=official_of[c], points=points)
+            for c, points in series.items()
+        ),
+        main_currency,
+    )
+
+
+def net_worth_change(
+    *, user: User, totals: Sequence[CurrencyTotals], since: date
+) -> list[CurrencyChange]:
+    """Return, per currency of `totals`, net worth now against at the end of `since`, read
+    from the daily totals (one query). A currency with no balance recorded by then has
+    `before` None (unknown). Ordered like `totals`.
+    """
+    before = {
+        currency: assets - liabilities
+        for currency, _official, assets, liabilities, count in _net_worth_days_before(
+            user=user, day=since
+        )
+        if count
+    }
+    return _changes(totals, since, before)
+
+
+def _changes(
+    totals: Sequence[CurrencyTotals], since: date, before: dict[str, Decimal]
+) -> list[CurrencyChange]:
+    """Return each currency of `totals` now against `before` (None where it has none)."""
+    return [
+        CurrencyChange(
+            currency=t.currency,
+            currency_is_official=t.currency_is_official,
+            since=since,
+            before=before.get(t.currency),
+            now=t.net_worth,
+        )
+        for t in totals
+    ]
+
+
+def net_worth_change_from_history(
+    *,
+    histories: Sequence[CurrencyHistory],
+    totals: Sequence[CurrencyTotals],
+    since: date,
+    start: date | None,
+) -> list[CurrencyChange] | None:
+    """Return `net_worth_change` read off `histories` computed from `start` (no query).
+
+    None when `since` lies before `start` (ask `net_worth_change` then). A currency with
+    no point on `since` had no balance recorded by then: its `before` is None.
+    """
+    if start is not None and since < start:
+        return None
+    at_since = {h.currency: p.net_worth for h in histories for p in h.points if p.day == since}
+    return _changes(totals, since, at_since)
+
+
+def account_history(
+    *, account: Account, start: date | None, end: date | None = None
+) -> list[AccountPoint]:
+    """Return `account`'s daily balances from `start` (None: its first snapshot) to `end`.
+
+    Two queries; days before its first snapshot are left out.
+    """
+    end = end or timezone.localdate()
+    if account.closed_at is not None:
+        end = min(end, timezone.localdate(account.closed_at))
+    last: tuple[Decimal | None, Decimal | None, Decimal | None] | None = None
+    if start is not None:
+        for _pk, available, current, limit in _last_snapshots_before([account.pk], _end_of(start)):
+            last = (available, current, limit)
+        rows = list(_daily_snapshots([account.pk], _end_of(start), _end_of(end), *ACCOUNT_FIELDS))
+    else:
+        rows = list(_daily_snapshots([account.pk], None, _end_of(end), *ACCOUNT_FIELDS))
+        if not rows:
+            return []
+        start = rows[0][1]
+    by_day = {day: (available, current, limit) for _pk, day, available, current, limit in rows}
+    points: list[AccountPoint] = []
+    day = start
+    while day <= end:
+        last = by_day.get(day, last)
+        if last is not None:
+            points.append(AccountPoint(day, *last))
+        day += timedelta(days=1)
+    return points

@@ -1,0 +1,13 @@
+"""Writes: every change to the database, every Plaid call, every task queued.
+
+- `linking`: Link tokens, the token exchange with its duplicate guard, update mode, unlink.
+- `refresh`: one background refresh (lock, rate limits, retry decision); `store`: fetch
+  from Plaid and store accounts, snapshots and daily totals (`bulk`: its UPDATE helper).
+- `queueing`: queue refreshes (one Item, the fan-out, "Refresh now"); `beat`: the fan-out.
+- `errors`, `calls`: record an Item's errors and its call log.
+- `webhooks`: apply a verified webhook. `net_worth`: the daily totals. `history`: retention.
+- `profiles`, `operations` (operator actions), `encryption` (key rotation).
+
+Imports selectors, models, domain rules, the Plaid package and shared state; tasks only
+lazily where one is queued (`queueing`); never the web or the admin.
+"""

@@ -1,0 +1,206 @@
+"""Link and unlink banks: Link tokens, the token exchange with its duplicate guard,
+update mode, and removing an Item at Plaid and here.
+
+Every Plaid call goes through `balances.plaid.client`; refreshes are queued on commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+
+from balances.models import PlaidItem
+from balances.plaid import client
+from balances.plaid.errors import PlaidError, is_item_gone, unlink_error_message
+from balances.plaid.link_metadata import LinkMetadata
+from balances.plaid.types import LinkToken, TokenExchange
+from balances.services import net_worth, queueing
+from balances.services.profiles import profile_get_or_create
+
+logger = logging.getLogger(__name__)
+
+
+class LinkError(Exception):
+    """Linking an Item failed; nothing was stored. `str()` is fit to show the user."""
+
+
+class ItemAlreadyLinked(LinkError):
+    """The new link duplicates one of the user's Items; the new one was not kept."""
+
+    def __init__(self, existing: PlaidItem) -> None:
+        super().__init__(
+            f"{existing.display_name} is already linked with these accounts, so nothing was added. "
+            "Its balances stay on your dashboard."
+        )
+        self.existing = existing
+
+
+def item_link(
+    *,
+    user: User,
+    public_token: str,
+    metadata: LinkMetadata | None = None,
+    queue_refresh: bool = True,
+) -> PlaidItem:
+    """Exchange a Link public token and store the Item for `user`.
+
+    Looks up the institution's name (best effort: a failure there falls back to the name in
+    Link's `metadata`, or blank, and leaves the Item usable). With `queue_refresh`, marks
+    the Item pending and queues its first refresh once it is committed.
+
+    Duplicate guard: a new Item at the same institution with the same set of account masks
+    (from `metadata`) as one of `user`'s Items is removed at Plaid again and
+    ItemAlreadyLinked is raised; other users' Items never count. If storing fails after
+    the exchange, the new Item is removed at Plaid too: no half-made Item is left anywhere.
+    """
+    exchange = client.item_public_token_exchange(public_token)
+    is_new = not PlaidItem.objects.filter(plaid_item_id=exchange.item_id).exists()
+    try:
+        item = _item_store_link(user=user, exchange=exchange, metadata=metadata)
+    except BaseException:
+        if is_new:
+            item_remove_at_plaid(access_token=exchange.access_token, item_id=exchange.item_id)
+        raise
+    if queue_refresh:
+        queueing.item_queue_refresh_best_effort(item=item)
+    return item
+
+
+def _item_store_link(
+    *, user: User, exchange: TokenExchange, metadata: LinkMetadata | None
+) -> PlaidItem:
+    institution_id = metadata.institution_id if metadata else ""
+    institution_name = ""
+    try:
+        info = client.item_get(exchange.access_token)
+        institution_id = info.institution_id or institution_id
+        if institution_id:
+            institution_name = client.institutions_get_by_id(institution_id).name
+    except PlaidError as error:
+        logger.warning("Institution lookup for item %s failed: %r", exchange.item_id, error)
+    institution_name = institution_name or (metadata.institution_name if metadata else "")
+
+    with transaction.atomic():
+        item = PlaidItem.objects.select_for_update().filter(plaid_item_id=exchange.item_id).first()
+        if item is not None and item.owner_id != user.pk:
+            raise LinkError("This bank connection belongs to another user.")
+        if item is None and metadata is not None and institution_id and metadata.masks:
+            duplicate = item_find_duplicate(
+                user=user, institution_id=institution_id, masks=metadata.masks
+            )
+            if duplicate is not None:
+                raise ItemAlreadyLinked(duplicate)
+        if item is None:
+            item = PlaidItem(owner=user, plaid_item_id=exchange.item_id)
+        item.access_token = exchange.access_token
+        item.institution_id = institution_id or item.institution_id
+        item.institution_name = institution_name or item.institution_name
+        item.save()
+    return item
+
+
+def item_find_duplicate(
+    *, user: User, institution_id: str, masks: frozenset[str]
+) -> PlaidItem | None:
+    """Return `user`'s Item at `institution_id` whose open accounts have exactly `masks`."""
+    candidates = PlaidItem.objects.filter(owner=user, institution_id=institution_id)
+    for candidate in candidates.prefetch_related("accounts"):
+        existing = {a.mask for a in candidate.accounts.all() if a.closed_at is None and a.mask}
+        if existing and existing == masks:
+            return candidate
+    return None
+
+
+def item_remove_at_plaid(*, access_token: str, item_id: str) -> bool:
+    """Remove an Item at Plaid (ends billing and access); ITEM_NOT_FOUND counts as removed.
+
+    Return whether it is gone. Other failures are logged (never the token) and return False.
+    """
+    try:
+        client.item_remove(access_token)
+    except PlaidError as error:
+        if is_item_gone(error):
+            return True
+        logger.error("Could not remove item %s at Plaid: %r", item_id, error)
+        return False
+    return True
+
+
+def item_link_sandbox(
+    *,
+    user: User,
+    institution_id: str,
+    products: Iterable[str] = ("transactions",),
+    webhook: str | None = None,
+    queue_refresh: bool = True,
+) -> PlaidItem:
+    """Link a sandbox Item without Link: `/sandbox/public_token/create`, then `item_link`."""
+    public_token = client.sandbox_public_token_create(
+        institution_id, initial_products=list(products), webhook=webhook
+    )
+    return item_link(user=user, public_token=public_token, queue_refresh=queue_refresh)
+
+
+def link_token_create_for_user(*, user: User) -> LinkToken:
+    """Create a Link token for linking a new bank (normal mode, products from settings).
+
+    `client_user_id` is the user's random Profile.plaid_user_id, never a name or email;
+    the Item gets settings.PLAID_WEBHOOK_URL as its webhook when set. Raises PlaidError.
+    """
+    profile = profile_get_or_create(user=user)
+    return client.link_token_create(
+        client_user_id=str(profile.plaid_user_id),
+        webhook=settings.PLAID_WEBHOOK_URL or None,
+    )
+
+
+def link_token_create_for_item(*, item: PlaidItem, account_selection: bool = False) -> LinkToken:
+    """Create an update-mode Link token for `item` (re-login, or adding new accounts).
+
+    Update mode uses the Item's access token and no products. With `account_selection`,
+    Link lets the user pick accounts Plaid reported as new. Raises PlaidError.
+    """
+    profile = profile_get_or_create(user=item.owner)
+    return client.link_token_create(
+        client_user_id=str(profile.plaid_user_id),
+        access_token=item.access_token,
+        account_selection=account_selection,
+    )
+
+
+def item_update_complete(*, item: PlaidItem) -> None:
+    """Record that the user finished Link's update mode for `item`, and refresh it.
+
+    Update mode repairs the login and renews consent, so the error, the expiry warning and
+    the new-accounts flag are cleared; the access token stays the same. The Item shows as
+    pending until the queued refresh confirms it (a refresh that fails sets the error again).
+    """
+    fields = item.clear_error(warning=True)
+    item.new_accounts_available = False
+    item.save(update_fields=[*fields, "new_accounts_available"])
+    # The repair stands even if the queue is down: the next scheduled run refreshes it.
+    queueing.item_queue_refresh_best_effort(item=item)
+
+
+def item_unlink(*, item: PlaidItem) -> None:
+    """Remove `item` at Plaid, then delete it with its accounts and their balance history.
+
+    ITEM_NOT_FOUND (and INVALID_ACCESS_TOKEN) from Plaid means it is already gone there.
+    Any other failure raises LinkError and changes nothing here, so the user can retry and
+    no Item is left billed at Plaid without a row that could remove it.
+    """
+    try:
+        client.item_remove(item.access_token)
+    except PlaidError as error:
+        if not is_item_gone(error):
+            raise LinkError(unlink_error_message(error)) from error
+    logger.info("Item %s unlinked by its owner", item.pk)
+    with transaction.atomic():
+        # Cascades to its Accounts, their BalanceSnapshots and its PlaidCall log; the
+        # owner's daily totals are then summed again from the snapshots that remain.
+        item.delete()
+        net_worth.net_worth_rebuild(user_id=item.owner_id)

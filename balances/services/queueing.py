@@ -1,0 +1,172 @@
+"""Queue refreshes: one Item, beat's fan-out, and a user's "Refresh now".
+
+Tasks are published when the transaction commits. `balances.tasks` sits above the services
+(its tasks call them), so it is imported only there, lazily, never at module level.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
+
+from balances.models import PlaidItem
+from balances.services import pending
+from balances.shared_state import api as shared_state
+
+logger = logging.getLogger(__name__)
+
+
+def item_queue_refresh_best_effort(*, item: PlaidItem) -> bool:
+    """Queue a real-time refresh of `item` (the user is waiting); return whether it was.
+
+    For an Item just linked or repaired: it stays valid when Redis or the broker is down
+    (logged; the next scheduled run refreshes it), so neither failure reaches the caller.
+    """
+    try:
+        return item_queue_refresh(item=item, realtime=True)
+    except (shared_state.SharedStateUnavailable, KombuOperationalError):
+        logger.warning(
+            "Item %s: refresh not queued; the next scheduled run does it", item.pk, exc_info=True
+        )
+        return False
+
+
+def item_queue_refresh(*, item: PlaidItem, realtime: bool | None = None) -> bool:
+    """Queue a refresh of an active Item unless one is already queued or running.
+
+    Returns whether it was queued. Marks the refresh pending (`pending.py`; the dashboard
+    shows "refreshing…" until the refresh ends). `realtime=None` follows
+    BALANCE_SCHEDULED_SOURCE. The task is published when the transaction commits.
+    Raises kombu's OperationalError when the broker is unreachable (outside a transaction
+    the callback runs at once, so the caller can tell the user); nothing then stays
+    marked as pending.
+    """
+    if not item.is_active:
+        return False
+    if realtime is None:
+        realtime = settings.BALANCE_SCHEDULED_SOURCE == "realtime"
+    if not pending.item_pending_mark(item_id=item.pk):
+        return False
+    item.refresh_requested_at = timezone.now()
+    # Inside a transaction the task is published at commit, where a failure can no longer
+    # reach the caller: it is logged (robust) and the pending mark undone.
+    transaction.on_commit(
+        partial(_publish_refresh, item.pk, realtime),
+        robust=transaction.get_connection().in_atomic_block,
+    )
+    return True
+
+
+def _publish_refresh(item_id: int, realtime: bool) -> None:
+    from balances import tasks
+
+    try:
+        tasks.refresh_item_balances.delay(item_id, realtime=realtime)
+    except Exception:
+        _unmark_pending([item_id])
+        raise
+
+
+def _unmark_pending(item_ids: list[int]) -> None:
+    """A refresh could not be queued: undo its pending mark so the next one is not refused."""
+    pending.items_pending_end(item_ids=item_ids)
+
+
+def items_queue_refresh(*, items: Iterable[PlaidItem], realtime: bool | None = None) -> int:
+    """Queue a refresh of each active Item not already pending; return how many were queued.
+
+    Beat's fan-out and the admin's action: one task per Item, published when the
+    transaction commits. Marks and errors as `item_queue_refresh`; the Items whose task
+    could not be published are left not pending, so the next fan-out queues them. Cost:
+    one UPDATE per Item (the pending mark), one publish per Item.
+    """
+    if realtime is None:
+        realtime = settings.BALANCE_SCHEDULED_SOURCE == "realtime"
+    ids: list[int] = []
+    try:
+        for item in items:
+            if item.is_active and pending.item_pending_mark(item_id=item.pk):
+                ids.append(item.pk)
+    finally:
+        # The database failing halfway: the Items marked so far are queued all the same.
+        if ids:
+            transaction.on_commit(
+                partial(_publish_refreshes, ids, realtime),
+                robust=transaction.get_connection().in_atomic_block,
+            )
+    return len(ids)
+
+
+def _publish_refreshes(item_ids: list[int], realtime: bool) -> None:
+    from balances import tasks
+
+    for n, item_id in enumerate(item_ids):
+        try:
+            tasks.refresh_item_balances.delay(item_id, realtime=realtime)
+        except Exception:
+            _unmark_pending(item_ids[n:])  # the next fan-out queues them again
+            raise
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshRequest:
+    """What "Refresh now" did for each of a user's Items."""
+
+    queued: tuple[PlaidItem, ...]
+    # A refresh was already queued or running.
+    pending: tuple[PlaidItem, ...]
+    # Refreshed on demand too recently: (Item, when the next on-demand refresh may run).
+    throttled: tuple[tuple[PlaidItem, datetime], ...]
+    # Needs re-login or revoked: cannot be refreshed.
+    inactive: tuple[PlaidItem, ...]
+
+
+def user_queue_refresh(*, user: User) -> RefreshRequest:
+    """Queue a real-time refresh of every active Item of `user` ("Refresh now").
+
+    Each Item may be refreshed on demand once per BALANCE_REFRESH_NOW_INTERVAL; an Item
+    whose refresh is already queued or running is not queued again. Raises
+    SharedStateUnavailable (the on-demand interval lives in Redis) or OperationalError
+    (see `item_queue_refresh`).
+    """
+    queued: list[PlaidItem] = []
+    pending: list[PlaidItem] = []
+    throttled: list[tuple[PlaidItem, datetime]] = []
+    inactive: list[PlaidItem] = []
+    for item in PlaidItem.objects.filter(owner=user).order_by("institution_name", "pk"):
+        if not item.is_active:
+            inactive.append(item)
+            continue
+        wait = shared_state.refresh_now_wait(item.pk)
+        if wait > 0:
+            throttled.append((item, timezone.now() + timedelta(seconds=math.ceil(wait))))
+            continue
+        shared_state.refresh_now_claim(item.pk)
+        try:
+            was_queued = item_queue_refresh(item=item, realtime=True)
+        except Exception:
+            with contextlib.suppress(shared_state.SharedStateUnavailable):
+                shared_state.refresh_now_release(item.pk)
+            raise
+        if was_queued:
+            queued.append(item)
+        else:
+            shared_state.refresh_now_release(item.pk)
+            pending.append(item)
+    return RefreshRequest(
+        queued=tuple(queued),
+        pending=tuple(pending),
+        throttled=tuple(throttled),
+        inactive=tuple(inactive),
+    )

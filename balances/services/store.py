@@ -1,0 +1,249 @@
+"""Fetch an Item's balances from Plaid and store them: accounts, snapshots, daily totals.
+
+Writes only; the refresh run around it (lock, rate limits, retries) is `refresh.py`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from balances.models import Account, BalanceSnapshot, PlaidItem
+from balances.plaid import client
+from balances.plaid.errors import PlaidError
+from balances.plaid.types import AccountsResult
+from balances.services import bulk, calls, errors, net_worth
+
+ACCOUNT_FIELDS = (
+    "name",
+    "official_name",
+    "mask",
+    "type",
+    "subtype",
+    "iso_currency_code",
+    "unofficial_currency_code",
+    "available",
+    "current",
+    "limit",
+    "balances_updated_at",
+    "closed_at",
+    "updated_at",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshResult:
+    accounts_created: int
+    accounts_updated: int
+    accounts_closed: int
+    snapshots_written: int
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedBalances:
+    """A successful balance call for an Item, not stored yet."""
+
+    item: PlaidItem
+    endpoint: str
+    result: AccountsResult
+    called_at: datetime
+
+
+def item_refresh_balances(
+    *,
+    item: PlaidItem,
+    realtime: bool = True,
+    record_retryable: bool = True,
+    now: datetime | None = None,
+) -> RefreshResult:
+    """Fetch balances for `item` and store them; log the call in the Item's call log.
+
+    `realtime` asks `/accounts/balance/get` (billed per call in production); otherwise
+    `/accounts/get` (cached balances, no per-call fee). On success: upsert its Accounts
+    (one row per Plaid account, ever), mark vanished accounts closed, write snapshots where
+    balances changed or none exists today, and mark the Item healthy. On failure: keep the
+    last good balances and their timestamp, record the error on the Item (a retryable one
+    only with `record_retryable`: a caller that retries records it when it gives up), and
+    re-raise the PlaidError. `now`: the clock (default the current time), for the
+    snapshots' time and the day of the daily totals.
+    """
+    fetched = item_fetch_balances(item=item, realtime=realtime, record_retryable=record_retryable)
+    return item_store_fetched(fetched=fetched, now=now)
+
+
+def item_fetch_balances(
+    *, item: PlaidItem, realtime: bool = True, record_retryable: bool = True
+) -> FetchedBalances:
+    """Call Plaid for `item`'s balances (see `item_refresh_balances`); store nothing yet.
+
+    On failure: log the call, record the error as `item_refresh_balances` does, re-raise.
+    """
+    endpoint = "/accounts/balance/get" if realtime else "/accounts/get"
+    fetch = client.accounts_balance_get if realtime else client.accounts_get
+    try:
+        result = fetch(item.access_token)
+    except PlaidError as error:
+        calls.item_record_call(item=item, endpoint=endpoint, error=error)
+        if error.code == "LAST_UPDATED_DATETIME_OUT_OF_RANGE":
+            errors.item_record_old_balances(item=item, error=error)
+        elif record_retryable or not error.retryable:
+            errors.item_record_error(item=item, error=error)
+        raise
+    return FetchedBalances(item, endpoint, result, timezone.now())
+
+
+def item_store_fetched(*, fetched: FetchedBalances, now: datetime | None = None) -> RefreshResult:
+    """Log the call and store its reply (`item_store_balances`) in one transaction.
+
+    The call happened even if storing fails: then it is logged on its own before the
+    error goes up. Cost: one statement for the log, in the store's transaction.
+    """
+    row = calls.call_row(
+        item=fetched.item,
+        endpoint=fetched.endpoint,
+        called_at=fetched.called_at,
+        request_id=fetched.result.request_id,
+        duration_ms=fetched.result.duration_ms,
+    )
+    try:
+        with transaction.atomic():
+            row.save()
+            result = item_store_balances(item=fetched.item, result=fetched.result, now=now)
+    except Exception:
+        row.pk = None  # the id of the rolled-back insert
+        row.save()
+        raise
+    finally:
+        calls.log_call(fetched.item, row)
+    return result
+
+
+ITEM_FIELDS = (
+    "refresh_requested_at",
+    "status",
+    "error_code",
+    "error_message",
+    "error_at",
+    "last_refreshed_at",
+    "institution_id",
+    "updated_at",
+)
+
+
+def item_store_balances(
+    *, item: PlaidItem, result: AccountsResult, now: datetime | None = None
+) -> RefreshResult:
+    """Store one Plaid accounts reply for `item` in a single transaction; return what it
+    stored.
+
+    Upsert its Accounts (one row per Plaid account, ever), mark vanished ones closed,
+    write snapshots where balances changed or none exists today, mark the Item healthy and
+    refreshed (which ends its pending refresh), and add the change to its owner's daily
+    totals. `now`: the clock (default the current time): the snapshots' time, the
+    refresh's, and the day of the daily totals. Cost: about ten statements, whatever the
+    number of accounts (Python work per account).
+    """
+    now = now or timezone.now()
+    start_of_day = datetime.combine(now.date(), time.min, tzinfo=now.tzinfo)
+    # No savepoint when the caller's transaction holds it (`item_store_fetched`): if this
+    # fails, that whole transaction fails.
+    with transaction.atomic(savepoint=False):
+        # Serializes concurrent refreshes of one Item (a row lock on PostgreSQL; SQLite
+        # serializes all writers anyway), so account rows are never duplicated.
+        list(PlaidItem.objects.select_for_update().filter(pk=item.pk).values_list("pk"))
+        existing: dict[str, Account] = {}
+        snapped_today: set[int] = set()
+        # One query: the accounts, each with whether it has a snapshot today yet.
+        for row in Account.objects.filter(item_id=item.pk).annotate(
+            snapped_today=Exists(
+                BalanceSnapshot.objects.filter(account=OuterRef("pk"), taken_at__gte=start_of_day)
+            )
+        ):
+            existing[row.plaid_account_id] = row
+            if row.snapped_today:
+                snapped_today.add(row.pk)
+        known = list(existing.values())
+        before = {a.pk: bulk.values_of(a, ACCOUNT_FIELDS) for a in known}
+        item_before = {item.pk: bulk.values_of(item, ITEM_FIELDS)}
+        states = [net_worth.AccountState.of(a) for a in known]
+        accounts = list(known)
+        created: list[Account] = []
+        changed_rows: list[Account] = []
+        new_snapshots: list[tuple[Account, bool]] = []  # (account, changed)
+        for remote in result.accounts:
+            account: Account | None = existing.pop(remote.account_id, None)
+            balances = remote.balances
+            if account is None:
+                account = Account(item=item, plaid_account_id=remote.account_id)
+                created.append(account)
+                accounts.append(account)
+                is_changed = True
+            else:
+                changed_rows.append(account)
+                is_changed = account.balances != (
+                    balances.available,
+                    balances.current,
+                    balances.limit,
+                )
+            account.name = remote.name
+            account.official_name = remote.official_name or ""
+            account.mask = remote.mask or ""
+            account.type = remote.type
+            account.subtype = remote.subtype or ""
+            account.iso_currency_code = balances.iso_currency_code or ""
+            account.unofficial_currency_code = balances.unofficial_currency_code or ""
+            account.available = balances.available
+            account.current = balances.current
+            account.limit = balances.limit
+            account.balances_updated_at = balances.last_updated_at or now
+            account.closed_at = None
+            account.updated_at = now
+            new_snapshots.append((account, is_changed))
+        closed = [a for a in existing.values() if a.closed_at is None]
+        for account in closed:
+            account.closed_at = now
+            account.updated_at = now
+        updated = len(changed_rows)
+        changed_rows.extend(closed)
+        item.clear_error()
+        item.last_refreshed_at = now
+        item.refresh_requested_at = None  # the pending refresh ends (services/pending.py)
+        if result.institution_id and not item.institution_id:
+            item.institution_id = result.institution_id
+        item.updated_at = now
+
+        Account.objects.bulk_create(created)
+        # Only the cells that changed: bulk_update of every field cost more than the call.
+        bulk.update_changed(Account, changed_rows, ACCOUNT_FIELDS, before)
+        snapshots = [
+            BalanceSnapshot(
+                account=account,
+                taken_at=now,
+                available=account.available,
+                current=account.current,
+                limit=account.limit,
+            )
+            for account, is_changed in new_snapshots
+            if is_changed or account.pk not in snapped_today
+        ]
+        BalanceSnapshot.objects.bulk_create(snapshots)
+        bulk.update_changed(PlaidItem, [item], ITEM_FIELDS, item_before)
+        # The owner's daily totals (the dashboard's history) follow: last, as their UPDATE
+        # holds the row of the owner's day until the commit (currencies in order, so two
+        # refreshes of one owner's Items never deadlock).
+        net_worth.net_worth_add(
+            user_id=item.owner_id,
+            before=states,
+            after=[net_worth.AccountState.of(a) for a in accounts],
+            day=timezone.localdate(now),
+        )
+    return RefreshResult(
+        accounts_created=len(created),
+        accounts_updated=updated,
+        accounts_closed=len(closed),
+        snapshots_written=len(snapshots),
+    )

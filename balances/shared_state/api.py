@@ -1,0 +1,120 @@
+"""Rate limits, per-Item locks and "Refresh now" intervals shared by every process.
+
+State lives in Redis (`THROTTLE_REDIS_URL`, by default the Celery broker when it is Redis,
+`redis.py`), never in process memory, so limits hold across any number of web and worker
+processes. Without Redis (`make run` falls back to a file broker), the same state lives in
+one JSON file under DATA_DIR (`file.py`): correct across the processes of one machine only.
+
+Every function raises `SharedStateUnavailable` when the store cannot be reached; callers
+decide (a view shows a message, a task retries later). Keys never hold tokens.
+
+Costs: each call is one Redis round trip, or one locked read-modify-write of a small file.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+
+from balances.shared_state.base import SharedStateUnavailable, Store
+from balances.shared_state.file import FileStore
+from balances.shared_state.redis import RedisStore
+
+__all__ = ["SharedStateUnavailable"]
+
+BALANCE_GET = "/accounts/balance/get"
+ACCOUNTS_GET = "/accounts/get"
+WINDOW_SECONDS = 60.0
+
+
+_stores: dict[tuple[int, str, str], Store] = {}
+
+
+def store() -> Store:
+    """Return this process's store for the current settings (clients are not fork-safe)."""
+    url = settings.THROTTLE_REDIS_URL
+    path = str(settings.THROTTLE_FILE_PATH)
+    key = (os.getpid(), url, path)
+    if key not in _stores:
+        _stores[key] = RedisStore(url) if url else FileStore(Path(path))
+    return _stores[key]
+
+
+def _key(*parts: object) -> str:
+    return ":".join([settings.THROTTLE_KEY_PREFIX, *(str(p) for p in parts)])
+
+
+# --- Per-Item lock: two refreshes of one Item never interleave --------------------------
+
+
+def item_lock_acquire(item_id: int) -> str | None:
+    """Take the Item's refresh lock; return its token, or None when another holder has it.
+
+    The lock expires after BALANCE_REFRESH_LOCK_TTL seconds, so a holder that dies
+    (SIGKILL) blocks the Item for at most that long.
+    """
+    token = uuid.uuid4().hex
+    ok = store().set_if_absent(_key("lock", item_id), token, settings.BALANCE_REFRESH_LOCK_TTL)
+    return token if ok else None
+
+
+def item_lock_release(item_id: int, token: str) -> None:
+    """Release the lock if `token` still holds it (never another holder's lock)."""
+    store().delete(_key("lock", item_id), token)
+
+
+def item_lock_remaining(item_id: int) -> float:
+    """Return the seconds until the Item's lock expires (0 when free)."""
+    return store().remaining(_key("lock", item_id))
+
+
+# --- "Refresh now": one on-demand refresh per Item per BALANCE_REFRESH_NOW_INTERVAL -----
+
+
+def refresh_now_wait(item_id: int) -> float:
+    """Return the seconds until the user may refresh the Item again (0: now)."""
+    return store().remaining(_key("refresh-now", item_id))
+
+
+def refresh_now_claim(item_id: int) -> None:
+    """Start the Item's on-demand interval."""
+    store().set(_key("refresh-now", item_id), "1", settings.BALANCE_REFRESH_NOW_INTERVAL)
+
+
+def refresh_now_release(item_id: int) -> None:
+    """Forget the Item's on-demand interval (its refresh could not be queued)."""
+    store().delete(_key("refresh-now", item_id))
+
+
+# --- Plaid's rate limits, enforced before Plaid has to ----------------------------------
+
+
+def _limits(endpoint: str) -> tuple[int, int]:
+    if endpoint == BALANCE_GET:
+        return (
+            settings.PLAID_BALANCE_GET_PER_ITEM_PER_MINUTE,
+            settings.PLAID_BALANCE_GET_PER_CLIENT_PER_MINUTE,
+        )
+    if endpoint == ACCOUNTS_GET:
+        return (
+            settings.PLAID_ACCOUNTS_GET_PER_ITEM_PER_MINUTE,
+            settings.PLAID_ACCOUNTS_GET_PER_CLIENT_PER_MINUTE,
+        )
+    raise ValueError(f"No rate limit is configured for {endpoint}.")
+
+
+def plaid_call_wait(endpoint: str, item_id: int) -> float:
+    """Count one call to `endpoint` for the Item if both its per-Item and the per-client
+    limit allow it now and return 0; otherwise count nothing and return the seconds to wait.
+    """
+    per_item, per_client = _limits(endpoint)
+    return store().take(
+        [
+            (_key("rate", endpoint, "item", item_id), max(1, per_item)),
+            (_key("rate", endpoint, "client"), max(1, per_client)),
+        ],
+        WINDOW_SECONDS,
+    )

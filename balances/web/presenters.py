@@ -1,0 +1,270 @@
+"""Shape figures for the wire: JSON for `/api/dashboard/` and the chart, rows for CSV.
+
+Amounts become exact decimal strings (never floats); a missing balance stays None (JSON
+null, never 0). Never a token or a Plaid id.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.urls import reverse
+from django.utils import timezone
+
+from balances.domain.totals import AccountPoint, CurrencyHistory
+from balances.models import Account
+from balances.plaid.errors import help_for_error
+from balances.selectors.dashboard import Dashboard
+from balances.selectors.exports import SnapshotRow
+
+
+def decimal_text(amount: Decimal | None, *, official: bool = True) -> str | None:
+    """Return `amount` as exact plain text ("110.00", "23631.9805", "0.51234567"); None stays.
+
+    Official currencies keep at least two decimals; nothing is rounded away.
+    """
+    if amount is None:
+        return None
+    text = amount.normalize()
+    if official and text.as_tuple().exponent > -2:  # type: ignore[operator]
+        text = amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return f"{text:f}"
+
+
+def utilization_percent(account: Account) -> Decimal | None:
+    """Return current ÷ limit in percent, one decimal (None without both)."""
+    if account.current is None or not account.limit:
+        return None
+    return (account.current / account.limit * 100).quantize(Decimal("0.1"), ROUND_HALF_UP)
+
+
+def available_credit(account: Account) -> Decimal | None:
+    """Return limit - current for credit accounts (None without both)."""
+    if account.type != Account.Type.CREDIT or account.current is None or account.limit is None:
+        return None
+    return account.limit - account.current
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def account_json(account: Account) -> dict[str, Any]:
+    official = account.currency_is_official
+    return {
+        "id": account.pk,
+        "url": reverse("account_detail", args=[account.pk]),
+        "institution": account.item.display_name,
+        "name": account.name,
+        "official_name": account.official_name,
+        "mask": account.mask,
+        "type": account.type,
+        "subtype": account.subtype,
+        "currency": account.currency,
+        "currency_is_official": official,
+        "available": decimal_text(account.available, official=official),
+        "current": decimal_text(account.current, official=official),
+        "limit": decimal_text(account.limit, official=official),
+        "available_credit": decimal_text(available_credit(account), official=official),
+        "utilization_percent": decimal_text(utilization_percent(account), official=False),
+        "balances_updated_at": _iso(account.balances_updated_at),
+    }
+
+
+def history_json(history: list[CurrencyHistory]) -> list[dict[str, Any]]:
+    return [
+        {
+            "currency": h.currency,
+            "currency_is_official": h.currency_is_official,
+            "points": [
+                {
+                    "date": p.day.isoformat(),
+                    "assets": decimal_text(p.assets, official=h.currency_is_official),
+                    "liabilities": decimal_text(p.liabilities, official=h.currency_is_official),
+                    "net_worth": decimal_text(p.net_worth, official=h.currency_is_official),
+                }
+                for p in h.points
+            ],
+        }
+        for h in history
+    ]
+
+
+def dashboard_json(board: Dashboard) -> dict[str, Any]:
+    """Return the dashboard's figures as JSON-ready data. Never tokens or Plaid ids."""
+    totals = []
+    for t in board.totals:
+        change = board.changes.get(t.currency)
+        official = t.currency_is_official
+        totals.append(
+            {
+                "currency": t.currency,
+                "currency_is_official": official,
+                "assets": decimal_text(t.assets, official=official),
+                "liabilities": decimal_text(t.liabilities, official=official),
+                "net_worth": decimal_text(t.net_worth, official=official),
+                "change": None
+                if change is None
+                else {
+                    "period": board.period_key,
+                    "since": change.since.isoformat(),
+                    "net_worth_then": decimal_text(change.before, official=official),
+                    "amount": decimal_text(change.amount, official=official),
+                    "percent": decimal_text(change.percent, official=False),
+                },
+            }
+        )
+    return {
+        "generated_at": timezone.now().isoformat(),
+        "main_currency": board.main_currency,
+        "range": board.range_key,
+        "period": board.period_key,
+        "pending": board.pending,
+        "totals": totals,
+        "groups": [
+            {
+                "key": g.key,
+                "label": g.label,
+                "is_liability": g.is_liability,
+                "subtotals": [
+                    {
+                        "currency": s.currency,
+                        "currency_is_official": s.currency_is_official,
+                        "amount": decimal_text(s.amount, official=s.currency_is_official),
+                    }
+                    for s in g.subtotals
+                ],
+                "accounts": [account_json(a) for a in g.accounts],
+            }
+            for g in board.groups
+        ],
+        "items": [
+            {
+                "id": f.item.pk,
+                "institution": f.item.display_name,
+                "status": f.item.status,
+                "error_code": f.item.error_code or None,
+                "action": help_for_error(f.item.error_code) if f.item.error_code else None,
+                "warning_code": f.item.warning_code or None,
+                "expires_at": _iso(f.item.expires_at),
+                "last_refreshed_at": _iso(f.item.last_refreshed_at),
+                "stale": f.is_stale,
+                "pending": f.item.is_refresh_pending,
+            }
+            for f in board.items
+        ],
+        "history": history_json(board.history),
+    }
+
+
+def chart_json(history: list[CurrencyHistory]) -> list[dict[str, Any]]:
+    """Return compact series for static/js/dashboard.js (numbers as strings, exact)."""
+    return [
+        {
+            "currency": h.currency,
+            "official": h.currency_is_official,
+            "labels": [p.day.isoformat() for p in h.points],
+            "net_worth": [decimal_text(p.net_worth, official=False) for p in h.points],
+            "assets": [decimal_text(p.assets, official=False) for p in h.points],
+            "liabilities": [decimal_text(p.liabilities, official=False) for p in h.points],
+        }
+        for h in history
+    ]
+
+
+def account_chart_json(account: Account, points: list[AccountPoint]) -> list[dict[str, Any]]:
+    """Return an account's daily balances as one series for static/js/dashboard.js."""
+    return [
+        {
+            "currency": account.currency,
+            "official": account.currency_is_official,
+            "labels": [p.day.isoformat() for p in points],
+            "current": [decimal_text(p.current, official=False) for p in points],
+            "available": [decimal_text(p.available, official=False) for p in points],
+            "limit": [decimal_text(p.limit, official=False) for p in points],
+        }
+    ]
+
+
+# --- CSV --------------------------------------------------------------------------------
+
+# Spreadsheets run cells starting with these as formulas: prefix text cells with "'".
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value: str) -> str:
+    """Return a text cell that no spreadsheet runs as a formula."""
+    return f"'{value}" if value.startswith(FORMULA_PREFIXES) else value
+
+
+ACCOUNT_COLUMNS = [
+    "institution",
+    "account",
+    "official_name",
+    "mask",
+    "type",
+    "subtype",
+    "currency",
+    "currency_is_official",
+    "available",
+    "current",
+    "limit",
+    "available_credit",
+    "utilization_percent",
+    "balances_updated_at",
+    "closed_at",
+]
+
+
+def account_csv_row(a: Account) -> list[str]:
+    """Return one row of ACCOUNT_COLUMNS."""
+    official = a.currency_is_official
+    return [
+        csv_text(a.item.display_name),
+        csv_text(a.name),
+        csv_text(a.official_name),
+        csv_text(a.mask),
+        a.type,
+        csv_text(a.subtype),
+        a.currency,
+        "yes" if official else "no",
+        decimal_text(a.available, official=official) or "",
+        decimal_text(a.current, official=official) or "",
+        decimal_text(a.limit, official=official) or "",
+        decimal_text(available_credit(a), official=official) or "",
+        decimal_text(utilization_percent(a), official=False) or "",
+        a.balances_updated_at.isoformat() if a.balances_updated_at else "",
+        a.closed_at.isoformat() if a.closed_at else "",
+    ]
+
+
+HISTORY_COLUMNS = [
+    "taken_at",
+    "institution",
+    "account",
+    "mask",
+    "type",
+    "currency",
+    "available",
+    "current",
+    "limit",
+]
+
+
+def snapshot_csv_row(row: SnapshotRow) -> list[str]:
+    """Return one row of HISTORY_COLUMNS."""
+    taken_at, bank, name, mask, type_, iso, unofficial, avail, cur, limit = row
+    official = bool(iso)
+    return [
+        taken_at.isoformat(),
+        csv_text(bank),
+        csv_text(name),
+        csv_text(mask),
+        type_,
+        iso or unofficial,
+        decimal_text(avail, official=official) or "",
+        decimal_text(cur, official=official) or "",
+        decimal_text(limit, official=official) or "",
+    ]

@@ -1,0 +1,19 @@
+"""The web layer's views: thin, they read through selectors and write through services.
+
+- `dashboard`: the dashboard and "Refresh now".
+- `accounts`: an account's page, a type's accounts, every connection.
+- `exports`: the dashboard's JSON, accounts and history as CSV.
+- `profile`: the user's settings.
+- `linking`: Plaid Link (link tokens, token exchange, update mode) and unlinking.
+- `webhooks`: Plaid's webhook (verified by signature; the one CSRF-exempt view).
+- `health`: `/healthz/` for load balancers and monitoring.
+"""
+
+from django.contrib.auth.models import User
+from django.http import HttpRequest
+
+
+class AuthenticatedRequest(HttpRequest):
+    """A request behind @login_required."""
+
+    user: User

@@ -1,0 +1,152 @@
+"""Views for Plaid Link: JSON endpoints for static/js/link.js, and the unlink page.
+
+Every endpoint needs a login; every write is a CSRF-protected POST. Another user's Item
+is a 404. Errors come back as `{"error": "<message for the user>"}` and change nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from balances.models import PlaidItem
+from balances.plaid.errors import NOT_CONFIGURED, PlaidError, user_message
+from balances.plaid.link_metadata import MetadataError, parse_link_metadata
+from balances.selectors.accounts import item_for_user, open_accounts, snapshot_count
+from balances.services import linking
+from balances.web.forms import PUBLIC_TOKEN_RE, json_body
+from balances.web.views import AuthenticatedRequest
+
+logger = logging.getLogger(__name__)
+
+
+def _error(message: str, status: int) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+def _plaid_error(error: PlaidError, *, action: str) -> JsonResponse:
+    """Turn a failed Plaid call into a message for the user; `action` is what failed."""
+    if error.code in (NOT_CONFIGURED, "INVALID_API_KEYS"):
+        logger.error("Plaid is not configured: %r", error)
+    message = user_message(error, action=action)
+    return _error(message.text, message.status)
+
+
+def _own_item(request: AuthenticatedRequest, pk: int) -> PlaidItem:
+    """Return the user's Item `pk`; 404 for another user's or a missing one."""
+    item = item_for_user(user=request.user, pk=pk)
+    if item is None:
+        raise Http404("No such connection.")
+    return item
+
+
+@require_POST
+@login_required
+def link_token(request: AuthenticatedRequest) -> JsonResponse:
+    """Create a Link token for linking a new bank."""
+    try:
+        token = linking.link_token_create_for_user(user=request.user)
+    except PlaidError as error:
+        return _plaid_error(error, action="Linking a bank")
+    return JsonResponse({"link_token": token.link_token, "expiration": token.expiration})
+
+
+@require_POST
+@login_required
+def link_exchange(request: AuthenticatedRequest) -> JsonResponse:
+    """Store the bank Link just connected: exchange its public token, queue a refresh."""
+    try:
+        body = json_body(request)
+        metadata = parse_link_metadata(body.get("metadata"))
+    except (ValueError, MetadataError) as exc:
+        return _error(f"{exc} Nothing was added.", 400)
+    public_token = body.get("public_token")
+    if not public_token:
+        return _error("No public token was received from Plaid Link, so nothing was added.", 400)
+    if not isinstance(public_token, str) or not PUBLIC_TOKEN_RE.match(public_token):
+        return _error("The public token from Plaid Link is malformed, so nothing was added.", 400)
+    try:
+        item = linking.item_link(user=request.user, public_token=public_token, metadata=metadata)
+    except linking.ItemAlreadyLinked as exc:
+        messages.info(request, str(exc))
+        return JsonResponse({"redirect": reverse("dashboard"), "duplicate": True})
+    except linking.LinkError as exc:
+        return _error(str(exc), 400)
+    except PlaidError as error:
+        return _plaid_error(error, action="Linking the bank")
+    messages.success(
+        request,
+        f"{item.display_name} is linked. Fetching balances… they appear here in a few seconds.",
+    )
+    return JsonResponse({"redirect": reverse("dashboard"), "item": item.pk})
+
+
+@require_POST
+@login_required
+def item_link_token(request: AuthenticatedRequest, pk: int) -> JsonResponse:
+    """Create an update-mode Link token for one of the user's Items.
+
+    Body `{"mode": "reconnect"}` (default) repairs the login; `{"mode": "new_accounts"}`
+    lets the user add accounts Plaid reported as new.
+    """
+    item = _own_item(request, pk)
+    try:
+        mode = json_body(request).get("mode", "reconnect")
+    except ValueError as exc:
+        return _error(str(exc), 400)
+    if mode not in ("reconnect", "new_accounts"):
+        return _error("Unknown Link mode.", 400)
+    if item.status == PlaidItem.Status.REVOKED:
+        return _error(
+            "This connection can no longer be repaired. Unlink it and link the bank again.", 409
+        )
+    try:
+        token = linking.link_token_create_for_item(
+            item=item, account_selection=mode == "new_accounts"
+        )
+    except PlaidError as error:
+        return _plaid_error(error, action="Reconnecting the bank")
+    return JsonResponse({"link_token": token.link_token, "expiration": token.expiration})
+
+
+@require_POST
+@login_required
+def item_update_complete(request: AuthenticatedRequest, pk: int) -> JsonResponse:
+    """Record a finished update-mode Link session for one of the user's Items."""
+    item = _own_item(request, pk)
+    if item.status == PlaidItem.Status.REVOKED:
+        return _error(
+            "This connection can no longer be repaired. Unlink it and link the bank again.", 409
+        )
+    linking.item_update_complete(item=item)
+    messages.success(request, f"{item.display_name} is reconnected. Fetching balances…")
+    return JsonResponse({"redirect": reverse("dashboard")})
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def item_unlink(request: AuthenticatedRequest, pk: int) -> HttpResponse:
+    """GET: show what unlinking `pk` does. POST: remove it at Plaid and here."""
+    item = _own_item(request, pk)
+    accounts = open_accounts(item=item)
+    if request.method == "POST":
+        name = item.display_name
+        try:
+            linking.item_unlink(item=item)
+        except linking.LinkError as exc:
+            messages.error(request, str(exc))
+            return redirect("item_unlink", pk=pk)
+        messages.success(request, f"{name} is unlinked; its accounts and history are deleted.")
+        return redirect("dashboard")
+    snapshots = snapshot_count(item=item)
+    return render(
+        request,
+        "balances/unlink_confirm.html",
+        {"item": item, "accounts": accounts, "snapshot_count": snapshots},
+    )
