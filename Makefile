@@ -31,6 +31,7 @@ lint: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy .
+	$(VENV)/bin/lint-imports
 	$(PY) -m djlint templates --check --lint
 	$(PY) -m pip_audit --progress-spinner off --no-deps --disable-pip \
 		-r requirements.txt -r requirements-dev.txt

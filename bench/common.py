@@ -306,21 +306,18 @@ def db_name_from_url(url: str) -> str:
 
 # Frames worth naming in a profile of a refresh (substring of py-spy's "function (file)").
 PROFILE_BUCKETS = (
-    ("Plaid SDK call (plaid_client.accounts_balance_get)", "accounts_balance_get (balances/"),
+    ("Plaid SDK call (client.accounts_balance_get)", "accounts_balance_get (balances/"),
     ("  of which urllib3 HTTP round trip", "urlopen (urllib3/"),
     ("  of which SDK model deserialization", "deserialize (plaid/"),
-    ("call log and store (items_store_fetched)", "items_store_fetched (balances/"),
-    ("  of which store balances (items_store_balances)", "items_store_balances (balances/"),
-    ("throttle: Redis round trips (balances/shared_state.py)", "(balances/shared_state.py"),
+    ("call log and store (store.item_store_fetched)", "item_store_fetched (balances/"),
+    ("  of which store balances (store.item_store_balances)", "item_store_balances (balances/"),
+    ("shared state: Redis round trips (balances/shared_state/)", "(balances/shared_state/"),
     ("database connect (Django connect)", "connect (django/db/backends/base/base.py"),
     ("database close (close_old_connections)", "close_old_connections (django/"),
     ("SQL execute (all)", "execute (django/db/backends/utils.py"),
     ("token decrypt (Fernet)", "decrypt (cryptography/"),
     ("Celery task protocol and acks", "(kombu/"),
-    (
-        "the tasks themselves (refresh_items_balances, refresh_item_balances)",
-        "_balances (balances/tasks.py",
-    ),
+    ("the task itself (refresh_item_balances)", "refresh_item_balances (balances/tasks.py"),
 )
 
 

@@ -122,10 +122,10 @@ def measure(client: Any, path: str, repeat: int) -> dict[str, float]:
 
 # Where the time of one request goes (cProfile cumulative time, share of the request).
 PROFILE_FUNCS = (
-    ("daily history (history.net_worth_series)", "selectors.py", "net_worth_series"),
+    ("daily history (history.net_worth_series)", "selectors/history.py", "net_worth_series"),
     ("template rendering (django.shortcuts.render)", "shortcuts.py", "render"),
     ("rows from PostgreSQL (Django iterator)", "query.py", "_iterator"),
-    ("accounts by type (accounts.group_balances)", "selectors.py", "group_balances"),
+    ("accounts by type (accounts.group_balances)", "selectors/accounts.py", "group_balances"),
 )
 
 
@@ -223,7 +223,7 @@ requests.
 Targets: the same query count for all three users and at most {MAX_QUERIES} for every
 request: {common.verdict(same)}; the median time of `{TARGET_PATH}` at {large:,} accounts at
 most {MAX_RATIO:.0f}x the time at {small}: {time_ratio:.1f}x, {common.verdict(fast)}. The
-query count is also a regular test (`tests/balances/test_dashboard_scaling.py`,
+query count is also a regular test (`tests/balances/selectors/test_dashboard.py`,
 `django_assert_max_num_queries`).
 
 Profile of `{TARGET_PATH}` at {large:,} accounts (cProfile, one request, {profiled[0] * 1000:.0f} ms

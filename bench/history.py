@@ -1,8 +1,8 @@
 """History growth (target 4): 30 simulated days of refreshes every 15 minutes.
 
 Drives `store.item_store_balances` (what every refresh ends in) directly with a
-simulated clock (`django.utils.timezone.now` patched) for `--accounts` accounts in Items
-of `--per-item` accounts, on the run's PostgreSQL database. Each account's balance
+simulated clock (its `now=`) for `--accounts` accounts in Items of `--per-item` accounts,
+on the run's PostgreSQL database. Each account's balance
 changes at random, `--changes-per-day` times a day on average (seeded); Plaid's
 `last_updated_datetime` is the refresh time, as `/accounts/balance/get` reports it.
 Counts snapshot rows per account against one per day plus one per actual change, and
@@ -23,7 +23,6 @@ import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -62,43 +61,42 @@ def simulate(item_ids: list[int], days: int, changes_per_day: float, seed: int) 
     changes: dict[str, int] = {}
     steps = int(dt.timedelta(days=days) / INTERVAL)
     p_change = changes_per_day / (dt.timedelta(days=1) / INTERVAL)
-    with mock.patch("django.utils.timezone.now") as now:
-        for step in range(steps):
-            clock = START + step * INTERVAL
-            now.return_value = clock
-            for item in items:
-                accounts = []
-                for row in remote[item.pk]:
-                    if step and rng.random() < p_change:
-                        row[1] += Decimal(rng.randrange(-5000, 5000)) / 100 or Decimal("0.01")
-                        changes[row[0]] = changes.get(row[0], 0) + 1
-                    accounts.append(
-                        RemoteAccount(
-                            account_id=row[0],
-                            name="Checking",
-                            official_name=None,
-                            mask=row[0][-4:],
-                            type="depository",
-                            subtype="checking",
-                            balances=Balances(
-                                available=row[1],
-                                current=row[1],
-                                limit=None,
-                                iso_currency_code="USD",
-                                unofficial_currency_code=None,
-                                last_updated_at=clock,
-                            ),
-                        )
+    for step in range(steps):
+        clock = START + step * INTERVAL
+        for item in items:
+            accounts = []
+            for row in remote[item.pk]:
+                if step and rng.random() < p_change:
+                    row[1] += Decimal(rng.randrange(-5000, 5000)) / 100 or Decimal("0.01")
+                    changes[row[0]] = changes.get(row[0], 0) + 1
+                accounts.append(
+                    RemoteAccount(
+                        account_id=row[0],
+                        name="Checking",
+                        official_name=None,
+                        mask=row[0][-4:],
+                        type="depository",
+                        subtype="checking",
+                        balances=Balances(
+                            available=row[1],
+                            current=row[1],
+                            limit=None,
+                            iso_currency_code="USD",
+                            unofficial_currency_code=None,
+                            last_updated_at=clock,
+                        ),
                     )
-                store.item_store_balances(
-                    item=item,
-                    result=AccountsResult(
-                        item_id=item.plaid_item_id,
-                        institution_id="ins_3",
-                        accounts=tuple(accounts),
-                        request_id="bench",
-                    ),
                 )
+            store.item_store_balances(
+                item=item,
+                result=AccountsResult(
+                    item_id=item.plaid_item_id,
+                    institution_id="ins_3",
+                    accounts=tuple(accounts),
+                    request_id="bench",
+                ),
+                now=clock,
+            )
     connection.close()
     return changes
 
@@ -222,9 +220,8 @@ def main() -> int:
 `bench/history.py` ({common.today()}): {len(accounts):,} accounts in {n_items} Items of
 {args.per_item}, refreshed every 15 minutes for {args.days} simulated days
 ({refreshes:,} refreshes per account, {result["store_calls"]:,} calls of
-`store.item_store_balances` with `django.utils.timezone.now` patched to the simulated
-clock, in {len(procs)} processes), PostgreSQL. Each account's balance changes at random,
-{args.changes_per_day:g} times a day on average (seeded); `last_updated_datetime` is the
+`store.item_store_balances` with `now=` set to the simulated clock, in {len(procs)}
+processes), PostgreSQL. Each account's balance changes at random, {args.changes_per_day:g} times a day on average (seeded); `last_updated_datetime` is the
 refresh's time, as `/accounts/balance/get` reports it.
 
 | | |

@@ -14,9 +14,10 @@ emulator (its own process, `--port`/control URL in PLAID_HOST). Steps:
 4. target 3: `--latency-items` Items with 250 ms injected per call, then the realistic
    distribution, each with its own worker and concurrency, per-client limit 1,200/min.
 
-Each refresh is queued as beat queues it (`queueing.items_queue_refresh`: pending mark in
-Redis, `refresh_requested_at`, publish at commit) and runs the real task: lock, throttle,
-Plaid call, call log, store. Completion is counted from the PlaidCall log.
+Each refresh is queued as beat queues it (`queueing.items_queue_refresh`: the pending mark
+`refresh_requested_at`, one `refresh_item_balances` task per Item published at commit) and
+runs the real task: lock, throttle, Plaid call, call log, store. Completion is counted from
+the PlaidCall log.
 """
 
 from __future__ import annotations
@@ -81,9 +82,9 @@ def bare_rate(tokens: list[str]) -> float:
     """Return plaid-python's /accounts/balance/get calls per second in a tight loop.
 
     One thread, the SDK as its README shows it (a request model in, a response model out),
-    on the pooled client our app builds from settings (`plaid_client.get_api`). The bench
+    on the pooled client our app builds from settings (`client.get_api`). The bench
     imports `plaid` here only to measure it; the app's code never does outside
-    `balances/plaid_client.py`.
+    `balances/plaid/client.py`.
     """
     from plaid.model.accounts_balance_get_request import AccountsBalanceGetRequest
 
@@ -97,7 +98,7 @@ def bare_rate(tokens: list[str]) -> float:
 
 
 def client_rate(tokens: list[str]) -> float:
-    """Return our client's calls per second (`plaid_client.accounts_balance_get`), as
+    """Return our client's calls per second (`client.accounts_balance_get`), as
     `bare_rate` measures the SDK's: the same calls, parsed into our dataclasses."""
     from balances.plaid import client as plaid_client
 
@@ -117,7 +118,8 @@ def last_call_id() -> int:
 
 
 def queue(item_ids: list[int]) -> None:
-    """Queue a real-time refresh of each Item as beat does (published at commit)."""
+    """Queue a real-time refresh of each Item as beat does: one task per Item, published
+    at commit."""
     from django.db import transaction
 
     from balances.models import PlaidItem
@@ -411,15 +413,15 @@ def write_docs(out: dict[str, Any]) -> bool:
 `linking.item_link_sandbox` against the emulator (its own process, no injected latency,
 balances drifting so every refresh writes), refreshed through real Celery workers
 (`--pool threads --concurrency {out["concurrency"]}`), Redis and PostgreSQL. Each refresh is
-queued as beat queues it (`queueing.items_queue_refresh`: pending mark, publish at commit)
-and runs the real task: per-Item lock, rate limit, `/accounts/balance/get`, call log,
-store. The wall time runs from queueing the first refresh to the last one's call-log row.
+queued as beat queues it (`queueing.items_queue_refresh`: pending mark, one
+`refresh_item_balances` task per Item, published at commit) and runs the real task:
+per-Item lock, rate limit, `/accounts/balance/get`, call log, store. The wall time runs from queueing the first refresh to the last one's call-log row.
 The rate limits are raised for this benchmark (`PLAID_BALANCE_GET_PER_ITEM_PER_MINUTE=1000`,
 `PLAID_BALANCE_GET_PER_CLIENT_PER_MINUTE=10000000` in the workers' environment) so they
 never bind; the throttle still runs on every refresh (its Redis round trips are part of
 the cost). The bare rate: the same {n:,} calls of plaid-python's `accounts_balance_get`
 (a request model in, a response model out) in a tight loop, one thread, no database, no
-queue, in the same run. Our client (`plaid_client.accounts_balance_get`) reads the accounts
+queue, in the same run. Our client (`client.accounts_balance_get`) reads the accounts
 reply itself instead of through the SDK's models (finding 7): its own loop is beside it.
 
 | | refreshes | wall | Items/s | ratio to bare |

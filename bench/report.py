@@ -28,8 +28,8 @@ changed in the app because of them:
 
 1. **Storing a refresh cost more than the Plaid call.** cProfile of 100 in-process
    refreshes: Django's `bulk_update` of 13 fields on 5 accounts (a `CASE WHEN` per row and
-   field) took 1.7 s of 2.7 s. Fixed: `balances/bulk.py` (`update_changed`, used by
-   `store.item_store_balances`) writes only the fields that changed, with one plain
+   field) took 1.7 s of 2.7 s. Fixed: `balances/services/bulk.py` (`update_changed`, used
+   by `store.item_store_balances`) writes only the fields that changed, with one plain
    `UPDATE` for values every row shares (timestamps) and `bulk_update` only for values
    that differ per row. An in-process refresh went from 11.8 ms to 8.5 ms; one worker
    refreshing 1,000 Items with drifting balances from 47 to 80-98 Items/s (the same
@@ -45,7 +45,7 @@ changed in the app because of them:
    flat, but the work was not: the daily net-worth history read every account's snapshots
    of the range (accounts x days rows) and summed them in Python (64 % of the request), and
    the page rendered one row per account (29 %). Fixed: each user's daily totals per
-   currency are kept at refresh time (`NetWorthDay`, `balances/net_worth.py`), so the chart
+   currency are kept at refresh time (`NetWorthDay`, `balances/services/net_worth.py`), so the chart
    reads days x currencies rows; the page lists each type's 20 largest accounts and the
    connections needing attention (settings `DASHBOARD_ACCOUNTS_PER_GROUP`,
    `DASHBOARD_CONNECTIONS_SHOWN`), with paged pages for the rest, and sums totals from plain
@@ -54,19 +54,17 @@ changed in the app because of them:
    the benchmark's one user with 2,000 Items, so a refresh now adds its own change to the
    day's row (one `UPDATE`). What remains of `/` at 5 accounts is mostly the chart's table
    of 90 daily values, the same for every user.
-5. **Target 2: batching made a worker about fivefold faster.** In process (300 Items,
-   PostgreSQL, the emulator; `time.process_time`) a refresh cost 12.1 ms of CPU: the Plaid
-   call 2.9 ms, storing the reply 7.2 ms, the call log, throttle and Item load 1.8 ms.
-   Storing 300 replies in one transaction changed nothing (7.2 ms each): the cost was
-   Django building about eight statements per refresh. Fixed: beat's fan-out queues tasks
-   of `BALANCE_REFRESH_BATCH_SIZE` (50) Items (`tasks.refresh_items_balances`,
-   `refresh.items_refresh_run`), whose replies are stored together, one statement of each
-   kind per batch (`store.items_store_balances`); the per-row values go in one
-   `executemany` instead of `bulk_update`'s `CASE WHEN` (45 % of a batch's store); a
-   batch's locks and pending marks are released in one Redis round trip. Storing costs
-   0.7 ms per Item in batches of 50. Each Item is still locked and rate limited on its own
-   and retries go on as single-Item tasks. One worker went from 0.07-0.10 of the bare rate
-   to 0.27-0.36; two workers stayed at 0.17 (findings 7 and 8 say why and what fixed it).
+5. **Target 2: storing a refresh cost Django about eight statements.** In process (300
+   Items, PostgreSQL, the emulator; `time.process_time`) a refresh cost 12.1 ms of CPU: the
+   Plaid call 2.9 ms, storing the reply 7.2 ms, the call log, throttle and Item load
+   1.8 ms. Storing 300 replies in one transaction changed nothing (7.2 ms each). A batched
+   path (beat's fan-out queueing tasks of 50 Items whose replies were stored together, one
+   statement of each kind per batch) took one worker from 0.07-0.10 of the bare rate to
+   0.27-0.36 on this CPU-bound benchmark. Measured at production shape (Plaid answering in
+   seconds, its rate limits binding) it bought nothing, and it is gone: beat queues one
+   `refresh_item_balances` task per Item ("Batched against single-Item tasks" below). What
+   stays from that work is in every single-Item store: the per-row values go in one
+   `executemany` instead of `bulk_update`'s `CASE WHEN` (`bulk.update_changed`).
 6. **Target 3: threads waited for the GIL.** The code from before this work (commit
    071a9ae), 600 Items at 250 ms on 8 threads, gave 1.47x here; each task took 353 ms
    around a 259 ms call. py-spy (with idle frames) put the difference in database and
@@ -81,30 +79,30 @@ changed in the app because of them:
    (CPU clock) of 100 in-process single-Item refreshes: 30 % of the refresh was the SDK
    building its models from the reply (`validate_and_convert_types`, about 300 objects per
    reply), which our client then copied into its own dataclasses. Fixed: for the accounts
-   endpoints, called on every refresh, `balances/plaid_client.py` asks the SDK for its
-   HTTP response (`_preload_content=False`) and parses the JSON itself, as strictly as the
-   models did (every required key and type, known account types; tests in
-   `tests/balances/test_plaid_client.py`), with amounts read straight into `Decimal`. The
+   endpoints, called on every refresh, `balances/plaid/client.py` asks the SDK for its
+   HTTP response (`_preload_content=False`) and `balances/plaid/parse.py` parses the JSON
+   itself, as strictly as the models did (every required key and type, known account
+   types; tests in `tests/balances/plaid/test_parse.py`), with amounts read straight into
+   `Decimal`. The
    SDK still builds the request, authenticates, keeps the connection pool and raises its
    errors. In process a call went from 2.0 to 0.5 ms of CPU; in a worker (CPU read from
    `/proc`) a refresh from 6.1 to 2.2 ms, as the models' garbage no longer collects under
    the GIL of 8 threads. The bare rate stays plaid-python's own loop (its models), as the
    target defines it; our client's loop is shown beside it in section 2.
-8. **Two workers were slower than one.** In the same harness two workers ran either at
-   about 480 Items/s or at about 200, and in the slow runs used twice the CPU per refresh.
-   Cause: one call slower than 0.1 s made a batch send its remaining Items on as
-   single-Item tasks, and a single-Item refresh costs several times a batched one; on 2
-   CPUs shared by 16 threads, PostgreSQL and the emulator, a call now and then waits that
-   long for a CPU, so the machine got busier, more calls were slow and more batches broke
-   up. Fixed: a batch hands off only after two slow calls in a row
-   (`refresh.SLOW_CALLS_IN_A_ROW`); with Plaid's real latency (seconds) that costs one
-   more call before the hand-off. Two workers then ran at 464-524 Items/s against a bare
-   loop of 552 calls/s (4 cycles of 2,000).
+8. **Two workers were slower than one** with the batched path of finding 5: in the same
+   harness they ran either at about 480 Items/s or at about 200, and in the slow runs used
+   twice the CPU per refresh. Cause: one call slower than 0.1 s made a batch send its
+   remaining Items on as single-Item tasks, costlier than batched ones; on 2 CPUs shared by
+   16 threads, PostgreSQL and the emulator, a call now and then waits that long for a CPU,
+   so the machine got busier, more calls were slow and more batches broke up. A batch then
+   handed off only after two slow calls in a row, and two workers ran at 464-524 Items/s
+   against a bare loop of 552 calls/s (4 cycles of 2,000). The batched path and its
+   hand-off are gone since (finding 5).
 9. **A single-Item refresh made 14 database round trips after its call**, each one a
    wait for the GIL in a busy worker (finding 6). Cut to 10, with no change in what is
    stored: the call log is written in the store's transaction (its own commit was two
-   round trips; when storing fails, the calls are still logged on their own, then the
-   error goes up), one query reads the Items' accounts with whether each has a snapshot
+   round trips; when storing fails, the call is still logged on its own, then the
+   error goes up), one query reads the Item's accounts with whether each has a snapshot
    today (an `EXISTS` subquery on the `(account, taken_at)` index) instead of two, and
    `bulk.update_changed` writes changed rows with at most one statement (an `UPDATE` that
    also sets values every row shares costs PostgreSQL nothing more: it writes a new row

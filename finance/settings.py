@@ -85,7 +85,7 @@ TEMPLATES = [
             # The app's tags live in its web layer (balances/web/templatetags/).
             "libraries": {
                 name: f"balances.web.templatetags.{name}"
-                for name in ("figures", "items", "linking", "money")
+                for name in ("connections", "figures", "money")
             },
         },
     },

@@ -20,6 +20,11 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 ENV_FILE = BASE_DIR / ".env"
 EMULATOR_CLIENT_ID = "emulator-client-id"
 EMULATOR_SECRET = "emulator-secret"  # noqa: S105 (the offline emulator's fixed test secret)
+# The Procfile's worker: a thread pool (Plaid calls wait on the network), CELERY_CONCURRENCY
+# threads, 8 unless set (in `.env` or the environment; the shell expands it).
+WORKER_ARGS = (
+    "-m celery -A finance worker -l info --pool threads --concurrency ${CELERY_CONCURRENCY:-8}"
+)
 
 
 def say(message: str) -> None:
@@ -135,7 +140,7 @@ def main() -> None:
         )
         manager.add_process(
             "worker",
-            f"{python} -m celery -A finance worker -l info --concurrency 2",
+            f"{python} {WORKER_ARGS}",
             env=env,
             cwd=str(BASE_DIR),
         )

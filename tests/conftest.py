@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ import pytest
 from balances.plaid import parse
 from balances.plaid import types as plaid_types
 from balances.plaid.errors import PlaidError
-from balances.plaid.types import AccountsResult, TokenExchange
+from balances.plaid.types import AccountsResult, TokenExchange, WebhookKey
 from tests.services import require_service, tcp_open  # noqa: F401 (re-exported)
 
 DATA = Path(__file__).parent / "data"
@@ -174,7 +176,8 @@ def refreshed_user(fake_plaid: FakePlaid) -> Any:
 
 
 class QueuedRefreshes:
-    """Refresh tasks published (not sent): each task's Item ids and options."""
+    """Refresh tasks published (not sent): each task's Item id (as a one-item list) and
+    options."""
 
     def __init__(self) -> None:
         self.tasks: list[tuple[list[int], dict[str, Any]]] = []
@@ -194,6 +197,79 @@ def queued_refreshes(monkeypatch: pytest.MonkeyPatch) -> QueuedRefreshes:
         tasks.refresh_item_balances, "delay", lambda pk, **kw: queued.tasks.append(([pk], kw))
     )
     return queued
+
+
+class WebhookKeys:
+    """Plaid's side of webhook verification: signing keys by kid, and the key fetches."""
+
+    def __init__(self) -> None:
+        self.private: dict[str, Any] = {}
+        self.fetches: list[str] = []
+
+    def new(self, kid: str) -> str:
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        self.private[kid] = ec.generate_private_key(ec.SECP256R1())
+        return kid
+
+    def get(self, key_id: str) -> WebhookKey:
+        """Stands in for `balances.plaid.client.webhook_verification_key_get`."""
+        from jwt.algorithms import ECAlgorithm
+
+        self.fetches.append(key_id)
+        if key_id not in self.private:
+            raise PlaidError(
+                code="INVALID_WEBHOOK_VERIFICATION_KEY_ID", message="no such key", http_status=400
+            )
+        jwk = json.loads(ECAlgorithm.to_jwk(self.private[key_id].public_key()))
+        return WebhookKey(kid=key_id, jwk={**jwk, "kid": key_id}, created_at=0, expired_at=None)
+
+    def sign(
+        self,
+        body: bytes,
+        *,
+        kid: str = "k1",
+        iat: int | None = None,
+        alg: str = "ES256",
+        digest: str | None = None,
+        key: Any = None,
+    ) -> str:
+        """Return a `Plaid-Verification` header for `body`, as Plaid signs it."""
+        import jwt
+
+        claims = {
+            "iat": int(time.time()) if iat is None else iat,
+            "request_body_sha256": digest or hashlib.sha256(body).hexdigest(),
+        }
+        return jwt.encode(claims, key or self.private[kid], algorithm=alg, headers={"kid": kid})
+
+
+@pytest.fixture
+def webhook_keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[WebhookKeys]:
+    """Plaid's webhook signing keys (one, "k1"); our key cache starts and ends empty."""
+    from balances.plaid import client as plaid_client
+    from balances.plaid import webhook_verification
+
+    webhook_verification._keys.clear()
+    keys = WebhookKeys()
+    keys.new("k1")
+    monkeypatch.setattr(plaid_client, "webhook_verification_key_get", keys.get)
+    yield keys
+    webhook_verification._keys.clear()
+
+
+def webhook_body(
+    item_id: str, wtype: str = "ITEM", code: str = "NEW_ACCOUNTS_AVAILABLE", **extra: Any
+) -> bytes:
+    """Return the raw body of a Plaid webhook for `item_id` (Plaid's `item_id`)."""
+    payload: dict[str, Any] = {
+        "webhook_type": wtype,
+        "webhook_code": code,
+        "item_id": item_id,
+        "error": None,
+    }
+    payload.update(extra, environment="sandbox")
+    return json.dumps(payload).encode()
 
 
 @pytest.fixture(autouse=True)

@@ -25,3 +25,19 @@ def test_env_example_documents_every_variable():
 def test_no_secrets_or_env_file_committed():
     ignored = (ROOT / ".gitignore").read_text().split()
     assert ".env" in ignored
+
+
+def test_make_run_starts_the_worker_the_procfile_runs():
+    from finance import stack
+
+    def pool_and_concurrency(command: str) -> tuple[str, str]:
+        pool = re.search(r"--pool (\S+)", command)
+        concurrency = re.search(r"--concurrency (\S+)", command)
+        assert pool and concurrency, command
+        return pool[1], concurrency[1]
+
+    procfile = dict(
+        line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line
+    )
+    assert pool_and_concurrency(stack.WORKER_ARGS) == pool_and_concurrency(procfile["worker"])
+    assert pool_and_concurrency(stack.WORKER_ARGS) == ("threads", "${CELERY_CONCURRENCY:-8}")

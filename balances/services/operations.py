@@ -19,8 +19,8 @@ def item_clear_error(*, item: PlaidItem) -> bool:
     For an operator who fixed the cause (or wants to see whether it persists): the refresh
     sets the error again if Plaid still reports it. The expiry warning stays (only the
     user's re-login renews consent). Returns whether a refresh was queued (False when one
-    already is). Raises ThrottleUnavailable or kombu's OperationalError like
-    `services.item_queue_refresh`, after the error is cleared.
+    already is). Raises kombu's OperationalError like `queueing.item_queue_refresh`, after
+    the error is cleared.
     """
     item.save(update_fields=item.clear_error())
     logger.info("Item %s: error cleared by an operator", item.pk, extra={"item_id": item.pk})

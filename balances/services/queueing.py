@@ -16,7 +16,7 @@ from functools import partial
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
@@ -30,12 +30,13 @@ logger = logging.getLogger(__name__)
 def item_queue_refresh_best_effort(*, item: PlaidItem) -> bool:
     """Queue a real-time refresh of `item` (the user is waiting); return whether it was.
 
-    For an Item just linked or repaired: it stays valid when Redis or the broker is down
-    (logged; the next scheduled run refreshes it), so neither failure reaches the caller.
+    For an Item just linked or repaired: it stays valid when the broker or the database is
+    briefly unreachable (logged; the next scheduled run refreshes it), so neither failure
+    reaches the caller.
     """
     try:
         return item_queue_refresh(item=item, realtime=True)
-    except (shared_state.SharedStateUnavailable, KombuOperationalError):
+    except (KombuOperationalError, DatabaseError):
         logger.warning(
             "Item %s: refresh not queued; the next scheduled run does it", item.pk, exc_info=True
         )

@@ -133,6 +133,7 @@ def _call_and_store(item: PlaidItem, realtime: bool, attempt: int) -> RefreshRun
         # The database gave up the transaction (a deadlock, a restart): nothing of it was
         # stored. Call and store again later, the Item staying pending meanwhile.
         if attempt >= settings.BALANCE_REFRESH_MAX_RETRIES:
+            _finish_quietly(item.pk)
             raise
         logger.warning("Item %s not stored: %s; retrying later", item.pk, exc)
         delay = retry_delay(attempt)
@@ -141,6 +142,10 @@ def _call_and_store(item: PlaidItem, realtime: bool, attempt: int) -> RefreshRun
         except DatabaseError:
             logger.warning("Item %s: pending mark not kept; it expires on its own", item.pk)
         return RefreshRun(Outcome.RETRY, "DATABASE", delay, attempt + 1)
+    except Exception:
+        # Not stored, and no retry comes: the refresh ends here (the error goes up).
+        _finish_quietly(item.pk)
+        raise
     # The store ended the pending refresh in its transaction.
     return RefreshRun(Outcome.OK, f"{result.accounts_created + result.accounts_updated} accounts")
 
@@ -157,6 +162,15 @@ def _release(item_id: int, token: str) -> None:
 def _finish(item_id: int) -> None:
     """End the pending state: the Item may be queued again."""
     pending.items_pending_end(item_ids=[item_id])
+
+
+def _finish_quietly(item_id: int) -> None:
+    """End the pending state after a failed store; the database may be the failure, so a
+    mark left behind is only logged: it expires on its own (BALANCE_REFRESH_PENDING_TTL)."""
+    try:
+        _finish(item_id)
+    except DatabaseError:
+        logger.warning("Item %s: pending mark not ended; it expires on its own", item_id)
 
 
 def _already_refreshed(item: PlaidItem) -> bool:

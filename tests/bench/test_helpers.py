@@ -44,15 +44,21 @@ def test_profile_shares_skip_idle_samples():
     raw = "\n".join(
         [
             "main (x.py:1);refresh_item_balances (balances/tasks.py:9);"
-            "accounts_balance_get (balances/plaid_client.py:3) 30",
+            "accounts_balance_get (balances/plaid/client.py:3) 30",
             "main (x.py:1);refresh_item_balances (balances/tasks.py:9);"
-            "items_store_balances (balances/services.py:5) 70",
+            "item_store_fetched (balances/services/store.py:9);"
+            "item_store_balances (balances/services/store.py:5) 60",
+            "main (x.py:1);refresh_item_balances (balances/tasks.py:9);"
+            "item_lock_acquire (balances/shared_state/api.py:53) 10",
             "main (x.py:1);get (queue.py:171) 500",
         ]
     )
     shares = dict(common.profile_shares(raw))
-    assert shares["Plaid SDK call (plaid_client.accounts_balance_get)"] == 0.3
-    assert shares["  of which store balances (items_store_balances)"] == 0.7
+    assert shares["Plaid SDK call (client.accounts_balance_get)"] == 0.3
+    assert shares["call log and store (store.item_store_fetched)"] == 0.6
+    assert shares["  of which store balances (store.item_store_balances)"] == 0.6
+    assert shares["shared state: Redis round trips (balances/shared_state/)"] == 0.1
+    assert shares["the task itself (refresh_item_balances)"] == 1.0
 
 
 def test_history_allowance_is_days_plus_changes():

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from balances.domain import periods, totals
@@ -15,20 +13,15 @@ from tests.e2e.dashboard_data import (
     PLATYPUS_NET_WORTH,
     platypus_user,
 )
+from tests.helpers import tight_text
 
 pytestmark = pytest.mark.django_db
-
-
-def text(response) -> str:
-    """Return the page with whitespace collapsed and trimmed inside tags' edges."""
-    page = re.sub(r"\s+", " ", response.content.decode())
-    return re.sub(r"\s*<", "<", re.sub(r">\s*", ">", page))
 
 
 def test_first_platypus_bank_dashboard(client, emulator, monkeypatch):
     user, _items = platypus_user(monkeypatch, emulator, history_days=4)
     client.force_login(user)
-    page = text(client.get("/?range=30d"))
+    page = tight_text(client.get("/?range=30d"))
 
     # Twelve USD accounts plus four CAD ones, each in its group.
     assert Account.objects.filter(item__owner=user, iso_currency_code="USD").count() == 12

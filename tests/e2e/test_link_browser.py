@@ -58,7 +58,8 @@ def app_on_emulator(
     settings.CONTENT_SECURITY_POLICY = {
         "DIRECTIVES": content_security_policy(link_script_url=script_url)
     }
-    # Web and worker share the throttle's pending marks in Redis, under a prefix of their own.
+    # Web and worker share the throttle's Redis state (the Item locks, "Refresh now"'s
+    # interval, the rate limits) under a prefix of their own.
     prefix = f"test-link-{uuid.uuid4().hex[:8]}"
     settings.THROTTLE_REDIS_URL = process_env["CELERY_BROKER_URL"]
     settings.THROTTLE_KEY_PREFIX = prefix

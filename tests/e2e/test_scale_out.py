@@ -23,8 +23,10 @@ import pytest
 import urllib3
 from celery import Celery
 from django.db.models import Count
+from django.utils import timezone
 
 from balances.models import BeatRun, PlaidCall, PlaidItem
+from balances.services import pending
 from plaid_emulator import DEFAULT_CLIENT_ID, DEFAULT_SECRET
 from tests.e2e.conftest import ROOT, wait_for
 from tests.factories import UserFactory
@@ -129,10 +131,7 @@ def cluster(settings, process_env, redis_url, emulator):
         )
         line = next((x for x in result.stdout.splitlines() if x.startswith("{")), "{}")
         return {
-            name.split("@")[0]: sum(
-                info.get("total", {}).get(f"balances.tasks.{task}", 0)
-                for task in ("refresh_item_balances", "refresh_items_balances")
-            )
+            name.split("@")[0]: info.get("total", {}).get("balances.tasks.refresh_item_balances", 0)
             for name, info in json.loads(line).items()
         }
 
@@ -215,32 +214,29 @@ def test_two_workers_refresh_2000_items_once_within_plaids_client_limit(
 
 
 def test_a_worker_killed_mid_cycle_leaves_the_other_doing_all_the_work(
-    emulator, cluster, start_worker, process_env
+    emulator, cluster, start_worker, process_env, settings
 ):
     # The dead worker's unacknowledged tasks come back after 5 s; its Item locks after 3 s.
-    # A batch stores its replies at least every 0.25 s: with 100 ms calls, at most 2 wait.
     # Beat runs every 30 s here and a queued refresh stays pending for at most 15 s, so a
     # message lost with the worker is queued again by the next fan-out (see below).
     process_env.update(
         CELERY_VISIBILITY_TIMEOUT="5",
         BALANCE_REFRESH_LOCK_TTL="3",
-        BALANCE_REFRESH_STORE_EVERY="0.25",
-        BALANCE_REFRESH_BATCH_SIZE="10",
         BALANCE_REFRESH_INTERVAL="30",
         BALANCE_REFRESH_PENDING_TTL="15",
     )
+    settings.BALANCE_REFRESH_PENDING_TTL = 15  # this process reads the marks too
     fan_out, worker_totals = cluster
-    count, threads, latency = 300, 4, 0.1
+    count, threads = 300, 4
     item_ids = link_items(emulator, count, users=10)
     emulator_call(
         urllib3.PoolManager(), emulator, "/emulator/latency", {"mode": "fixed", "ms": 100}
     )
-    # What a killed worker can have called without storing: per thread, the replies its
-    # batch had not stored yet (STORE_EVERY / latency) and the call in flight.
-    unstored = threads * (int(0.25 / latency) + 1)
+    # One Item per task, stored as soon as Plaid answers: what a killed worker can have
+    # called without storing is the call in flight on each of its threads.
+    in_flight = threads
     doomed = start_worker("w1", pool="threads", concurrency=threads)
     survivor = start_worker("w2", pool="threads", concurrency=threads)
-    fanned_out = time.monotonic()
     fan_out()
     # Mid-cycle: the fan-out has queued every Item, a quarter are done, more are in flight.
     assert wait_for(
@@ -269,23 +265,76 @@ def test_a_worker_killed_mid_cycle_leaves_the_other_doing_all_the_work(
     assert len(lost) <= 2, f"{len(lost)} of {count} Items not refreshed after the kill"
     assert survivor.poll() is None
     assert not PlaidItem.objects.exclude(status=PlaidItem.Status.HEALTHY).exists()
-    # Every Item's balances were stored once. The only repeated calls are those the dead
-    # worker had not stored (`unstored`): Plaid answered, the worker died before storing
-    # the answers, so the survivor asked again.
+    # Every Item's balances were stored once (a call-log row is written in the store's
+    # transaction). The only repeated Plaid calls are those in flight on the dead worker's
+    # threads: Plaid answered or not, the worker died before storing, the survivor asked again.
     per_item = dict(
         PlaidCall.objects.values_list("item").annotate(n=Count("id")).values_list("item", "n")
     )
     assert set(per_item) == set(item_ids) - lost
     repeated = {pk: n for pk, n in per_item.items() if n != 1}
-    assert len(repeated) <= unstored and set(repeated.values()) <= {2}, repeated
-    assert count - len(lost) <= balance_calls(emulator) <= count + unstored
+    assert len(repeated) <= in_flight and set(repeated.values()) <= {2}, repeated
+    assert count - len(lost) <= balance_calls(emulator) <= count + in_flight
     totals = worker_totals()
     assert set(totals) == {"w2"}, totals  # the killed worker no longer answers
-    assert totals["w2"] >= (count - at_kill) // 10  # tasks of up to 10 Items each
+    # Every refresh stored after the kill is the survivor's, one task per Item.
+    assert totals["w2"] >= PlaidCall.objects.count() - at_kill
+    # Refreshes that ended are no longer pending: the next fan-out may queue them.
+    assert not PlaidItem.objects.filter(
+        pk__in=set(item_ids) - lost, refresh_requested_at__isnull=False
+    ).exists()
     if lost:
-        # A lost Item stays pending until its mark expires; the next fan-out queues it.
-        time.sleep(max(0.0, fanned_out + 31 - time.monotonic()))
+        # A lost Item stays pending (in the database) until its mark is older than
+        # BALANCE_REFRESH_PENDING_TTL; the next fan-out queues it.
+        assert all(item.is_refresh_pending for item in PlaidItem.objects.filter(pk__in=lost))
+        now = timezone.now()
+        marked = max(PlaidItem.objects.filter(pk__in=lost).values_list("refresh_requested_at"))[0]
+        claimed = BeatRun.objects.get(task=BeatRun.FANOUT).ran_at
+        time.sleep(
+            max(0.0, (marked - now).total_seconds() + 15.5, (claimed - now).total_seconds() + 28)
+        )
+        assert not any(item.is_refresh_pending for item in PlaidItem.objects.filter(pk__in=lost))
         fan_out()
         assert wait_for(lambda: not unrefreshed(), timeout=60), (
             f"Items {sorted(unrefreshed())} lost with the killed worker were not queued again"
         )
+
+
+def test_a_pending_mark_whose_task_was_lost_expires_and_the_next_fan_out_queues_it(
+    emulator, cluster, start_worker, process_env, settings
+):
+    # A message lost with a dead worker leaves its Item marked pending: nothing ends the
+    # mark. Beat runs every 10 s here and a mark older than 8 s no longer counts.
+    process_env.update(BALANCE_REFRESH_INTERVAL="10", BALANCE_REFRESH_PENDING_TTL="8")
+    settings.BALANCE_REFRESH_PENDING_TTL = 8  # this process reads the marks too
+    fan_out, _ = cluster
+    item_ids = link_items(emulator, 3, users=1)
+    lost_id = item_ids[0]
+    start_worker("w1", pool="threads", concurrency=2)
+    # The mark a fan-out set for a task that never arrived.
+    marked = time.monotonic()
+    assert pending.item_pending_mark(item_id=lost_id)
+    assert not pending.item_pending_mark(item_id=lost_id)  # pending: not queued again
+    fan_out()
+    assert wait_for(lambda: PlaidCall.objects.count() == 2, timeout=60)
+    time.sleep(1)
+    # The pending Item was skipped; the others were refreshed once and are not pending.
+    assert set(PlaidCall.objects.values_list("item", flat=True)) == set(item_ids[1:])
+    lost = PlaidItem.objects.get(pk=lost_id)
+    assert lost.last_refreshed_at is None and lost.is_refresh_pending
+    # Past BALANCE_REFRESH_PENDING_TTL and the fan-out's interval (0.9 of it from the
+    # claim), the next fan-out queues it.
+    claimed = BeatRun.objects.get(task=BeatRun.FANOUT).ran_at
+    next_beat = (claimed - timezone.now()).total_seconds() + 9.5
+    time.sleep(max(0.0, marked + 8.5 - time.monotonic(), next_beat))
+    lost.refresh_from_db()
+    assert not lost.is_refresh_pending
+    assert PlaidItem.objects.not_refresh_pending(timezone.now()).filter(pk=lost_id).exists()
+    fan_out()
+    assert wait_for(
+        lambda: PlaidItem.objects.filter(pk=lost_id, last_refreshed_at__isnull=False).exists(),
+        timeout=60,
+    ), "the Item whose task was lost was not queued again"
+    assert PlaidCall.objects.filter(item_id=lost_id).count() == 1
+    lost.refresh_from_db()
+    assert lost.status == PlaidItem.Status.HEALTHY and not lost.is_refresh_pending

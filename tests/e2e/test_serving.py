@@ -17,6 +17,7 @@ import pytest
 import urllib3
 from cryptography.fernet import Fernet
 
+from balances.models import BeatRun
 from balances.services.beat import beat_run_record
 from tests.e2e.conftest import ROOT, database_url
 

@@ -69,7 +69,7 @@ def test_refresh_task_logs_item_and_plaid_request_ids(emulator, lines):
     the_call = next(e for e in task_entries if e.get("plaid_request_id") == call.request_id)
     assert the_call["plaid_endpoint"] == "/accounts/balance/get"
     assert the_call["plaid_error_code"] == ""
-    assert the_call["logger"] == "balances.services"
+    assert the_call["logger"] == "balances.services.calls"
     # Every record the task's own code wrote carries the Item id.
     ours = [e for e in entries if e["logger"].startswith("balances.")]
     assert ours and all(e.get("item_id") == item.pk for e in ours), ours
@@ -98,7 +98,7 @@ def test_failed_refresh_logs_the_error_with_its_request_id(emulator, lines):
     assert call.request_id and call.error_code == "ITEM_LOGIN_REQUIRED"
     entries = [e for e in lines.entries() if e.get("plaid_request_id") == call.request_id]
     # The client's warning and the call log's line, both with the Item and the request id.
-    assert {e["logger"] for e in entries} >= {"balances.plaid_client", "balances.services"}
+    assert {e["logger"] for e in entries} >= {"balances.plaid.client", "balances.services.calls"}
     assert all(e["item_id"] == item.pk for e in entries)
     assert all(e["plaid_error_code"] == "ITEM_LOGIN_REQUIRED" for e in entries)
     assert_no_token(lines, item)

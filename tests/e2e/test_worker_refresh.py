@@ -1,13 +1,12 @@
 """End to end: command → Redis → real Celery worker → plaid-python → emulator over HTTP → DB."""
 
-import re
-
 import pytest
 
 from balances.models import Account, BalanceSnapshot
 from balances.services import linking
 from tests.e2e.conftest import ROOT, manage, wait_for
 from tests.factories import UserFactory
+from tests.helpers import text
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -31,7 +30,7 @@ def test_worker_refreshes_a_linked_item_through_redis_and_the_emulator(
     assert worker.poll() is None
     assert BalanceSnapshot.objects.filter(account__item=item).count() == 5
     client.force_login(user)
-    page = re.sub(r"\s+", " ", client.get("/").content.decode())
+    page = text(client.get("/"))
     assert 'data-currency="USD">$44,110.00<' in page
     assert page.count('<tr class="account"') == 5
 
@@ -59,7 +58,7 @@ def test_without_redis_the_file_broker_carries_the_refresh(
     item = linking.item_link_sandbox(user=user, institution_id="ins_3", queue_refresh=False)
     env = {**process_env, "CELERY_BROKER_URL": "filesystem://", "DATA_DIR": str(tmp_path)}
     env.pop("THROTTLE_REDIS_URL", None)
-    start_worker(env=env)
+    start_worker(pool="threads", concurrency=8, env=env)  # as `make run` starts it
     queued = manage(env, "refresh_balances", "--user", "dora")
     assert queued.returncode == 0, queued.stderr
     assert wait_for(lambda: Account.objects.filter(item=item).count() == 5)

@@ -3,6 +3,7 @@ import logging
 
 import pytest
 
+from balances.log_fields import log_context
 from finance.logs import ContextFilter, JsonFormatter, request_id
 
 
@@ -24,6 +25,18 @@ def test_json_lines_carry_request_id_and_extras():
     assert entry["level"] == "INFO"
     assert entry["request_id"] == "abc123"
     assert (entry["item_id"], entry["plaid_request_id"]) == (7, "req-9")
+
+
+def test_log_context_fields_reach_records_logged_inside_the_block():
+    # The app adds fields with balances.log_fields; the project's filter copies them.
+    with log_context(item_id=7):
+        with log_context(attempt=2):
+            inner = format_record()
+        outer = format_record(item_id=8)  # an explicit `extra=` wins
+    after = format_record()
+    assert (inner["item_id"], inner["attempt"]) == (7, 2)
+    assert outer["item_id"] == 8 and "attempt" not in outer
+    assert "item_id" not in after
 
 
 @pytest.mark.django_db

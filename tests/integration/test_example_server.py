@@ -8,6 +8,7 @@ from django.core.management import call_command
 from balances.models import Account
 from tests.conftest import example_reply
 from tests.factories import PlaidItemFactory, UserFactory
+from tests.helpers import text
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +28,7 @@ def test_refresh_against_example_server_shows_five_accounts_and_44110(stub_plaid
         "Plaid Saving",
     ]
     client.force_login(user)
-    page = re.sub(r"\s+", " ", client.get("/").content.decode())
+    page = text(client.get("/"))
     assert page.count('<tr class="account"') == 5
     assert re.search(r'class="net-worth" data-currency="USD">\s*\$44,110\.00\s*<', page)
     path, _headers, body = stub_plaid.requests[0]

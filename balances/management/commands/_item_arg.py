@@ -27,6 +27,6 @@ def describe(item: PlaidItem) -> str:
     warning = f" {item.warning_code} until {item.expires_at:%Y-%m-%d}" if item.expires_at else ""
     return (
         f"{item.pk}\t{item.plaid_item_id}\t{item.owner}\t"
-        f"{item.institution_name or item.institution_id or '-'}\t"
+        f"{item.display_name}\t"
         f"{item.status}{error}{warning}\trefreshed {refreshed}"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -11,7 +12,6 @@ from kombu.exceptions import OperationalError
 
 from balances.plaid.webhook_verification import WebhookRejected, verify
 from balances.services.webhooks import webhook_process
-from balances.shared_state.api import SharedStateUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def plaid_webhook(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"error": "webhook not verified"}, status=exc.status)
     try:
         result = webhook_process(payload=payload)
-    except (SharedStateUnavailable, OperationalError):
-        logger.exception("Plaid webhook verified but not processed: the queue is unreachable")
+    except (OperationalError, DatabaseError):
+        logger.exception("Plaid webhook verified but not processed: the queue or database is down")
         return JsonResponse({"error": "temporarily unavailable"}, status=503)
     return JsonResponse({"handled": result.handled, "detail": result.detail})

@@ -1,0 +1,141 @@
+"""The Items admin: list (columns, filters by status and bank, search), an Item's page
+(accounts, status history, recent calls, never the token), "Refresh balances now", no
+adding by hand."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from balances.models import PlaidCall, PlaidItem
+from balances.services import store
+from tests.factories import AccountFactory, PlaidItemFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "/admin/balances/plaiditem/"
+
+
+@pytest.fixture
+def item(fake_plaid):
+    item = PlaidItemFactory(owner=UserFactory(username="alice"))
+    fake_plaid.add_item(item.access_token)
+    store.item_refresh_balances(item=item)
+    return item
+
+
+def test_changelist_shows_items_without_tokens(admin_client, item):
+    page = admin_client.get(reverse("admin:balances_plaiditem_changelist")).content.decode()
+    assert "Chase" in page and "alice" in page and "Healthy" in page
+    assert item.access_token not in page
+    assert item.access_token_encrypted not in page
+
+
+def test_change_page_shows_accounts_inline_and_no_token(admin_client, item):
+    url = reverse("admin:balances_plaiditem_change", args=[item.pk])
+    page = admin_client.get(url).content.decode()
+    assert "Plaid Money Market" in page
+    assert "access_token" not in page
+    assert item.access_token not in page
+
+
+def test_filters_and_search(admin_client, item):
+    url = reverse("admin:balances_plaiditem_changelist")
+    other = PlaidItemFactory(
+        owner=UserFactory(username="bob"),
+        institution_name="Tartan Bank",
+        status=PlaidItem.Status.LOGIN_REQUIRED,
+    )
+
+    def listed(**params):
+        return list(admin_client.get(url, params).context["cl"].result_list)
+
+    assert listed(status__exact="login_required") == [other]
+    assert listed(institution_name="Chase") == [item]
+    assert listed(q="alice") == [item]
+    assert listed(q="tartan") == [other]
+
+
+def test_item_page_shows_owner_institution_history_consent_calls_and_accounts(admin_client):
+    expires = timezone.now() + timedelta(days=6)
+    account = AccountFactory(
+        name="Gold Checking",
+        item=PlaidItemFactory(
+            owner=UserFactory(username="olive"),
+            institution_name="Tartan Bank",
+            status=PlaidItem.Status.LOGIN_REQUIRED,
+            error_code="ITEM_LOGIN_REQUIRED",
+            error_message="the login details of this item have changed",
+            warning_code="PENDING_EXPIRATION",
+            expires_at=expires,
+        ),
+    )
+    item = account.item
+    start = timezone.now() - timedelta(days=3)
+    outcomes = ["", "", "INSTITUTION_DOWN", "", "ITEM_LOGIN_REQUIRED", "ITEM_LOGIN_REQUIRED"]
+    for n, code in enumerate(outcomes):
+        PlaidCall.objects.create(
+            item=item,
+            called_at=start + timedelta(hours=n),
+            endpoint="/accounts/balance/get",
+            request_id=f"req-{n}",
+            error_code=code,
+        )
+    page = admin_client.get(f"{CHANGELIST}{item.pk}/change/").content.decode()
+    for text in (
+        "olive",
+        "Tartan Bank",
+        "Status history",
+        "the login details of this item have changed",
+        "PENDING_EXPIRATION",
+        "req-5",
+        "Gold Checking",
+    ):
+        assert text in page, text
+    # Outcome periods newest first: login required (2 calls), ok, outage, ok (2 calls).
+    history = page[page.index("Status history") :]
+    order = [
+        history.index("<td>ITEM_LOGIN_REQUIRED</td>"),
+        history.index("<td>ok</td>"),
+        history.index("<td>INSTITUTION_DOWN</td>"),
+    ]
+    assert order == sorted(order)
+    assert history.count("<td>ok</td>") >= 2
+    assert item.access_token not in page
+
+
+def test_item_page_shows_recent_calls_without_the_token(admin_client):
+    item = PlaidItemFactory(warning_code="PENDING_EXPIRATION", expires_at=timezone.now())
+    start = timezone.now() - timedelta(hours=1)
+    for n in range(25):
+        PlaidCall.objects.create(
+            item=item,
+            called_at=start + timedelta(minutes=n),
+            endpoint="/accounts/balance/get",
+            request_id=f"req-{n:02d}",
+            error_code="INSTITUTION_DOWN" if n == 24 else "",
+            duration_ms=120,
+        )
+    page = admin_client.get(reverse("admin:balances_plaiditem_change", args=[item.pk]))
+    html = page.content.decode()
+    assert "req-24" in html and "INSTITUTION_DOWN" in html and "120 ms" in html
+    assert "req-05" in html and "req-04" not in html  # only the latest 20
+    assert "PENDING_EXPIRATION" in html
+    assert item.access_token not in html
+
+
+def test_refresh_action_queues_items(
+    admin_client, item, queued_refreshes, django_capture_on_commit_callbacks
+):
+    url = reverse("admin:balances_plaiditem_changelist")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            url, {"action": "refresh_balances_now", "_selected_action": [item.pk]}, follow=True
+        )
+    assert queued_refreshes.item_ids == [item.pk]
+    assert "Queued a refresh of 1 item(s)." in response.content.decode()
+
+
+def test_items_cannot_be_added_by_hand(admin_client):
+    assert admin_client.get(reverse("admin:balances_plaiditem_add")).status_code == 403

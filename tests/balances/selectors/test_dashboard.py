@@ -1,0 +1,195 @@
+"""`balances.selectors.dashboard`: everything the dashboard shows, in a number of queries
+that is flat in accounts and Items (issue 8, target 1).
+
+5 accounts in 1 Item, 100 in 20 and 1,000 in 200 (bench/dashboard.py's sizes), each with
+history: `dashboard_for_user` runs the same number of queries for all three users, at most
+7, and so does every dashboard request (at most 10, with the session's); the page lists a
+bounded number of rows while its totals count every account. Times are measured by the
+benchmark, never here.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from balances.models import Account, BalanceSnapshot, PlaidItem
+from balances.selectors.dashboard import dashboard_for_user
+from balances.services import net_worth
+from tests.factories import PlaidItemFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+SIZES = ((5, 1), (100, 20), (1000, 200))
+PATHS = ("/", "/?range=1y&since=1m", "/?range=all", "/api/dashboard/?range=1y")
+
+
+def make_user_with(accounts: int, items: int):
+    user = UserFactory()
+    made = [
+        PlaidItemFactory(
+            owner=user, institution_name=f"Bank {n % 40}", last_refreshed_at=timezone.now()
+        )
+        for n in range(items)
+    ]
+    types = ["depository", "credit", "investment", "loan", "other"]
+    Account.objects.bulk_create(
+        Account(
+            item=made[n % items],
+            plaid_account_id=f"acct-{user.pk}-{n}",
+            name=f"Account {n}",
+            mask=f"{n:04d}",
+            type=types[n % 5],
+            iso_currency_code="CAD" if n % 7 == 0 else "USD",
+            available=Decimal(n),
+            current=Decimal(n + 10),
+            limit=Decimal(5000) if n % 5 == 1 else None,
+        )
+        for n in range(accounts)
+    )
+    now = timezone.now()
+    BalanceSnapshot.objects.bulk_create(
+        BalanceSnapshot(account=a, taken_at=now - timedelta(days=d), current=a.current + d)
+        for a in Account.objects.filter(item__owner=user)
+        for d in (0, 5, 40, 200)
+    )
+    assert PlaidItem.objects.filter(owner=user).count() == items
+    net_worth.net_worth_rebuild(user_id=user.pk)
+    return user
+
+
+def usd_net_worth(accounts: int) -> int:
+    """The USD net worth of `make_user_with(accounts, ...)`: every account counts."""
+    usd = sum(n + 10 for n in range(accounts) if n % 7 and n % 5 not in (1, 3))
+    return usd - sum(n + 10 for n in range(accounts) if n % 7 and n % 5 in (1, 3))
+
+
+# (range, period): the change read off the chart's days, or (3m before 30d) queried.
+RANGES_AND_PERIODS = (("90d", "1m"), ("1y", "1m"), ("all", "1w"), ("30d", "3m"))
+
+
+def test_dashboard_for_user_queries_are_the_same_for_5_100_and_1000_accounts(
+    django_assert_max_num_queries,
+):
+    counts: dict[tuple[str, str], list[int]] = {key: [] for key in RANGES_AND_PERIODS}
+    for accounts, items in SIZES:
+        user = make_user_with(accounts, items)
+        for range_key, period_key in RANGES_AND_PERIODS:
+            with (
+                django_assert_max_num_queries(7),
+                CaptureQueriesContext(connection) as queries,
+            ):
+                dashboard = dashboard_for_user(
+                    user=user,
+                    range_key=range_key,
+                    period_key=period_key,
+                    accounts_per_group=20,
+                    connections_shown=20,
+                )
+            counts[(range_key, period_key)].append(len(queries))
+            # Bounded: at most 20 accounts per group, 20 connections; counts are whole.
+            assert sum(len(g.accounts) for g in dashboard.groups) == min(accounts, 5 * 20)
+            assert sum(g.count for g in dashboard.groups) == accounts
+            assert len(dashboard.connections) == min(items, 20)
+            assert dashboard.connections_hidden == items - min(items, 20)
+            usd = next(t for t in dashboard.totals if t.currency == "USD")
+            assert usd.net_worth == usd_net_worth(accounts)
+            assert dashboard.history and dashboard.changes["USD"].before is not None
+    for key, per_size in counts.items():
+        assert len(set(per_size)) == 1, (key, per_size)
+    # Reading the change off the chart saves the query the 3m-before-30d case needs.
+    assert counts[("90d", "1m")][0] < counts[("30d", "3m")][0]
+
+
+def test_dashboard_requests_queries_are_the_same_for_5_100_and_1000_accounts(
+    client, django_assert_max_num_queries, settings
+):
+    settings.DASHBOARD_ACCOUNTS_PER_GROUP = 20
+    settings.DASHBOARD_CONNECTIONS_SHOWN = 20
+    counts: dict[str, list[int]] = {path: [] for path in PATHS}
+    for accounts, items in SIZES:
+        client.force_login(make_user_with(accounts, items))
+        for path in PATHS:
+            with (
+                django_assert_max_num_queries(10),
+                CaptureQueriesContext(connection) as queries,
+            ):
+                response = client.get(path)
+            assert response.status_code == 200
+            counts[path].append(len(queries))
+            if path == "/":
+                page = response.content.decode()
+                # At most 20 per type; every Item is fresh, so at most 20 connections.
+                assert page.count('<tr class="account"') == min(accounts, 5 * 20)
+                assert page.count('<li class="connection') == min(items, 20)
+                # The headline counts every account: sum(n + 10) over the USD ones.
+                assert f"${usd_net_worth(accounts):,}.00" in page
+        # Every account is listed (a cut list would be flat for the wrong reason).
+        listed = sum(len(group["accounts"]) for group in response.json()["groups"])
+        assert listed == accounts
+    for path, per_size in counts.items():
+        assert len(set(per_size)) == 1, (path, per_size)
+
+
+def test_connections_needing_attention_are_shown_then_others_up_to_the_limit():
+    user = UserFactory()
+    now = timezone.now()
+    fine = [
+        PlaidItemFactory(owner=user, institution_name=f"Fine {n}", last_refreshed_at=now)
+        for n in range(3)
+    ]
+    failing = [
+        PlaidItemFactory(
+            owner=user,
+            institution_name=f"Failing {n}",
+            last_refreshed_at=now,
+            status=PlaidItem.Status.ERROR,
+        )
+        for n in range(2)
+    ]
+
+    def shown(limit):
+        dashboard = dashboard_for_user(
+            user=user, range_key="90d", period_key="1m", connections_shown=limit
+        )
+        return [f.item for f in dashboard.connections], dashboard.connections_hidden
+
+    assert shown(None) == ([*failing, *fine], 0)  # every one, by institution
+    assert shown(3) == ([*failing, fine[0]], 2)
+    assert shown(1) == (failing, 3)  # those needing attention, even beyond the limit
+
+
+def test_pending_while_any_item_refreshes_and_the_headline_pairs_totals_with_changes():
+    user = UserFactory()
+    item = PlaidItemFactory(owner=user, last_refreshed_at=timezone.now())
+    Account.objects.create(
+        item=item,
+        plaid_account_id="a",
+        name="Checking",
+        type="depository",
+        iso_currency_code="USD",
+        current=Decimal(50),
+    )
+    Account.objects.create(
+        item=item,
+        plaid_account_id="b",
+        name="Coins",
+        type="investment",
+        unofficial_currency_code="BTC",
+        current=Decimal(1),
+    )
+    dashboard = dashboard_for_user(user=user, range_key="30d", period_key="1w")
+    assert not dashboard.pending
+    assert [(t.currency, c.currency) for t, c in dashboard.headline] == [
+        ("USD", "USD"),
+        ("BTC", "BTC"),
+    ]
+    assert (dashboard.range_label, dashboard.period_label) == ("30 days", "1 week")
+    assert dashboard.since == dashboard.today - timedelta(days=7)
+    PlaidItem.objects.filter(pk=item.pk).update(refresh_requested_at=timezone.now())
+    assert dashboard_for_user(user=user, range_key="30d", period_key="1w").pending

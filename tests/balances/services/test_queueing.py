@@ -1,0 +1,252 @@
+"""Queueing refreshes: one Item, a fan-out of many (one task each), a user's "Refresh now";
+de-duplicated by the pending mark, which a publish that fails undoes."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.db import DatabaseError
+from django.urls import reverse
+from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
+
+from balances import tasks
+from balances.models import PlaidItem
+from balances.services import pending, queueing
+from balances.shared_state import api as shared_state
+from tests.factories import PlaidItemFactory, UserFactory
+from tests.helpers import text
+
+pytestmark = pytest.mark.django_db
+
+
+def broker_down(monkeypatch, *, after: int = 0) -> list[int]:
+    """Make publishing a refresh task fail (kombu's error) after `after` successes; return
+    the Item ids published."""
+    published: list[int] = []
+
+    def delay(pk, **kwargs):
+        if len(published) >= after:
+            raise KombuOperationalError("broker down")
+        published.append(pk)
+
+    monkeypatch.setattr(tasks.refresh_item_balances, "delay", delay)
+    return published
+
+
+def is_pending(item: PlaidItem) -> bool:
+    item.refresh_from_db()
+    return item.is_refresh_pending
+
+
+# --- One Item ---------------------------------------------------------------------------
+
+
+def test_queueing_sets_pending_and_never_queues_twice(
+    item, queued, django_capture_on_commit_callbacks, settings
+):
+    settings.BALANCE_SCHEDULED_SOURCE = "cached"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert queueing.item_queue_refresh(item=item)
+        assert not queueing.item_queue_refresh(item=item)
+        assert queueing.items_queue_refresh(items=[item]) == 0
+    assert queued == [(item.pk, {"realtime": False})]
+    item.refresh_from_db()
+    assert item.refresh_requested_at is not None
+    assert item.is_refresh_pending
+
+
+def test_inactive_item_is_not_queued(queued, django_capture_on_commit_callbacks):
+    item = PlaidItemFactory(status=PlaidItem.Status.LOGIN_REQUIRED)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert not queueing.item_queue_refresh(item=item)
+        assert not queueing.item_queue_refresh_best_effort(item=item)
+    assert queued == []
+    item.refresh_from_db()
+    assert item.refresh_requested_at is None
+
+
+def test_task_ends_pending_so_the_next_refresh_can_be_queued(
+    item, fake_plaid, queued, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        queueing.item_queue_refresh(item=item)
+    item.refresh_from_db()
+    requested = item.refresh_requested_at
+    assert requested is not None
+    assert tasks.refresh_item_balances.apply(args=[item.pk]).get() == "ok: 5 accounts"
+    item.refresh_from_db()
+    assert item.last_refreshed_at >= requested
+    assert item.refresh_requested_at is None  # the store ended the pending refresh
+    assert not item.is_refresh_pending
+    with django_capture_on_commit_callbacks(execute=True):
+        assert queueing.item_queue_refresh(item=item)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_failed_publish_leaves_nothing_pending(item, monkeypatch):
+    broker_down(monkeypatch)
+    with pytest.raises(KombuOperationalError):
+        queueing.item_queue_refresh(item=item)
+    item.refresh_from_db()
+    assert item.refresh_requested_at is None
+    assert pending.item_pending_mark(item_id=item.pk)  # the next request is not refused
+
+
+@pytest.mark.django_db(transaction=True)
+def test_best_effort_queueing_with_the_broker_down_says_so_and_leaves_nothing_pending(
+    item, monkeypatch
+):
+    broker_down(monkeypatch)
+    assert not queueing.item_queue_refresh_best_effort(item=item)
+    assert not is_pending(item)
+
+
+# --- Many Items: beat's fan-out, the admin's action -------------------------------------
+
+
+def test_fan_out_publishes_one_task_per_item_not_already_pending(
+    queued, django_capture_on_commit_callbacks, settings
+):
+    settings.BALANCE_SCHEDULED_SOURCE = "realtime"
+    a, b, already = PlaidItemFactory(), PlaidItemFactory(), PlaidItemFactory()
+    revoked = PlaidItemFactory(status=PlaidItem.Status.REVOKED)
+    assert pending.item_pending_mark(item_id=already.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert queueing.items_queue_refresh(items=[a, already, revoked, b]) == 2
+    assert queued == [(a.pk, {"realtime": True}), (b.pk, {"realtime": True})]
+    assert [is_pending(i) for i in (a, b, already, revoked)] == [True, True, True, False]
+
+
+def test_fan_out_publishes_at_commit(queued, django_capture_on_commit_callbacks):
+    item = PlaidItemFactory()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert queueing.items_queue_refresh(items=[item], realtime=False) == 1
+    assert queued == []  # nothing is sent before the transaction commits
+    for callback in callbacks:
+        callback()
+    assert queued == [(item.pk, {"realtime": False})]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_failed_publish_mid_fan_out_leaves_the_rest_not_pending(monkeypatch):
+    first, second, third = (PlaidItemFactory() for _ in range(3))
+    published = broker_down(monkeypatch, after=1)
+    with pytest.raises(KombuOperationalError):
+        queueing.items_queue_refresh(items=[first, second, third])
+    assert published == [first.pk]
+    assert [is_pending(i) for i in (first, second, third)] == [True, False, False]
+    # The next fan-out queues them again.
+    assert not pending.item_pending_mark(item_id=first.pk)
+    assert pending.item_pending_mark(item_id=second.pk)
+    assert pending.item_pending_mark(item_id=third.pk)
+
+
+def test_database_failing_mid_fan_out_still_queues_the_items_marked(
+    django_capture_on_commit_callbacks, queued_refreshes, monkeypatch
+):
+    first, second = PlaidItemFactory(), PlaidItemFactory()
+    real_mark = pending.item_pending_mark
+
+    def mark(*, item_id):
+        if item_id == second.pk:
+            raise DatabaseError("the database went away")
+        return real_mark(item_id=item_id)
+
+    monkeypatch.setattr(pending, "item_pending_mark", mark)
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        pytest.raises(DatabaseError),
+    ):
+        queueing.items_queue_refresh(items=PlaidItem.objects.order_by("pk"))
+    assert queued_refreshes.item_ids == [first.pk]
+    assert not real_mark(item_id=first.pk)  # still pending: its task is queued
+
+
+# --- "Refresh now" ----------------------------------------------------------------------
+
+
+def test_queue_refresh_skips_items_that_cannot_refresh(
+    django_capture_on_commit_callbacks, monkeypatch
+):
+    queued = []
+    monkeypatch.setattr(tasks.refresh_item_balances, "delay", lambda pk, **kw: queued.append(pk))
+    user = UserFactory()
+    healthy = PlaidItemFactory(owner=user)
+    erroring = PlaidItemFactory(owner=user, status=PlaidItem.Status.ERROR)
+    PlaidItemFactory(owner=user, status=PlaidItem.Status.LOGIN_REQUIRED)
+    PlaidItemFactory(owner=user, status=PlaidItem.Status.REVOKED)
+    PlaidItemFactory()  # someone else's
+
+    with django_capture_on_commit_callbacks(execute=True):
+        request = queueing.user_queue_refresh(user=user)
+
+    assert sorted(i.pk for i in request.queued) == sorted([healthy.pk, erroring.pk])
+    assert len(request.inactive) == 2
+    assert sorted(queued) == sorted([healthy.pk, erroring.pk])
+
+
+def test_refresh_now_is_throttled_per_item_and_says_when(
+    client, queued, settings, django_capture_on_commit_callbacks
+):
+    settings.BALANCE_REFRESH_NOW_INTERVAL = 600
+    user = UserFactory()
+    item = PlaidItemFactory(owner=user, institution_name="Chase")
+    client.force_login(user)
+    with django_capture_on_commit_callbacks(execute=True):
+        first = client.post(reverse("refresh"), follow=True)
+    assert "Refreshing 1 connection." in text(first)
+    assert queued == [(item.pk, {"realtime": True})]
+    # The task ran and finished: not pending any more, but refreshed on demand just now.
+    pending.items_pending_end(item_ids=[item.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        second = client.post(reverse("refresh"), follow=True)
+    assert len(queued) == 1
+    page = text(second)
+    next_at = timezone.localtime(timezone.now() + timedelta(seconds=600))
+    assert "Chase was refreshed moments ago. The next refresh can run at" in page
+    assert re.search(r"at \d\d:\d\d \(in (9|10) minutes\)", page)
+    assert (
+        next_at.strftime("%H:%M") in page
+        or (next_at - timedelta(minutes=1)).strftime("%H:%M") in page
+    )
+
+
+def test_refresh_now_of_a_refresh_already_running_is_not_queued_again(
+    client, queued, django_capture_on_commit_callbacks
+):
+    user = UserFactory()
+    item = PlaidItemFactory(owner=user, institution_name="Chase")
+    assert pending.item_pending_mark(item_id=item.pk)  # e.g. beat queued it a moment ago
+    client.force_login(user)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("refresh"), follow=True)
+    assert queued == []
+    assert "Chase is already being refreshed." in text(response)
+    assert shared_state.refresh_now_wait(item.pk) == 0  # the user may ask again later
+
+
+@pytest.mark.django_db(transaction=True)  # on_commit runs at once, as in a real request
+def test_refresh_now_with_redis_unreachable_gives_a_clear_message(client, settings, queued):
+    settings.THROTTLE_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    user = UserFactory()
+    item = PlaidItemFactory(owner=user)
+    client.force_login(user)
+    response = client.post(reverse("refresh"), follow=True)
+    assert response.status_code == 200
+    assert "the background service is not reachable" in text(response)
+    assert "Your balances are unchanged" in text(response)
+    assert queued == []
+    item.refresh_from_db()
+    assert item.refresh_requested_at is None
+
+
+@pytest.mark.django_db(transaction=True)  # on_commit runs at once, as in a real request
+def test_refresh_now_with_the_broker_down_lets_the_user_ask_again(monkeypatch):
+    user = UserFactory()
+    item = PlaidItemFactory(owner=user)
+    broker_down(monkeypatch)
+    with pytest.raises(KombuOperationalError):
+        queueing.user_queue_refresh(user=user)
+    assert shared_state.refresh_now_wait(item.pk) == 0  # the on-demand interval not spent
+    assert not is_pending(item)
