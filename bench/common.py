@@ -1,6 +1,6 @@
 """Shared helpers of the benchmarks: environment, PostgreSQL, emulator, workers, results.
 
-Pure helpers (no I/O) come first; `tests/test_bench_helpers.py` checks them. The rest
+Pure helpers (no I/O) come first; `tests/bench/test_helpers.py` checks them. The rest
 starts and stops the processes a benchmark needs: the emulator (`python -m plaid_emulator`)
 and real Celery workers, each in its own process with an environment pointing at the
 benchmark's own PostgreSQL database, Redis database and queue.
@@ -27,7 +27,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "BENCHMARKS.md"
+# Where the figures go: docs/BENCHMARKS.md, or BENCH_DOC's file (`run.py --quick` sets it,
+# so a try of the harness at small sizes never replaces the real figures).
+DOC = Path(os.environ.get("BENCH_DOC") or ROOT / "docs" / "BENCHMARKS.md")
 PG_URL = "postgres://postgres@127.0.0.1:5432"
 REDIS_URL = "redis://127.0.0.1:6379/14"
 CLIENT_ID = "emulator-client-id"

@@ -7,11 +7,17 @@ Each benchmark writes its own section and `var/bench-verdicts.json` entries
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from bench import common
 
-VERDICTS = common.ROOT / "var" / "bench-verdicts.json"
+# A quick run (BENCH_DOC set: `run.py --quick`) keeps its verdicts apart from the real ones.
+VERDICTS = (
+    common.ROOT
+    / "var"
+    / ("bench-verdicts-quick.json" if os.environ.get("BENCH_DOC") else "bench-verdicts.json")
+)
 INTRO = """# Benchmarks
 
 `make bench` (`python bench/run.py`) measures the six targets of issue 8 on this machine

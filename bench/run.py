@@ -8,6 +8,7 @@ target runs as its own process (`bench/<target>.py`), so one run's memory or imp
 skew another's.
 
 Usage: python bench/run.py [--only dashboard,refresh,history,emulator] [--quick]
+(`--quick`: small sizes, figures written to var/BENCHMARKS-quick.md, docs left alone)
 """
 
 from __future__ import annotations
@@ -69,6 +70,14 @@ def main() -> int:
             load=last.get("load", "load average not recorded"),
         )
         return 0 if ok else 1
+    if args.quick:
+        # Small sizes prove the harness, not the targets: their figures go to var/.
+        quick_doc = ROOT / "var" / "BENCHMARKS-quick.md"
+        quick_doc.parent.mkdir(exist_ok=True)
+        os.environ["BENCH_DOC"] = str(quick_doc)  # the benchmarks' processes inherit it
+        common.DOC = quick_doc
+        report.VERDICTS = ROOT / "var" / "bench-verdicts-quick.json"
+        print(f"--quick: figures go to {quick_doc.relative_to(ROOT)}", flush=True)
     only = set(args.only.split(","))
     if report.VERDICTS.exists() and only == set(TARGETS):
         report.VERDICTS.unlink()  # a full run starts a fresh summary
@@ -127,7 +136,9 @@ def main() -> int:
     load = f"load average {load_before[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
     results: dict[str, Any] = {"durations": durations, "total": total, "load": load}
     (ROOT / "var").mkdir(exist_ok=True)
-    (ROOT / "var" / "bench-run.json").write_text(json.dumps(results))
+    (ROOT / "var" / ("bench-run-quick.json" if args.quick else "bench-run.json")).write_text(
+        json.dumps(results)
+    )
     ok = report.write(durations=durations, total=total, only=only, load=load) and ok
     print(f"make bench: {total:.0f} s in all", flush=True)
     return 0 if ok else 1

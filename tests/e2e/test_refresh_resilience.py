@@ -226,6 +226,10 @@ def test_plaids_own_rate_limit_is_retried_until_its_window_passes(
     )  # our own throttle set too high on purpose: Plaid has to refuse
     item = link("fay")
     emulator_post(emulator, "/emulator/rate-limits", {"mode": "production"})
+    # Plaid's windows are fixed minutes of the emulator clock: start at the beginning of
+    # one, so the seven calls fall in the same window whatever the time of day.
+    now = emulator_post(emulator, "/emulator/clock", {"advance_seconds": 0})["now"]
+    emulator_post(emulator, "/emulator/clock", {"advance_seconds": 60 - now % 60 + 0.1})
     start_worker()
     for _ in range(7):
         publish(item.pk)
