@@ -67,8 +67,8 @@ changed in the app because of them:
    path (beat's fan-out queueing tasks of 50 Items whose replies were stored together, one
    statement of each kind per batch) took one worker from 0.07-0.10 of the bare rate to
    0.27-0.36 on this CPU-bound benchmark. Measured at production shape (Plaid answering in
-   seconds, its rate limits binding) it bought nothing, and it is gone: beat queues one
-   `refresh_item_balances` task per Item ("Batched against single-Item tasks" below). What
+   seconds, under its production limits) it bought nothing, and it is gone: beat queues one
+   `refresh_item_balances` task per Item (finding 10). What
    stays from that work is in every single-Item store: the per-row values go in one
    `executemany` instead of `bulk_update`'s `CASE WHEN` (`bulk.update_changed`).
 6. **Target 3: threads waited for the GIL.** The code from before this work (commit
@@ -113,6 +113,33 @@ changed in the app because of them:
    `bulk.update_changed` writes changed rows with at most one statement (an `UPDATE` that
    also sets values every row shares costs PostgreSQL nothing more: it writes a new row
    version either way). In process a single-Item store went from 5.4 to 4.1 ms of CPU.
+10. **Batched against single-Item tasks, at production shape: the batch path is removed.**
+   The batched path of finding 5 was measured against a Plaid answering in 1 ms. In
+   production Plaid answers `/accounts/balance/get` in seconds (median about 3 s, p95 about
+   11 s) and caps a client at 1,200 calls a minute. `bench/production.py`, at commit
+   e901e92 (the last with the batch path), 2026-11-30 14:01 UTC on this machine: 2,000
+   Items of 5 accounts refreshed once each way by ONE worker at the Procfile's settings
+   (threads, concurrency 8), the emulator's realistic latency, Plaid's production limits;
+   **batched**: beat's fan-out in tasks of 50; **single**: one `refresh_item_balances`
+   task per Item. Worker CPU from `/proc` (the fan-out's included in batched); calls per
+   minute from the call log.
+
+   | mode | wall | ideal | wall ÷ ideal | worker CPU per refresh | calls/min (best 60 s) | latency median / p95 | tasks |
+   |---|---|---|---|---|---|---|---|
+   | batched | 1,011 s | 994 s | 1.02x | 16.0 ms | 119 (142) | 2.94 / 10.78 s | 40 batches, 1,920 Items handed off |
+   | single | 1,032 s | 1,024 s | 1.01x | 15.1 ms | 116 (141) | 2.99 / 11.17 s | 2,000 single |
+
+   What the batch path bought (positive: batched better): worker CPU per refresh -5.9 %,
+   wall time +2.1 % (-0.9 % against each run's own ideal: the batched run drew a 3 % lower
+   mean latency), calls per minute +2.1 % (best minute +0.7 %). The rule was to keep it
+   only for at least 20 % on one of them; it bought none, because every batch met two slow
+   calls at once and handed 48 of its 50 Items off to single-Item tasks (96 % of all
+   refreshes ran as single tasks anyway). It is removed with what existed only for it: the
+   task `refresh_items_balances`, the batch run and its hand-offs, the multi-Item store,
+   `BALANCE_REFRESH_BATCH_SIZE` and `BALANCE_REFRESH_STORE_EVERY`. The cost is on the
+   CPU-bound target 2 (Plaid in 1 ms), where batches stored 50 replies in the statements of
+   one: section 2 shows today's figure. "Refresh at production shape" below is this
+   harness on today's code.
 """
 
 

@@ -7,7 +7,10 @@ prefix, the Plaid emulator as its own process (`python -m plaid_emulator`), and 
 target runs as its own process (`bench/<target>.py`), so one run's memory or imports never
 skew another's.
 
-Usage: python bench/run.py [--only dashboard,refresh,history,emulator] [--quick]
+Last, `production`: the refresh at production shape (Plaid's latency and limits, one
+worker at the Procfile's settings; `bench/production.py`, its own database and Redis db).
+
+Usage: python bench/run.py [--only dashboard,refresh,history,emulator,production] [--quick]
 (`--quick`: small sizes, figures written to var/BENCHMARKS-quick.md, docs left alone)
 """
 
@@ -29,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from bench import common, report  # noqa: E402
 
 DB_NAME = "finance_bench"
-TARGETS = ("emulator", "dashboard", "history", "refresh")
+TARGETS = ("emulator", "dashboard", "history", "refresh", "production")
 
 
 def migrate(env: dict[str, str]) -> None:
@@ -132,6 +135,18 @@ def main() -> int:
         emulator.stop()
         common.database_drop(DB_NAME)
         common.redis_cleanup(env)
+    if "production" in only:
+        # Its own database, Redis db, emulator and worker; bound by Plaid's latency.
+        print("== production", flush=True)
+        t = time.perf_counter()
+        size = ["--quick"] if args.quick else ["--items", "1000"]
+        code = subprocess.run(
+            [sys.executable, str(ROOT / "bench" / "production.py"), *size, "--write-doc"],
+            cwd=ROOT,
+            check=False,
+        ).returncode
+        durations["production"] = time.perf_counter() - t
+        ok = ok and code == 0
     total = time.perf_counter() - started
     load = f"load average {load_before[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
     results: dict[str, Any] = {"durations": durations, "total": total, "load": load}
