@@ -80,6 +80,9 @@ def dashboard_for_user(
     however many accounts the user has; totals and subtotals always count every account.
     """
     today = timezone.localdate()
+    # The Items first: a refresh that commits while this runs then shows as still pending
+    # (the page polls and updates itself), never as done with its accounts not read yet.
+    items = items_freshness(list(accounts.items_for_user(user=user)))
     main_currency = accounts.main_currency_for(user=user)
     balances = accounts.account_balances(user=user)
     totals = totals_by_currency(balances, main_currency=main_currency)
@@ -89,7 +92,6 @@ def dashboard_for_user(
         largest = accounts.largest_per_group(balances, limit=accounts_per_group)
         shown = shown.filter(pk__in=[pk for pks in largest.values() for pk in pks])
     accounts.attach_accounts(groups, shown)
-    items = items_freshness(list(accounts.items_for_user(user=user)))
     start = periods.range_start(range_key, today=today)
     series = history.net_worth_series(
         user=user, start=start, end=today, main_currency=main_currency

@@ -193,3 +193,30 @@ def test_pending_while_any_item_refreshes_and_the_headline_pairs_totals_with_cha
     assert dashboard.since == dashboard.today - timedelta(days=7)
     PlaidItem.objects.filter(pk=item.pk).update(refresh_requested_at=timezone.now())
     assert dashboard_for_user(user=user, range_key="30d", period_key="1w").pending
+
+
+def test_a_refresh_committing_mid_read_shows_as_pending_never_as_done_without_accounts(
+    fake_plaid, monkeypatch
+):
+    """The first refresh of a new link may commit while the dashboard is being read: the
+    page must then still say "pending" (it polls and updates itself), never "done" with no
+    accounts (it would wait forever). A concurrent commit is injected before the accounts
+    are read."""
+    from balances.selectors import accounts
+    from balances.services import pending, store
+
+    user = UserFactory()
+    item = PlaidItemFactory(owner=user)
+    fake_plaid.add_item(item.access_token)
+    assert pending.item_pending_mark(item_id=item.pk)
+    real = accounts.account_balances
+
+    def balances_after_a_concurrent_refresh(*, user):
+        store.item_refresh_balances(item=PlaidItem.objects.get(pk=item.pk))
+        return real(user=user)
+
+    monkeypatch.setattr(accounts, "account_balances", balances_after_a_concurrent_refresh)
+    board = dashboard_for_user(user=user, range_key="90d", period_key="1m")
+    shown = sum(len(group.accounts) for group in board.groups)
+    assert board.pending or shown == 5, (board.pending, shown)
+    assert board.pending  # the Items were read before the refresh committed
