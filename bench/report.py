@@ -20,8 +20,9 @@ VERDICTS = (
 )
 INTRO = """# Benchmarks
 
-`make bench` (`python bench/run.py`) measures the six targets of issue 8 on this machine
-and rewrites this file. Every target is a ratio or a count taken within one run, so it
+`make bench` (`python bench/run.py`) measures the six targets of issue 8 on this machine,
+then the refresh at production shape (Plaid's latency and limits; last section), and
+rewrites this file. Every target is a ratio or a count taken within one run, so it
 holds on a noisy machine; absolute times are beside it. How each is measured: the section
 of each target below, and `bench/README.md`.
 """
