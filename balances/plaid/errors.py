@@ -29,11 +29,13 @@ RETRYABLE_CODES = frozenset(
 )
 RETRYABLE_TYPES = frozenset({"RATE_LIMIT_EXCEEDED", "API_ERROR"})
 
-# Codes this module raises itself, for failures that never reached a Plaid error object.
+# Codes our client (client.py) raises itself, for failures with no Plaid error object.
 TIMEOUT = "TIMEOUT"
 CONNECTION_ERROR = "CONNECTION_ERROR"
 MALFORMED_RESPONSE = "MALFORMED_RESPONSE"
 NOT_CONFIGURED = "NOT_CONFIGURED"
+# This server's Plaid keys are missing or wrong: an operator must act, no user can.
+CONFIGURATION_CODES = frozenset({NOT_CONFIGURED, "INVALID_API_KEYS"})
 
 
 class PlaidError(Exception):
@@ -140,7 +142,7 @@ class UserMessage:
 
 def user_message(error: PlaidError, *, action: str) -> UserMessage:
     """Return the message for `error`; `action` is what failed ("Linking a bank")."""
-    if error.code in (NOT_CONFIGURED, "INVALID_API_KEYS"):
+    if error.code in CONFIGURATION_CODES:
         return UserMessage(
             f"{action} is not possible: this server's Plaid keys are missing or wrong. "
             "Ask the administrator to check PLAID_CLIENT_ID and PLAID_SECRET.",

@@ -12,7 +12,12 @@ from datetime import datetime
 from django.utils import timezone
 
 from balances.models import Account, PlaidItem
-from balances.plaid.errors import LOGIN_REQUIRED_CODES, REVOKED_CODES, PlaidError
+from balances.plaid.errors import (
+    CONFIGURATION_CODES,
+    LOGIN_REQUIRED_CODES,
+    REVOKED_CODES,
+    PlaidError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +53,7 @@ def item_record_error(*, item: PlaidItem, error: PlaidError, retries: int = 0) -
         message += f" (gave up after {retries} retries; the next scheduled refresh tries again)"
     fields = item_error_set(item=item, code=error.code, message=message, at=timezone.now())
     item.save(update_fields=[*fields, "updated_at"])
-    log = logger.error if error.code in ("INVALID_API_KEYS", "NOT_CONFIGURED") else logger.info
+    log = logger.error if error.code in CONFIGURATION_CODES else logger.info
     log("Item %s: Plaid error %r", item.pk, error)
 
 

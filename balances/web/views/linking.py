@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from balances.models import PlaidItem
-from balances.plaid.errors import NOT_CONFIGURED, PlaidError, user_message
+from balances.plaid.errors import CONFIGURATION_CODES, PlaidError, user_message
 from balances.plaid.link_metadata import MetadataError, parse_link_metadata
 from balances.selectors.accounts import item_for_user, open_accounts, snapshot_count
 from balances.services import linking
@@ -32,7 +32,7 @@ def _error(message: str, status: int) -> JsonResponse:
 
 def _plaid_error(error: PlaidError, *, action: str) -> JsonResponse:
     """Turn a failed Plaid call into a message for the user; `action` is what failed."""
-    if error.code in (NOT_CONFIGURED, "INVALID_API_KEYS"):
+    if error.code in CONFIGURATION_CODES:
         logger.error("Plaid is not configured: %r", error)
     message = user_message(error, action=action)
     return _error(message.text, message.status)
