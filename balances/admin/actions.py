@@ -22,7 +22,6 @@ from balances.models import PlaidItem
 from balances.selectors.items import item_status_history
 from balances.services import operations
 from balances.services.linking import LinkError
-from balances.shared_state.api import SharedStateUnavailable
 
 
 def status_history_html(item: PlaidItem) -> str:
@@ -56,7 +55,7 @@ def clear_error_and_retry(
         for item in queryset:
             cleared += 1
             queued += operations.item_clear_error(item=item)
-    except (OperationalError, SharedStateUnavailable):
+    except OperationalError:
         modeladmin.message_user(
             request,
             f"Cleared the error of {cleared} item(s), but the task queue is unreachable: "

@@ -19,7 +19,6 @@ from balances.admin.permissions import StaffViewSuperuserChangeMixin
 from balances.admin.records import AccountInline
 from balances.models import PlaidCall, PlaidItem
 from balances.services import queueing
-from balances.shared_state.api import SharedStateUnavailable
 
 # Rows of the call log shown on an Item's page (the full log is under "Plaid calls").
 RECENT_CALLS = 20
@@ -147,7 +146,7 @@ class PlaidItemAdmin(StaffViewSuperuserChangeMixin, admin.ModelAdmin):
     def refresh_balances_now(self, request: HttpRequest, queryset: QuerySet[PlaidItem]) -> None:
         try:
             queued = queueing.items_queue_refresh(items=queryset)
-        except (OperationalError, SharedStateUnavailable):
+        except OperationalError:
             self.message_user(
                 request, "The task queue is unreachable; nothing was queued.", messages.ERROR
             )

@@ -8,7 +8,6 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from kombu.exceptions import OperationalError
 
 from balances.services import operations
-from balances.shared_state.api import SharedStateUnavailable
 
 from ._item_arg import add_item_argument, item_from
 
@@ -24,7 +23,7 @@ class Command(BaseCommand):
         previous = item.error_code or item.status
         try:
             queued = operations.item_clear_error(item=item)
-        except (OperationalError, SharedStateUnavailable) as exc:
+        except OperationalError as exc:
             raise CommandError(
                 f"Cleared {previous} on {item}, but the task queue is unreachable ({exc}); "
                 "the next scheduled run refreshes it."

@@ -46,7 +46,7 @@ class Command(BaseCommand):
             return
         try:
             queued = queueing.item_queue_refresh(item=item, realtime=True)
-        except (OperationalError, SharedStateUnavailable) as exc:
+        except OperationalError as exc:
             raise CommandError(f"Cannot reach the task queue: {exc}") from exc
         if queued:
             self.stdout.write(f"Queued a refresh of {item}.")

@@ -36,7 +36,7 @@ class Command(BaseCommand):
         if not options["sync"]:
             try:
                 queued = queueing.items_queue_refresh(items=items)
-            except (OperationalError, SharedStateUnavailable) as exc:
+            except OperationalError as exc:
                 raise CommandError(f"Cannot reach the task queue: {exc}") from exc
             self.stdout.write(f"Queued {queued} refresh task(s).")
             return
