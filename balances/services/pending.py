@@ -10,7 +10,7 @@ database), so two processes can never both mark one Item; no lock, no Redis.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
@@ -21,9 +21,9 @@ from balances.models import PlaidItem
 RETRY_MARGIN_SECONDS = 60.0
 
 
-def item_pending_mark(*, item_id: int) -> bool:
+def item_pending_mark(*, item_id: int) -> datetime | None:
     """Mark the Item's refresh pending unless it already is (or the Item is inactive);
-    return whether it was marked. One UPDATE."""
+    return the mark's time, or None when it was not marked. One UPDATE."""
     now = timezone.now()
     marked = (
         PlaidItem.objects.filter(pk=item_id)
@@ -31,7 +31,7 @@ def item_pending_mark(*, item_id: int) -> bool:
         .not_refresh_pending(now)
         .update(refresh_requested_at=now)
     )
-    return bool(marked)
+    return now if marked else None
 
 
 def item_pending_keep(*, item_id: int, seconds: float) -> None:

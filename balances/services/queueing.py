@@ -57,9 +57,10 @@ def item_queue_refresh(*, item: PlaidItem, realtime: bool | None = None) -> bool
         return False
     if realtime is None:
         realtime = settings.BALANCE_SCHEDULED_SOURCE == "realtime"
-    if not pending.item_pending_mark(item_id=item.pk):
+    marked_at = pending.item_pending_mark(item_id=item.pk)
+    if marked_at is None:
         return False
-    item.refresh_requested_at = timezone.now()
+    item.refresh_requested_at = marked_at
     # Inside a transaction the task is published at commit, where a failure can no longer
     # reach the caller: it is logged (robust) and the pending mark undone.
     transaction.on_commit(
@@ -97,7 +98,7 @@ def items_queue_refresh(*, items: Iterable[PlaidItem], realtime: bool | None = N
     ids: list[int] = []
     try:
         for item in items:
-            if item.is_active and pending.item_pending_mark(item_id=item.pk):
+            if item.is_active and pending.item_pending_mark(item_id=item.pk) is not None:
                 ids.append(item.pk)
     finally:
         # The database failing halfway: the Items marked so far are queued all the same.

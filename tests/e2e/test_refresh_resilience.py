@@ -46,7 +46,9 @@ def shared(settings, process_env, redis_url):
 @pytest.fixture
 def publish(shared, redis_url):
     """Publish refresh tasks straight to the workers' queue (bypassing de-duplication)."""
-    app = Celery("e2e-publisher")
+    # Not the current app: `shared_task` proxies (what later tests patch) must keep
+    # resolving to the project's app in every thread.
+    app = Celery("e2e-publisher", set_as_current=False)
     queue = shared["CELERY_TASK_DEFAULT_QUEUE"]
     # An explicit connection: Celery prefers the CELERY_BROKER_URL environment variable
     # (memory:// in the test process) over a `broker` argument.

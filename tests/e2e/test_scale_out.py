@@ -102,7 +102,7 @@ def cluster(settings, process_env, redis_url, emulator):
     )
     http = urllib3.PoolManager()
     emulator_call(http, emulator, "/emulator/rate-limits", {"mode": "production"})
-    app = Celery("scale-out-beat")
+    app = Celery("scale-out-beat", set_as_current=False)  # see test_refresh_resilience
     # Explicitly: Celery prefers the CELERY_BROKER_URL environment variable (memory:// in
     # the test process) over a `broker` argument.
     app.conf.broker_url = redis_url
