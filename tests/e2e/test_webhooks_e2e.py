@@ -67,8 +67,11 @@ def test_fired_webhooks_are_verified_and_applied(emulator, linked):
     assert wait_for(
         lambda: PlaidItem.objects.get(pk=item.pk).status == PlaidItem.Status.LOGIN_REQUIRED
     )
-    # Every delivery was answered 2xx on the first attempt.
-    log = list(emulator.emulator.deliverer.log)
+    # Every delivery was answered 2xx on the first attempt. The emulator logs a delivery
+    # after reading our reply, which can be after the change above is visible: wait for it.
+    deliverer = emulator.emulator.deliverer
+    assert wait_for(lambda: len(deliverer.log) == 4)
+    log = list(deliverer.log)
     assert [(e["status"], e["attempts"]) for e in log] == [("delivered", 1)] * 4
 
 
