@@ -1,4 +1,5 @@
-"""Linked Plaid Items, their Accounts, the append-only balance history and its daily totals.
+"""Linked Plaid Items, their Accounts, the append-only balance history and its daily totals;
+the read API's personal access tokens (stored as hashes).
 
 Also the rules that belong to one row and must read the same in SQL and in Python: which
 Items are active, stale or pending a refresh (`PlaidItemQuerySet`, `PlaidItem`'s
@@ -389,3 +390,64 @@ class BeatRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task} @ {self.ran_at:%Y-%m-%d %H:%M:%S}"
+
+
+class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
+    def usable(self, now: datetime | None = None) -> ApiTokenQuerySet:
+        """Tokens that authenticate now: not revoked, not expired (`ApiToken.is_usable`)."""
+        return self.filter(revoked_at__isnull=True).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now or timezone.now())
+        )
+
+
+class ApiToken(models.Model):
+    """A personal access token of the read API (`Authorization: Bearer <token>`).
+
+    Only the SHA-256 of the token is stored: the token itself is shown once, when it is
+    created, and can never be read back. `prefix` (its first characters) tells tokens apart
+    in lists; it cannot authenticate.
+    """
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read"
+        WRITE = "write", "Read and write"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    scope = models.CharField(max_length=10, choices=Scope.choices, default=Scope.READ)
+    # Hex SHA-256 of the token: what a request's token is looked up by.
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(max_length=12, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "API token"
+        ordering = ["user", "-created_at", "-pk"]
+        indexes = [models.Index(fields=["user", "revoked_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
+    def is_usable(self) -> bool:
+        """Whether the token authenticates now (the same rule as `ApiTokenQuerySet.usable`)."""
+        return not self.is_revoked and not self.is_expired
+
+    @property
+    def can_write(self) -> bool:
+        return self.scope == self.Scope.WRITE

@@ -7,9 +7,11 @@ module lazily, when it publishes (see `services/queueing.py`).
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from celery import shared_task
 from celery.app.task import Task
+from celery.exceptions import Retry
 
 from balances.log_fields import log_context
 from balances.services import beat, history, refresh
@@ -18,28 +20,46 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
-def refresh_item_balances(self: Task, item_id: int, realtime: bool = True, attempt: int = 0) -> str:
+def refresh_item_balances(
+    self: Task,
+    item_id: int,
+    realtime: bool = True,
+    attempt: int = 0,
+    fetched_at: str | None = None,
+) -> str:
     """Refresh one Item's balances (`item_id` is PlaidItem's primary key).
 
     Re-queues itself when the Item is locked by another refresh, when Plaid's rate limit
-    would be exceeded (neither counts as a failure) or after a transient error (up to
-    BALANCE_REFRESH_MAX_RETRIES, exponential backoff with jitter).
+    would be exceeded (neither counts as a failure) or after a transient error of Plaid,
+    Redis or the database (up to BALANCE_REFRESH_MAX_RETRIES, exponential backoff with
+    jitter). `fetched_at` (ISO time, set by a retry after Plaid answered) lets the retry
+    store the reply kept in this process instead of calling Plaid again. A refresh that
+    fails, or whose retry cannot be queued, ends the Item's pending mark.
     """
-    # Every record this task logs carries the Item's id (never its token).
+    # `max_retries=None`: the service counts the failures (`attempt`); waits for the lock or
+    # the rate limit are not failures. Every record this task logs carries the Item's id.
     with log_context(item_id=item_id):
         run = refresh.item_refresh_run(
             item_id=item_id,
             realtime=realtime,
             attempt=attempt,
             redelivered=bool((self.request.delivery_info or {}).get("redelivered")),
+            fetched_at=datetime.fromisoformat(fetched_at) if fetched_at else None,
         )
-    if run.retry_in is not None:
-        raise self.retry(
-            args=(item_id,),
-            kwargs={"realtime": realtime, "attempt": run.attempt},
-            countdown=run.retry_in,
-        )
-    return str(run)
+        if run.retry_in is None:
+            return str(run)
+        kwargs: dict[str, object] = {"realtime": realtime, "attempt": run.attempt}
+        if run.fetched_at is not None:
+            kwargs["fetched_at"] = run.fetched_at.isoformat()
+        try:
+            retry = self.retry(args=(item_id,), kwargs=kwargs, countdown=run.retry_in)
+        except Retry:
+            raise  # queued: `retry` raises this to end the run
+        except Exception:
+            # The retry could not be queued (the broker is unreachable): no refresh comes.
+            refresh.item_refresh_abandon(item_id=item_id)
+            raise
+        raise retry
 
 
 @shared_task(bind=True)

@@ -1,6 +1,14 @@
-from django.urls import path
+from django.urls import include, path
 
-from balances.web.views import accounts, dashboard, exports, linking, profile, webhooks
+from balances.web.views import (
+    accounts,
+    api_tokens,
+    dashboard,
+    exports,
+    linking,
+    profile,
+    webhooks,
+)
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -12,6 +20,14 @@ urlpatterns = [
     path("export/accounts.csv", exports.export_accounts_csv, name="export_accounts_csv"),
     path("export/history.csv", exports.export_history_csv, name="export_history_csv"),
     path("settings/", profile.profile_settings, name="profile_settings"),
+    path("settings/api-tokens/", api_tokens.api_token_list, name="api_tokens"),
+    path(
+        "settings/api-tokens/<int:pk>/revoke/",
+        api_tokens.api_token_revoke,
+        name="api_token_revoke",
+    ),
+    # The read API (balances/api/): token or session, JSON, documented at api/v1/docs/.
+    path("api/v1/", include("balances.api.urls")),
     path("plaid/webhook/", webhooks.plaid_webhook, name="plaid_webhook"),
     path("link/token/", linking.link_token, name="link_token"),
     path("link/exchange/", linking.link_exchange, name="link_exchange"),

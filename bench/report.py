@@ -182,7 +182,13 @@ def write(*, durations: dict[str, float], total: float, only: set[str], load: st
         (s for s in sections if not s.startswith(first)), key=_section_order
     )
     common.DOC.write_text(head.rstrip("\n") + "\n\n" + "\n".join(ordered).rstrip("\n") + "\n")
-    expected = {"dashboard": [1], "refresh": [2, 3, 5], "history": [4], "emulator": [6]}
+    expected = {
+        "dashboard": [1],
+        "refresh": [2, 3, 5],
+        "history": [4],
+        "emulator": [6],
+        "api": [7],
+    }
     wanted = {str(n) for name in only for n in expected.get(name, [])}
     return all(str(n) in data and data[str(n)]["ok"] for n in wanted)
 

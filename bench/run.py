@@ -10,7 +10,7 @@ skew another's.
 Last, `production`: the refresh at production shape (Plaid's latency and limits, one
 worker at the Procfile's settings; `bench/production.py`, its own database and Redis db).
 
-Usage: python bench/run.py [--only dashboard,refresh,history,emulator,production] [--quick]
+Usage: python bench/run.py [--only dashboard,api,refresh,history,emulator,production] [--quick]
 (`--quick`: small sizes, figures written to var/BENCHMARKS-quick.md, docs left alone)
 """
 
@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from bench import common, report  # noqa: E402
 
 DB_NAME = "finance_bench"
-TARGETS = ("emulator", "dashboard", "history", "refresh", "production")
+TARGETS = ("emulator", "dashboard", "api", "history", "refresh", "production")
 
 
 def migrate(env: dict[str, str]) -> None:
@@ -121,6 +121,10 @@ def main() -> int:
         if "dashboard" in only:
             durations["dashboard"] = run_module(
                 "dashboard", env, *(["--accounts-list", "5,20,50"] if args.quick else [])
+            )
+        if "api" in only:
+            durations["api"] = run_module(
+                "api", env, *(["--accounts-list", "5,20,50"] if args.quick else [])
             )
         if "history" in only:
             durations["history"] = run_module(

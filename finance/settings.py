@@ -4,6 +4,7 @@ A `.env` file beside manage.py is read when present; real environment variables 
 Every variable is documented in `.env.example`.
 """
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -48,6 +49,9 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "axes",
     "csp",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "balances",
     "finance.security",
 ]
@@ -176,8 +180,10 @@ SECURE_REFERRER_POLICY = "same-origin"
 # Plaid Link may open a bank's OAuth page in a pop-up: keep the opener for pop-ups only.
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin-allow-popups"
 X_FRAME_OPTIONS = "DENY"
-# Error reports hide locals named like secrets (access_token, ...) and plaid SDK objects.
+# Error reports hide locals named like secrets (access_token, ...) and plaid SDK objects,
+# and any encrypted access token wherever it appears (SQL parameters, exception text).
 DEFAULT_EXCEPTION_REPORTER_FILTER = "finance.security.reporting.TokenSafeExceptionReporterFilter"
+DEFAULT_EXCEPTION_REPORTER = "finance.security.reporting.CiphertextSafeExceptionReporter"
 
 # django-axes: lock out an account after AXES_FAILURE_LIMIT failed logins, and separately
 # an address after as many failures, for AXES_COOLOFF_MINUTES. Locked-out attempts get 429.
@@ -254,6 +260,65 @@ PLAID_CLIENT_NAME = env.str("PLAID_CLIENT_NAME", default="Balances")
 PLAID_LINK_LANGUAGE = env.str("PLAID_LINK_LANGUAGE", default="en")
 # Public URL Plaid POSTs Item webhooks to; empty = no webhooks for newly linked Items.
 PLAID_WEBHOOK_URL = env.str("PLAID_WEBHOOK_URL", default="")
+# What a webhook signed with a key id we do not hold may cost (anyone can send one): one key
+# fetch in flight for all processes, at most this many per minute, each given this many
+# seconds (connect and read); a key id Plaid calls unknown is not asked again for this long.
+PLAID_WEBHOOK_KEY_FETCHES_PER_MINUTE = env.int("PLAID_WEBHOOK_KEY_FETCHES_PER_MINUTE", default=5)
+PLAID_WEBHOOK_KEY_TIMEOUT = env.float("PLAID_WEBHOOK_KEY_TIMEOUT", default=5.0)
+PLAID_WEBHOOK_UNKNOWN_KEY_TTL = env.int("PLAID_WEBHOOK_UNKNOWN_KEY_TTL", default=300)
+
+# --- The read API (balances/api/) ----------------------------------------------------
+# Requests per token (a signed-in browser: per session), as "<count>/<s|min|hour|day>";
+# beyond it 429 with Retry-After. Counted in the shared state, like Plaid's limits.
+API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="120/min")
+if not re.fullmatch(
+    r"\s*[1-9]\d*\s*/\s*(s|sec|second|m|min|minute|h|hour|d|day)\s*", API_THROTTLE_RATE
+):
+    raise ImproperlyConfigured(
+        f"API_THROTTLE_RATE must look like 120/min (or /s, /hour, /day), not {API_THROTTLE_RATE!r}."
+    )
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "balances.api.authentication.BearerTokenAuthentication",
+        # A signed-in browser; writes need its CSRF token, as every form of the site.
+        "balances.api.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "balances.api.permissions.TokenScope",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": ["balances.api.throttling.TokenRateThrottle"],
+    # JSON only: no browsable API (its pages would need inline script).
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # Form parsers too: the session's CSRF check reads a form POST's csrfmiddlewaretoken.
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "balances.api.errors.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Balances API",
+    "DESCRIPTION": (
+        "Net worth, accounts and bank connections of the signed-in user, as JSON. "
+        "Authenticate with a personal access token from Settings → API tokens "
+        "(`Authorization: Bearer <token>`). Amounts are exact decimal strings, null when "
+        "the bank reports none. Requests are limited per token (API_THROTTLE_RATE, "
+        "120 a minute by default): beyond it 429 with Retry-After."
+    ),
+    "VERSION": "1",
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from drf-spectacular-sidecar's static files: no CDN, the CSP stays strict.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
 
 # --- Celery ---------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")
@@ -281,8 +346,13 @@ else:
     }
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_TASK_IGNORE_RESULT = True
+# A task is acknowledged when it ends, not when it starts: one whose worker dies is
+# delivered again (CELERY_VISIBILITY_TIMEOUT). One that fails is acknowledged (never
+# redelivered in a loop); a failed refresh ends its Item's pending mark itself
+# (balances/services/refresh.py). balances/tasks.py states the same on its tasks.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_TASK_ACKS_ON_FAILURE_OR_TIMEOUT = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Seconds a worker thread may hold Python's GIL while others wait (the default is 5 ms):
 # short, so threads woken by Plaid's, PostgreSQL's or Redis's replies go on at once.
@@ -315,7 +385,8 @@ DASHBOARD_ACCOUNTS_PER_GROUP = env.int("DASHBOARD_ACCOUNTS_PER_GROUP", default=2
 DASHBOARD_CONNECTIONS_SHOWN = env.int("DASHBOARD_CONNECTIONS_SHOWN", default=20)
 # /healthz answers 503 when beat's fan-out has not run for this many seconds.
 BEAT_OVERDUE_AFTER = env.int("BEAT_OVERDUE_AFTER", default=3 * BALANCE_REFRESH_INTERVAL)
-# Retries of a refresh that failed with a transient error (outage, rate limit, timeout).
+# Retries of a refresh that failed with a transient error (Plaid's outage, rate limit or
+# timeout; Redis or the database unreachable), counted together.
 BALANCE_REFRESH_MAX_RETRIES = env.int("BALANCE_REFRESH_MAX_RETRIES", default=5)
 # Exponential backoff between those retries: base * 2**n seconds, capped, with jitter.
 BALANCE_RETRY_BASE_SECONDS = env.float("BALANCE_RETRY_BASE_SECONDS", default=30.0)

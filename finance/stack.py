@@ -68,6 +68,16 @@ def wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], second
     sys.exit(f"The emulator did not listen on {host}:{port} within {seconds:.0f} s.")
 
 
+def where_to_go(port: int) -> list[str]:
+    """Return what `make run` prints once everything is up: the app and the API docs."""
+    base = f"http://127.0.0.1:{port}"
+    return [
+        f"Open {base}/ and log in with the demo credentials above. Ctrl-C stops everything.",
+        f"API docs: {base}/api/v1/docs/ (signed in); tokens in Settings → API tokens, or "
+        "`.venv/bin/python manage.py api_token_create demo --name NAME`.",
+    ]
+
+
 def main() -> None:
     if not ENV_FILE.exists():
         write_env_file()
@@ -147,10 +157,8 @@ def main() -> None:
         manager.add_process(
             "beat", f"{python} -m celery -A finance beat -l info", env=env, cwd=str(BASE_DIR)
         )
-        say(
-            f"Open http://127.0.0.1:{port}/ and log in with the demo credentials above. "
-            "Ctrl-C stops everything."
-        )
+        for line in where_to_go(port):
+            say(line)
         manager.loop()
         code = manager.returncode or 0
     except subprocess.CalledProcessError as exc:

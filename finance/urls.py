@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from balances.web.views.health import healthz
+from finance.security.views import LoginView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -13,7 +14,7 @@ urlpatterns = [
     path("accounts/", include("finance.security.urls")),
     # Django's login views, without e-mailed password resets: a self-hosted app has no mail
     # server by default; an administrator resets a password with `manage.py changepassword`.
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "accounts/password_change/",

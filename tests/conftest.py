@@ -307,3 +307,48 @@ def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[N
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+
+class DatabaseFault:
+    """The database unreachable for this test's connection (a Django execute wrapper, no
+    patching): every statement fails from `start()` until `clear()`, the first as a lost
+    connection does (OperationalError), the next as psycopg's on a broken one
+    (InterfaceError). `start(when=...)` starts at the first statement `when(sql)` is true
+    of. Savepoint statements pass, so the test's own transaction stays usable."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.when: Any = None
+        self.failed = 0
+
+    def start(self, when: Any = None) -> None:
+        if when is None:
+            self.down = True
+        else:
+            self.when = when
+
+    def clear(self) -> None:
+        self.down, self.when, self.failed = False, None, 0
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        from django.db import InterfaceError, OperationalError
+
+        if not self.down and self.when is not None and self.when(sql):
+            self.down = True
+        statement = sql.lstrip().upper()
+        if self.down and not statement.startswith(("SAVEPOINT", "RELEASE", "ROLLBACK TO")):
+            self.failed += 1
+            if self.failed == 1:
+                raise OperationalError("server closed the connection unexpectedly")
+            raise InterfaceError("connection already closed")
+        return execute(sql, params, many, context)
+
+
+@pytest.fixture
+def database_fault() -> Iterator[DatabaseFault]:
+    """A `DatabaseFault` on the default connection, not started."""
+    from django.db import connection
+
+    fault = DatabaseFault()
+    with connection.execute_wrapper(fault):
+        yield fault

@@ -1,8 +1,9 @@
 """Operator actions in the admin (clear an error and retry, remove at Plaid), and an
 Item's status history.
 
-Actions that change an Item need the change (clear an error) or delete (remove at Plaid)
-permission, which `StaffViewSuperuserChangeMixin` grants to superusers only.
+Every admin action is offered to, and runs for, superusers only (`permissions.py`,
+`AdminGuardsMixin`: staff look, superusers act); those that change an Item also need the
+change (clear an error) or delete (remove at Plaid) permission.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
 from django.http import HttpRequest
 
-from balances.admin.permissions import StaffViewSuperuserChangeMixin
+from balances.admin.permissions import AdminGuardsMixin, StaffViewSuperuserChangeMixin
 from balances.models import PlaidItem
 
 
@@ -32,7 +32,7 @@ class UserItemInline(StaffViewSuperuserChangeMixin, admin.TabularInline):
         return False
 
 
-class UserWithItemsAdmin(UserAdmin):
+class UserWithItemsAdmin(AdminGuardsMixin, UserAdmin):
     inlines = [*UserAdmin.inlines, UserItemInline]
 
 

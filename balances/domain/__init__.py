@@ -4,4 +4,5 @@
   currencies), their order on every page, and the running totals history is built from.
 - `groups`: the dashboard's account groups (Cash, Investments, ...) and their order.
 - `periods`: the chart's ranges and the change's periods.
+- `amounts`: amounts as exact decimal text, a credit account's utilization.
 """

@@ -380,13 +380,20 @@ def sandbox_public_token_create(
 
 
 def webhook_verification_key_get(key_id: str) -> WebhookKey:
-    """Fetch the public key with id `key_id` (the `kid` of a Plaid-Verification JWT)."""
+    """Fetch the public key with id `key_id` (the `kid` of a Plaid-Verification JWT).
+
+    Given PLAID_WEBHOOK_KEY_TIMEOUT seconds to connect and to read (not PLAID_TIMEOUT): a
+    web worker waits for it while a webhook's sender waits for our answer.
+    """
+    limit = float(settings.PLAID_WEBHOOK_KEY_TIMEOUT)
+    connect, read = _timeout()
+    timeout = (min(connect, limit), min(read, limit))
 
     def call() -> WebhookKey:
         reply = (
             get_api()
             .webhook_verification_key_get(
-                WebhookVerificationKeyGetRequest(key_id=key_id), _request_timeout=_timeout()
+                WebhookVerificationKeyGetRequest(key_id=key_id), _request_timeout=timeout
             )
             .to_dict()
         )

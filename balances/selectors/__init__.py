@@ -6,6 +6,7 @@
 - `dashboard`: everything the dashboard shows, in a fixed number of queries.
 - `exports`: every account and snapshot of a user, streamed.
 - `health`: what `/healthz/` reports.
+- `api_tokens`: a user's API tokens (their names, scopes and dates; never a token).
 
 Imports models, domain rules and shared state; never services, tasks or the web.
 """

@@ -6,12 +6,13 @@ Totals themselves are computed by `balances.domain.totals` (no ORM).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 from django.contrib.auth.models import User
-from django.db.models import QuerySet
+from django.db.models import Min, Prefetch, QuerySet
 
 from balances.domain.groups import GROUP_OF_TYPE, GROUPS, LIABILITY_GROUPS, group_key
 from balances.domain.totals import ordered
@@ -83,6 +84,64 @@ def accounts_for_user(*, user: User) -> QuerySet[Account]:
         .select_related("item")
         .order_by("item__institution_name", "item_id", "name", "mask")
     )
+
+
+API_ACCOUNT_FIELDS = (
+    "item",
+    "name",
+    "official_name",
+    "mask",
+    "type",
+    "subtype",
+    "iso_currency_code",
+    "unofficial_currency_code",
+    "available",
+    "current",
+    "limit",
+    "balances_updated_at",
+    "closed_at",
+)
+
+
+def accounts_filtered(
+    *,
+    user: User,
+    types: Sequence[str] = (),
+    item_id: int | None = None,
+    include_closed: bool = False,
+) -> QuerySet[Account]:
+    """Return `user`'s accounts with their Items (one query), by institution, name and pk:
+    open ones unless `include_closed`; only of `types` and of Item `item_id` when given."""
+    # Of the Item, only what the API shows (its name): Items carry tokens and error texts.
+    qs = (
+        Account.objects.filter(item__owner=user)
+        .select_related("item")
+        .only(*API_ACCOUNT_FIELDS, "item__institution_name", "item__institution_id")
+    )
+    if not include_closed:
+        qs = qs.filter(closed_at__isnull=True)
+    if types:
+        qs = qs.filter(type__in=types)
+    if item_id is not None:
+        qs = qs.filter(item_id=item_id)
+    return qs.order_by("item__institution_name", "item_id", "name", "mask", "pk")
+
+
+def items_with_account_ids(*, user: User) -> QuerySet[PlaidItem]:
+    """Return `user`'s Items by institution, each with `open_account_ids` (two queries)."""
+    open_ids = Account.objects.filter(closed_at__isnull=True).only("pk", "item_id").order_by("pk")
+    return items_for_user(user=user).prefetch_related(
+        Prefetch("accounts", queryset=open_ids, to_attr="open_accounts")
+    )
+
+
+def balances_as_of(*, user: User) -> datetime | None:
+    """Return when the oldest balance counted in `user`'s totals was fetched (None without
+    one): every figure of the totals is at least this recent. One aggregate query (reading
+    the time of every account instead costs a timestamp conversion per row)."""
+    return Account.objects.filter(
+        item__owner=user, closed_at__isnull=True, current__isnull=False
+    ).aggregate(as_of=Min("balances_updated_at"))["as_of"]
 
 
 def account_balances(*, user: User) -> list[AccountBalance]:

@@ -5,8 +5,10 @@
   from Plaid and store accounts, snapshots and daily totals (`bulk`: its UPDATE helper).
 - `queueing`: queue refreshes (one Item, the fan-out, "Refresh now"); `beat`: the fan-out.
 - `errors`, `calls`: record an Item's errors and its call log.
-- `webhooks`: apply a verified webhook. `net_worth`: the daily totals. `history`: retention.
+- `webhooks`: verify a webhook and apply it once (`webhook_keys`: Plaid's keys, fetched
+  within bounds). `net_worth`: the daily totals. `history`: retention.
 - `profiles`, `operations` (operator actions), `encryption` (key rotation).
+- `api_tokens`: the read API's personal access tokens (create, revoke, authenticate).
 
 Imports selectors, models, domain rules, the Plaid package and shared state; tasks only
 lazily where one is queued (`queueing`); never the web or the admin.

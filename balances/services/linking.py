@@ -11,7 +11,8 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import DatabaseError, transaction
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from balances.models import PlaidItem
 from balances.plaid import client
@@ -20,6 +21,7 @@ from balances.plaid.link_metadata import LinkMetadata
 from balances.plaid.types import LinkToken, TokenExchange
 from balances.services import net_worth, queueing
 from balances.services.profiles import profile_get_or_create
+from balances.shared_state import api as shared_state
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +58,10 @@ def item_link(
     (from `metadata`) as one of `user`'s Items is removed at Plaid again and
     ItemAlreadyLinked is raised; other users' Items never count. If storing fails after
     the exchange, the new Item is removed at Plaid too: no half-made Item is left anywhere.
+    Raises LinkError before any Plaid call when `metadata` holds what the Item cannot store.
     """
+    if metadata is not None:
+        _check_metadata(metadata)
     exchange = client.item_public_token_exchange(public_token)
     is_new = not PlaidItem.objects.filter(plaid_item_id=exchange.item_id).exists()
     try:
@@ -68,6 +73,21 @@ def item_link(
     if queue_refresh:
         queueing.item_queue_refresh_best_effort(item=item)
     return item
+
+
+def _check_metadata(metadata: LinkMetadata) -> None:
+    """Raise LinkError when Link's institution does not fit the Item's columns.
+
+    They are the fallback when Plaid's institution lookup fails: checked before the
+    exchange, so a bad value changes nothing here or at Plaid.
+    """
+    for field, value in (
+        ("institution_id", metadata.institution_id),
+        ("institution_name", metadata.institution_name),
+    ):
+        limit = getattr(PlaidItem._meta.get_field(field), "max_length", None)
+        if (limit is not None and len(value) > limit) or "\x00" in value:
+            raise LinkError("Plaid Link sent an invalid institution, so nothing was added.")
 
 
 def _item_store_link(
@@ -172,18 +192,42 @@ def link_token_create_for_item(*, item: PlaidItem, account_selection: bool = Fal
     )
 
 
-def item_update_complete(*, item: PlaidItem) -> None:
+def item_update_complete(*, item: PlaidItem) -> bool:
     """Record that the user finished Link's update mode for `item`, and refresh it.
 
     Update mode repairs the login and renews consent, so the error, the expiry warning and
-    the new-accounts flag are cleared; the access token stays the same. The Item shows as
-    pending until the queued refresh confirms it (a refresh that fails sets the error again).
+    the new-accounts flag are cleared; the access token stays the same. The caller checks
+    that an update-mode Link session for `item` really finished (the web view: one this
+    browser session started, consumed once).
+
+    The refresh is a real-time (billed) one, so it stays within "Refresh now"'s limits:
+    at most one per Item per BALANCE_REFRESH_NOW_INTERVAL, never while one is queued or
+    running. Return whether a refresh is queued or running now; if not, the next scheduled
+    run refreshes the Item (a refresh that fails sets the error again).
     """
     fields = item.clear_error(warning=True)
     item.new_accounts_available = False
     item.save(update_fields=[*fields, "new_accounts_available"])
-    # The repair stands even if the queue is down: the next scheduled run refreshes it.
-    queueing.item_queue_refresh_best_effort(item=item)
+    return _item_queue_refresh_now(item=item)
+
+
+def _item_queue_refresh_now(*, item: PlaidItem) -> bool:
+    """Queue a real-time refresh of `item` within "Refresh now"'s limits
+    (`queueing.item_queue_refresh_now`: the same interval and claim as the dashboard's
+    button, so the two together spend at most one on-demand refresh per Item per interval).
+
+    Best effort: the repair stands when Redis, the queue or the database is unreachable
+    (logged; the next scheduled run refreshes it). Return whether a refresh is queued or
+    already pending.
+    """
+    try:
+        outcome = queueing.item_queue_refresh_now(item=item)
+    except (shared_state.SharedStateUnavailable, KombuOperationalError, DatabaseError):
+        logger.warning(
+            "Item %s: refresh not queued; the next scheduled run does it", item.pk, exc_info=True
+        )
+        return False
+    return bool(outcome.queued or outcome.pending)
 
 
 def item_unlink(*, item: PlaidItem) -> None:

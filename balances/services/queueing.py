@@ -126,9 +126,11 @@ class RefreshRequest:
     """What "Refresh now" did for each of a user's Items."""
 
     queued: tuple[PlaidItem, ...]
-    # A refresh was already queued or running.
+    # A refresh was already queued or running (perhaps waiting to retry).
     pending: tuple[PlaidItem, ...]
-    # Refreshed on demand too recently: (Item, when the next on-demand refresh may run).
+    # Asked for on demand too recently: (Item, when the next on-demand refresh may run).
+    # That request did not necessarily refresh it (it may have failed): the Item's
+    # `last_refreshed_at` says when it last was.
     throttled: tuple[tuple[PlaidItem, datetime], ...]
     # Needs re-login or revoked: cannot be refreshed.
     inactive: tuple[PlaidItem, ...]
@@ -137,38 +139,48 @@ class RefreshRequest:
 def user_queue_refresh(*, user: User) -> RefreshRequest:
     """Queue a real-time refresh of every active Item of `user` ("Refresh now").
 
-    Each Item may be refreshed on demand once per BALANCE_REFRESH_NOW_INTERVAL; an Item
-    whose refresh is already queued or running is not queued again. Raises
-    SharedStateUnavailable (the on-demand interval lives in Redis) or OperationalError
-    (see `item_queue_refresh`).
+    Each Item as `item_queue_refresh_now`, in order of institution. Raises as it does; the
+    Items before the failure stay queued.
     """
-    queued: list[PlaidItem] = []
-    pending: list[PlaidItem] = []
-    throttled: list[tuple[PlaidItem, datetime]] = []
-    inactive: list[PlaidItem] = []
-    for item in PlaidItem.objects.filter(owner=user).order_by("institution_name", "pk"):
-        if not item.is_active:
-            inactive.append(item)
-            continue
-        wait = shared_state.refresh_now_wait(item.pk)
-        if wait > 0:
-            throttled.append((item, timezone.now() + timedelta(seconds=math.ceil(wait))))
-            continue
-        shared_state.refresh_now_claim(item.pk)
-        try:
-            was_queued = item_queue_refresh(item=item, realtime=True)
-        except Exception:
-            with contextlib.suppress(shared_state.SharedStateUnavailable):
-                shared_state.refresh_now_release(item.pk)
-            raise
-        if was_queued:
-            queued.append(item)
-        else:
-            shared_state.refresh_now_release(item.pk)
-            pending.append(item)
+    results = [
+        item_queue_refresh_now(item=item)
+        for item in PlaidItem.objects.filter(owner=user).order_by("institution_name", "pk")
+    ]
     return RefreshRequest(
-        queued=tuple(queued),
-        pending=tuple(pending),
-        throttled=tuple(throttled),
-        inactive=tuple(inactive),
+        queued=tuple(i for r in results for i in r.queued),
+        pending=tuple(i for r in results for i in r.pending),
+        throttled=tuple(t for r in results for t in r.throttled),
+        inactive=tuple(i for r in results for i in r.inactive),
     )
+
+
+def item_queue_refresh_now(*, item: PlaidItem) -> RefreshRequest:
+    """Queue a real-time refresh of `item` within "Refresh now"'s limits.
+
+    The result holds `item` in exactly one of its fields. None for an Item that needs a new
+    login; none while one is queued or running (or waiting to retry), whatever the
+    interval; otherwise one on-demand refresh per BALANCE_REFRESH_NOW_INTERVAL (kept in
+    shared state). Raises SharedStateUnavailable (the interval lives in Redis) or kombu's
+    OperationalError (see `item_queue_refresh`); nothing is then left claimed.
+    """
+    if not item.is_active:
+        return RefreshRequest(queued=(), pending=(), throttled=(), inactive=(item,))
+    if item.is_refresh_pending:
+        # Said before the interval: a pending refresh may be a retry after a failure,
+        # which the interval would report as a refresh that happened.
+        return RefreshRequest(queued=(), pending=(item,), throttled=(), inactive=())
+    wait = shared_state.refresh_now_wait(item.pk)
+    if wait > 0:
+        next_at = timezone.now() + timedelta(seconds=math.ceil(wait))
+        return RefreshRequest(queued=(), pending=(), throttled=((item, next_at),), inactive=())
+    shared_state.refresh_now_claim(item.pk)
+    try:
+        was_queued = item_queue_refresh(item=item, realtime=True)
+    except Exception:
+        with contextlib.suppress(shared_state.SharedStateUnavailable):
+            shared_state.refresh_now_release(item.pk)
+        raise
+    if was_queued:
+        return RefreshRequest(queued=(item,), pending=(), throttled=(), inactive=())
+    shared_state.refresh_now_release(item.pk)
+    return RefreshRequest(queued=(), pending=(item,), throttled=(), inactive=())

@@ -4,28 +4,52 @@
 by another refresh, Plaid's rate limit would be exceeded, or a transient error happened,
 the run says when to try again and the task queues itself again (acks_late keeps the
 message until then, so a worker dying mid-refresh loses nothing).
+
+Contract of a run, at every point where it can fail (tests/balances/test_tasks.py injects
+a fault at each): it stores the balances, or it says when to run again with the
+Item still pending, or it ends the Item's pending mark (the Item may be queued again at
+once). A database that cannot be reached (OperationalError, InterfaceError: an outage, a
+restart, a deadlock) is a transient error like Plaid's: retried with backoff up to
+BALANCE_REFRESH_MAX_RETRIES, sharing their count. Ending the mark needs the database
+too: when even that fails, the mark is logged and left to expire on its own
+(BALANCE_REFRESH_PENDING_TTL). Any other exception ends the mark and goes up.
+
+One billed call per refresh request: a reply Plaid gave is kept (in this process) until it
+is stored, and the retry of a failed store stores that reply instead of calling again. The
+retry carries the reply's time (`fetched_at`, never the reply or the token), so it can also
+tell a store that committed although its caller saw an error (the connection dropping at
+the commit) from one that did not: it skips the former. Cost: a retry that runs in another
+worker process (or after a restart) finds no kept reply and calls Plaid again, one more
+billed call for each Item caught between its call and its store by an outage.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass
+import threading
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 
 from django.conf import settings
-from django.db import DatabaseError, OperationalError
+from django.db import Error, InterfaceError, OperationalError
 
 from balances.models import PlaidItem
 from balances.plaid.errors import PlaidError
 from balances.services import errors, pending, store
-from balances.services.store import RefreshResult
+from balances.services.store import FetchedBalances, RefreshResult
 from balances.shared_state import api as shared_state
 
 logger = logging.getLogger(__name__)
 
 # A refresh finding its Item locked looks again after 2.5-5 s (a refresh takes seconds).
 LOCK_POLL_SECONDS = 5.0
+
+# The database cannot be reached or gave the statement up (restart, outage, deadlock):
+# transient, so retried. psycopg raises InterfaceError on a connection that already broke.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
 
 
 class Outcome(StrEnum):
@@ -47,6 +71,8 @@ class RefreshRun:
     detail: str = ""
     retry_in: float | None = None
     attempt: int = 0
+    # A retry after Plaid answered: when it did (the reply is kept until stored).
+    fetched_at: datetime | None = None
 
     def __str__(self) -> str:
         return f"{self.outcome}: {self.detail}" if self.detail else str(self.outcome)
@@ -60,34 +86,73 @@ def retry_delay(attempt: int) -> float:
 
 
 def item_refresh_run(
-    *, item_id: int, realtime: bool = True, attempt: int = 0, redelivered: bool = False
+    *,
+    item_id: int,
+    realtime: bool = True,
+    attempt: int = 0,
+    redelivered: bool = False,
+    fetched_at: datetime | None = None,
 ) -> RefreshRun:
     """Refresh one Item once, within the per-Item lock and Plaid's rate limits.
 
-    `attempt` counts the transient failures so far. Permanent errors and exhausted
-    retries end the run with the Item's status set (`store.item_fetch_balances` /
-    `errors.item_record_error`); a refresh that fails keeps the last good balances.
+    `attempt` counts the transient failures so far (Plaid's, Redis's, the database's).
+    Permanent errors and exhausted retries end the run with the Item's status set
+    (`store.item_fetch_balances` / `errors.item_record_error`) and its pending mark ended;
+    a refresh that fails keeps the last good balances. Raises only when the refresh ends
+    on an error that is not Plaid's (the mark ended first; see the module's contract).
 
     `redelivered`: the broker delivered this task again because the worker that had it died
     before acknowledging it. If that worker had already stored a refresh newer than the
     request, the run is skipped, so a refresh is never repeated (and billed) twice.
+    `fetched_at`: this run retries a store that failed after Plaid answered at that time
+    (`RefreshRun.fetched_at`): the kept reply is stored without calling Plaid again, and
+    nothing is done if it was stored after all.
 
     Cost: one query for the Item, a Redis round trip each for the lock, the rate limit and
     the release, the Plaid call, then the store's transaction (about ten statements).
     """
-    item = PlaidItem.objects.filter(pk=item_id).first()
     try:
-        return _run(item, item_id, realtime, attempt, redelivered)
+        item = PlaidItem.objects.filter(pk=item_id).first()
+        return _run(item, item_id, realtime, attempt, redelivered, fetched_at)
     except shared_state.SharedStateUnavailable as exc:
         return _shared_state_down(item_id, attempt, exc)
+    except DATABASE_UNAVAILABLE as exc:
+        if attempt >= settings.BALANCE_REFRESH_MAX_RETRIES:
+            logger.error("Item %s: database unavailable (%s); giving up", item_id, exc)
+            _kept.drop(item_id)
+            _finish_quietly(item_id)
+            raise
+        # At the first read, or at any later point but the store (which says when Plaid
+        # answered, below): nothing new was stored.
+        return _database_retry(item_id, attempt, exc, fetched_at)
+    except Exception:
+        # Not stored, and no retry comes: the refresh ends here (the error goes up).
+        _kept.drop(item_id)
+        _finish_quietly(item_id)
+        raise
 
 
 def _run(
-    item: PlaidItem | None, item_id: int, realtime: bool, attempt: int, redelivered: bool
+    item: PlaidItem | None,
+    item_id: int,
+    realtime: bool,
+    attempt: int,
+    redelivered: bool,
+    fetched_at: datetime | None,
 ) -> RefreshRun:
     if item is None or not item.is_active:
+        _kept.drop(item_id)
         _finish(item_id)
         return RefreshRun(Outcome.SKIPPED)
+    if fetched_at is not None and _stored_since(item, fetched_at):
+        # The failed store had committed after all (its caller lost the connection at the
+        # commit), or a newer refresh stored since: the kept reply is not stored again.
+        # Race: the mark ended here may be a request made since (its task is queued); at
+        # worst that Item is queued once more before its refresh ends.
+        logger.info("Item %s: its reply was stored after all; skipped", item_id)
+        _kept.drop(item_id)
+        _finish(item_id)
+        return RefreshRun(Outcome.SKIPPED, "already stored")
     if redelivered and _already_refreshed(item):
         # The dead worker stored it but never acknowledged the task. No request came since
         # (it would have marked the Item pending again), so this request is served.
@@ -102,52 +167,71 @@ def _run(
         poll = random.uniform(LOCK_POLL_SECONDS / 2, LOCK_POLL_SECONDS)  # noqa: S311
         wait = max(0.5, min(poll, shared_state.item_lock_remaining(item_id)))
         pending.item_pending_keep(item_id=item_id, seconds=wait)
-        return RefreshRun(Outcome.RETRY, "locked", wait, attempt)
+        return RefreshRun(Outcome.RETRY, "locked", wait, attempt, fetched_at)
     try:
-        return _call_and_store(item, realtime, attempt)
+        return _call_and_store(item, realtime, attempt, fetched_at)
     finally:
         _release(item_id, token)
 
 
-def _call_and_store(item: PlaidItem, realtime: bool, attempt: int) -> RefreshRun:
-    """Within the Item's lock: take a call from the rate limits, call Plaid, store."""
-    endpoint = shared_state.BALANCE_GET if realtime else shared_state.ACCOUNTS_GET
-    wait = shared_state.plaid_call_wait(endpoint, item.pk)
-    if wait > 0:
-        pending.item_pending_keep(item_id=item.pk, seconds=wait)
-        return RefreshRun(Outcome.RETRY, "throttled", wait, attempt)
-    try:
-        fetched = store.item_fetch_balances(item=item, realtime=realtime, record_retryable=False)
-    except PlaidError as error:
-        if error.retryable and attempt < settings.BALANCE_REFRESH_MAX_RETRIES:
-            delay = retry_delay(attempt)
-            pending.item_pending_keep(item_id=item.pk, seconds=delay)
-            return RefreshRun(Outcome.RETRY, error.code, delay, attempt + 1)
-        if error.retryable:
-            errors.item_record_error(item=item, error=error, retries=attempt)
-        _finish(item.pk)
-        return RefreshRun(Outcome.FAILED, error.code)
-    try:
-        result = store.item_store_fetched(fetched=fetched)
-    except OperationalError as exc:
-        # The database gave up the transaction (a deadlock, a restart): nothing of it was
-        # stored. Call and store again later, the Item staying pending meanwhile.
-        if attempt >= settings.BALANCE_REFRESH_MAX_RETRIES:
-            _finish_quietly(item.pk)
-            raise
-        logger.warning("Item %s not stored: %s; retrying later", item.pk, exc)
-        delay = retry_delay(attempt)
+def _call_and_store(
+    item: PlaidItem, realtime: bool, attempt: int, fetched_at: datetime | None
+) -> RefreshRun:
+    """Within the Item's lock: take a call from the rate limits, call Plaid, store.
+
+    A reply kept from an earlier run of this request is stored instead of calling Plaid."""
+    kept = _kept.take(item.pk, fetched_at) if fetched_at is not None else None
+    if kept is not None:
+        fetched = replace(kept, item=item)  # the Item as it is now, the reply as it was
+    else:
+        endpoint = shared_state.BALANCE_GET if realtime else shared_state.ACCOUNTS_GET
+        wait = shared_state.plaid_call_wait(endpoint, item.pk)
+        if wait > 0:
+            pending.item_pending_keep(item_id=item.pk, seconds=wait)
+            return RefreshRun(Outcome.RETRY, "throttled", wait, attempt)
         try:
-            pending.item_pending_keep(item_id=item.pk, seconds=delay)
-        except DatabaseError:
-            logger.warning("Item %s: pending mark not kept; it expires on its own", item.pk)
-        return RefreshRun(Outcome.RETRY, "DATABASE", delay, attempt + 1)
-    except Exception:
-        # Not stored, and no retry comes: the refresh ends here (the error goes up).
-        _finish_quietly(item.pk)
-        raise
+            fetched = store.item_fetch_balances(
+                item=item, realtime=realtime, record_retryable=False
+            )
+        except PlaidError as error:
+            if error.retryable and attempt < settings.BALANCE_REFRESH_MAX_RETRIES:
+                delay = retry_delay(attempt)
+                pending.item_pending_keep(item_id=item.pk, seconds=delay)
+                return RefreshRun(Outcome.RETRY, error.code, delay, attempt + 1)
+            if error.retryable:
+                errors.item_record_error(item=item, error=error, retries=attempt)
+            _finish(item.pk)
+            return RefreshRun(Outcome.FAILED, error.code)
+    # Kept before the first step that can fail: until stored, a retry needs no new call.
+    _kept.put(fetched)
+    try:
+        # A kept reply may have had its call logged when its store failed: not twice.
+        result = store.item_store_fetched(fetched=fetched, call_logged=kept is not None)
+    except DATABASE_UNAVAILABLE as exc:
+        if attempt >= settings.BALANCE_REFRESH_MAX_RETRIES:
+            raise  # `item_refresh_run` gives up
+        # The database gave the transaction up or cannot be reached: nothing of it was
+        # stored, or (a commit whose reply was lost) all of it; the retry tells which.
+        return _database_retry(item.pk, attempt, exc, fetched.called_at)
+    # (Any other exception: `item_refresh_run` drops the reply and ends the mark.)
+    _kept.drop(item.pk)
     # The store ended the pending refresh in its transaction.
     return RefreshRun(Outcome.OK, f"{result.accounts_created + result.accounts_updated} accounts")
+
+
+def _database_retry(
+    item_id: int, attempt: int, exc: Exception, fetched_at: datetime | None
+) -> RefreshRun:
+    """Say when to retry after the database failed, keeping the Item pending meanwhile."""
+    logger.warning("Item %s: database unavailable (%s); retrying later", item_id, exc)
+    delay = retry_delay(attempt)
+    try:
+        pending.item_pending_keep(item_id=item_id, seconds=delay)
+    except Error:
+        # Unrenewed, the mark still counts until BALANCE_REFRESH_PENDING_TTL after it was
+        # last set: longer than all the retries' backoff under the default settings.
+        logger.warning("Item %s: pending mark not kept; it expires on its own", item_id)
+    return RefreshRun(Outcome.RETRY, "DATABASE", delay, attempt + 1, fetched_at)
 
 
 def _release(item_id: int, token: str) -> None:
@@ -165,12 +249,69 @@ def _finish(item_id: int) -> None:
 
 
 def _finish_quietly(item_id: int) -> None:
-    """End the pending state after a failed store; the database may be the failure, so a
-    mark left behind is only logged: it expires on its own (BALANCE_REFRESH_PENDING_TTL)."""
+    """End the pending state after a failure; the database may be the failure, so a mark
+    left behind is only logged: it expires on its own (BALANCE_REFRESH_PENDING_TTL)."""
     try:
         _finish(item_id)
-    except DatabaseError:
+    except Error:  # DatabaseError, and InterfaceError (a broken connection), which is not one
         logger.warning("Item %s: pending mark not ended; it expires on its own", item_id)
+
+
+def item_refresh_abandon(*, item_id: int) -> None:
+    """End the Item's pending refresh after its task failed outside `item_refresh_run`
+    (its retry could not be queued): it may be queued again. Never raises for the
+    database: a mark it cannot end expires on its own."""
+    _kept.drop(item_id)
+    _finish_quietly(item_id)
+
+
+def _stored_since(item: PlaidItem, fetched_at: datetime) -> bool:
+    """Whether a refresh was stored after Plaid's reply of `fetched_at` (a store sets
+    `last_refreshed_at` after its reply arrived)."""
+    return item.last_refreshed_at is not None and item.last_refreshed_at >= fetched_at
+
+
+class _KeptReplies:
+    """Plaid's replies not stored yet, by Item id, in this process (never shared, never
+    written anywhere): what a retry of a failed store stores instead of calling again.
+
+    Thread-safe (the worker's threads share it). A reply no retry came for (the retry ran
+    in another process, or the Item was refreshed otherwise) is dropped after
+    BALANCE_REFRESH_PENDING_TTL; the per-Item lock makes one refresh of an Item at a time
+    use it. Cost: one reply's parsed accounts per Item caught by a failed store.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._replies: dict[int, tuple[float, FetchedBalances]] = {}
+
+    def put(self, fetched: FetchedBalances) -> None:
+        now = time.monotonic()
+        with self._lock:
+            ttl = float(settings.BALANCE_REFRESH_PENDING_TTL)
+            for item_id in [k for k, (at, _) in self._replies.items() if now - at > ttl]:
+                del self._replies[item_id]
+            self._replies[fetched.item.pk] = (now, fetched)
+
+    def take(self, item_id: int, called_at: datetime) -> FetchedBalances | None:
+        """Remove and return the Item's reply of `called_at`, if this process keeps it."""
+        with self._lock:
+            entry = self._replies.get(item_id)
+            if entry is None or entry[1].called_at != called_at:
+                return None
+            del self._replies[item_id]
+            return entry[1]
+
+    def drop(self, item_id: int) -> None:
+        with self._lock:
+            self._replies.pop(item_id, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._replies.clear()
+
+
+_kept = _KeptReplies()
 
 
 def _already_refreshed(item: PlaidItem) -> bool:
@@ -188,7 +329,8 @@ def _shared_state_down(
         logger.warning("Item %s: %s; retrying later", item_id, exc)
         return RefreshRun(Outcome.RETRY, "THROTTLE_UNAVAILABLE", retry_delay(attempt), attempt + 1)
     logger.error("Item %s: %s; giving up", item_id, exc)
-    _finish(item_id)
+    _kept.drop(item_id)
+    _finish_quietly(item_id)
     return RefreshRun(Outcome.FAILED, "THROTTLE_UNAVAILABLE")
 
 

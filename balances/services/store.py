@@ -5,18 +5,21 @@ Writes only; the refresh run around it (lock, rate limits, retries) is `refresh.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, time
 
-from django.db import transaction
+from django.db import Error, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from balances.models import Account, BalanceSnapshot, PlaidItem
+from balances.models import Account, BalanceSnapshot, PlaidCall, PlaidItem
 from balances.plaid import client
 from balances.plaid.errors import PlaidError
 from balances.plaid.types import AccountsResult
 from balances.services import bulk, calls, errors, net_worth
+
+logger = logging.getLogger(__name__)
 
 ACCOUNT_FIELDS = (
     "name",
@@ -96,11 +99,15 @@ def item_fetch_balances(
     return FetchedBalances(item, endpoint, result, timezone.now())
 
 
-def item_store_fetched(*, fetched: FetchedBalances, now: datetime | None = None) -> RefreshResult:
+def item_store_fetched(
+    *, fetched: FetchedBalances, now: datetime | None = None, call_logged: bool = False
+) -> RefreshResult:
     """Log the call and store its reply (`item_store_balances`) in one transaction.
 
-    The call happened even if storing fails: then it is logged on its own before the
-    error goes up. Cost: one statement for the log, in the store's transaction.
+    The call happened even if storing fails: then it is logged on its own (if the database
+    allows) before the error goes up. `call_logged`: this stores again a reply whose first
+    store failed, which may have logged its call: it is not logged twice. Cost: one
+    statement for the log, in the store's transaction (plus one query with `call_logged`).
     """
     row = calls.call_row(
         item=fetched.item,
@@ -109,17 +116,42 @@ def item_store_fetched(*, fetched: FetchedBalances, now: datetime | None = None)
         request_id=fetched.result.request_id,
         duration_ms=fetched.result.duration_ms,
     )
+    logged = False
     try:
         with transaction.atomic():
-            row.save()
+            logged = call_logged and _call_in_log(row)
+            if not logged:
+                row.save()
             result = item_store_balances(item=fetched.item, result=fetched.result, now=now)
     except Exception:
-        row.pk = None  # the id of the rolled-back insert
-        row.save()
+        if not logged:
+            _log_call_alone(fetched.item, row)
         raise
-    finally:
+    if not logged:
         calls.log_call(fetched.item, row)
     return result
+
+
+def _call_in_log(row: PlaidCall) -> bool:
+    return PlaidCall.objects.filter(
+        item_id=row.item_id, endpoint=row.endpoint, called_at=row.called_at
+    ).exists()
+
+
+def _log_call_alone(item: PlaidItem, row: PlaidCall) -> None:
+    """Log the call of a failed store on its own, unless its transaction committed after
+    all (the connection lost at the commit). The database may be the failure: then the
+    call is logged when the kept reply is stored (`refresh.py`), or not at all if the
+    retry runs in another process. Cost: two statements, on failures only."""
+    try:
+        if _call_in_log(row):
+            return
+        row.pk = None  # the id of the rolled-back insert
+        row.save()
+    except Error:
+        logger.warning("Item %s: Plaid call not logged yet (database unavailable)", item.pk)
+        return
+    calls.log_call(item, row)
 
 
 ITEM_FIELDS = (

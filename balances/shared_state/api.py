@@ -1,4 +1,5 @@
-"""Rate limits, per-Item locks and "Refresh now" intervals shared by every process.
+"""Rate limits, per-Item locks, "Refresh now" intervals and webhook bounds shared by every
+process.
 
 State lives in Redis (`THROTTLE_REDIS_URL`, by default the Celery broker when it is Redis,
 `redis.py`), never in process memory, so limits hold across any number of web and worker
@@ -6,7 +7,10 @@ processes. Without Redis (`make run` falls back to a file broker), the same stat
 one JSON file under DATA_DIR (`file.py`): correct across the processes of one machine only.
 
 Every function raises `SharedStateUnavailable` when the store cannot be reached; callers
-decide (a view shows a message, a task retries later). Keys never hold tokens.
+decide (a view shows a message, a task retries later). The webhook functions also take
+`local=True`: the same state in this process's memory (`memory.py`), for a caller that must
+stay bounded without the shared store (its bound then holds per process, not for all).
+Keys never hold tokens.
 
 Costs: each call is one Redis round trip, or one locked read-modify-write of a small file.
 """
@@ -21,6 +25,7 @@ from django.conf import settings
 
 from balances.shared_state.base import SharedStateUnavailable, Store
 from balances.shared_state.file import FileStore
+from balances.shared_state.memory import MemoryStore
 from balances.shared_state.redis import RedisStore
 
 __all__ = ["SharedStateUnavailable"]
@@ -41,6 +46,17 @@ def store() -> Store:
     if key not in _stores:
         _stores[key] = RedisStore(url) if url else FileStore(Path(path))
     return _stores[key]
+
+
+_local_stores: dict[tuple[int, str, str], Store] = {}
+
+
+def local_store() -> Store:
+    """Return this process's own memory store (per settings, like `store()`)."""
+    key = (os.getpid(), settings.THROTTLE_REDIS_URL, str(settings.THROTTLE_FILE_PATH))
+    if key not in _local_stores:
+        _local_stores[key] = MemoryStore()
+    return _local_stores[key]
 
 
 def _key(*parts: object) -> str:
@@ -118,3 +134,79 @@ def plaid_call_wait(endpoint: str, item_id: int) -> float:
         ],
         WINDOW_SECONDS,
     )
+
+
+# --- The API: API_THROTTLE_RATE requests per client --------------------------------------
+
+
+def api_request_wait(client: str, *, limit: int, window: float) -> float:
+    """Count one API request of `client` if fewer than `limit` were counted in the last
+    `window` seconds and return 0; otherwise count nothing and return the seconds to wait.
+
+    `client` names the caller without being a credential (a hash of a stored hash).
+    """
+    return store().take([(_key("api", client), max(1, limit))], window)
+
+
+# --- Plaid webhooks: what unauthenticated traffic may cost, and deliveries already seen --
+# Anyone can POST /plaid/webhook/ with any key id. These bound what that can make us do:
+# one key fetch in flight for all processes (a worker blocked on Plaid is one worker, never
+# all of them), at most PLAID_WEBHOOK_KEY_FETCHES_PER_MINUTE fetches, and a key id Plaid
+# called unknown is not asked about again for PLAID_WEBHOOK_UNKNOWN_KEY_TTL seconds.
+
+
+def _webhook_store(local: bool) -> Store:
+    return local_store() if local else store()
+
+
+def webhook_key_unknown(kid: str, *, local: bool = False) -> bool:
+    """Return whether Plaid recently said it has no key `kid` (one read)."""
+    return _webhook_store(local).remaining(_key("webhook-kid-unknown", kid)) > 0
+
+
+def webhook_key_mark_unknown(kid: str, *, local: bool = False) -> None:
+    """Remember for PLAID_WEBHOOK_UNKNOWN_KEY_TTL seconds that Plaid has no key `kid`."""
+    _webhook_store(local).set(
+        _key("webhook-kid-unknown", kid), "1", settings.PLAID_WEBHOOK_UNKNOWN_KEY_TTL
+    )
+
+
+def webhook_key_fetch_claim(*, local: bool = False) -> str | None:
+    """Take the one key-fetch slot if it is free and the per-minute rate has room; return
+    its token, or None (take nothing) when either says no.
+
+    The slot expires after twice PLAID_WEBHOOK_KEY_TIMEOUT plus 5 seconds (longer than the
+    fetch can take), so a holder that dies blocks key fetches for at most that long. Two
+    round trips: the slot first, so a refused slot never spends the rate.
+    """
+    s = _webhook_store(local)
+    slot = _key("webhook-key-fetch")
+    token = uuid.uuid4().hex
+    if not s.set_if_absent(slot, token, 2 * float(settings.PLAID_WEBHOOK_KEY_TIMEOUT) + 5):
+        return None
+    try:
+        limit = max(1, settings.PLAID_WEBHOOK_KEY_FETCHES_PER_MINUTE)
+        wait = s.take([(_key("rate", "webhook-key-fetch"), limit)], WINDOW_SECONDS)
+    except Exception:
+        s.delete(slot, token)
+        raise
+    if wait > 0:
+        s.delete(slot, token)
+        return None
+    return token
+
+
+def webhook_key_fetch_release(token: str, *, local: bool = False) -> None:
+    """Free the key-fetch slot if `token` still holds it."""
+    _webhook_store(local).delete(_key("webhook-key-fetch"), token)
+
+
+def webhook_delivery_claim(digest: str, ttl: float, *, local: bool = False) -> bool:
+    """Record a verified delivery by its `digest` for `ttl` seconds; return False when it
+    was already recorded (a replay). Atomic: of two concurrent claims, one wins."""
+    return _webhook_store(local).set_if_absent(_key("webhook-delivery", digest), "1", ttl)
+
+
+def webhook_delivery_release(digest: str, *, local: bool = False) -> None:
+    """Forget a delivery that was not applied (so the same delivery may be applied later)."""
+    _webhook_store(local).delete(_key("webhook-delivery", digest))

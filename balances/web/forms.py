@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from django import forms
-from django.http import HttpRequest
 
 from balances.domain import periods
+from balances.models import ApiToken
+from balances.web.json_body import json_body
+
+__all__ = [
+    "PUBLIC_TOKEN_RE",
+    "ApiTokenForm",
+    "MainCurrencyForm",
+    "clean_period",
+    "clean_range",
+    "json_body",
+]
 
 # Plaid's public tokens: "public-<environment>-<uuid>".
 PUBLIC_TOKEN_RE = re.compile(r"^public-[a-z]+-[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$")
-MAX_BODY_BYTES = 256 * 1024
 
 
 def clean_range(value: str | None) -> str:
@@ -40,16 +48,31 @@ class MainCurrencyForm(forms.Form):
             field.choices = [(c, c) for c in choices]
 
 
-def json_body(request: HttpRequest) -> dict[str, Any]:
-    """Return the request's JSON object; raise ValueError with a message otherwise."""
-    if len(request.body) > MAX_BODY_BYTES:
-        raise ValueError("The request is too large.")
-    if not request.body:
-        return {}
-    try:
-        body = json.loads(request.body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError("The request is not valid JSON.") from exc
-    if not isinstance(body, dict):
-        raise ValueError("The request must be a JSON object.")
-    return body
+class ApiTokenForm(forms.Form):
+    EXPIRY_CHOICES = [
+        ("", "Never"),
+        ("7", "In 7 days"),
+        ("30", "In 30 days"),
+        ("90", "In 90 days"),
+        ("365", "In 1 year"),
+    ]
+
+    name = forms.CharField(
+        label="Name",
+        max_length=100,
+        help_text="What will use it, such as “Home Assistant” or “budget spreadsheet”.",
+    )
+    scope = forms.ChoiceField(
+        label="Scope",
+        choices=ApiToken.Scope.choices,
+        initial=ApiToken.Scope.READ,
+        widget=forms.RadioSelect,
+        help_text="Read and write also lets it ask for a connection's refresh.",
+    )
+    expires_in_days = forms.TypedChoiceField(
+        label="Expires",
+        choices=EXPIRY_CHOICES,
+        coerce=int,
+        empty_value=None,
+        required=False,
+    )

@@ -7,12 +7,13 @@ null, never 0). Never a token or a Plaid id.
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from django.urls import reverse
 from django.utils import timezone
 
+from balances.domain.amounts import decimal_text, utilization
 from balances.domain.totals import AccountPoint, CurrencyHistory
 from balances.models import Account
 from balances.plaid.errors import help_for_error
@@ -20,24 +21,9 @@ from balances.selectors.dashboard import Dashboard
 from balances.selectors.exports import SnapshotRow
 
 
-def decimal_text(amount: Decimal | None, *, official: bool = True) -> str | None:
-    """Return `amount` as exact plain text ("110.00", "23631.9805", "0.51234567"); None stays.
-
-    Official currencies keep at least two decimals; nothing is rounded away.
-    """
-    if amount is None:
-        return None
-    text = amount.normalize()
-    if official and text.as_tuple().exponent > -2:  # type: ignore[operator]
-        text = amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-    return f"{text:f}"
-
-
 def utilization_percent(account: Account) -> Decimal | None:
     """Return current ÷ limit in percent, one decimal (None without both)."""
-    if account.current is None or not account.limit:
-        return None
-    return (account.current / account.limit * 100).quantize(Decimal("0.1"), ROUND_HALF_UP)
+    return utilization(account.current, account.limit)
 
 
 def available_credit(account: Account) -> Decimal | None:

@@ -1,4 +1,9 @@
+from typing import Any
+
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm
+from django.core import validators
 
 
 class TokenForm(forms.Form):
@@ -20,3 +25,24 @@ class TokenForm(forms.Form):
 
     def clean_token(self) -> str:
         return str(self.cleaned_data["token"]).strip()
+
+
+class _UsernameLengthChecked(forms.Form):
+    """Check the username's length: Django's login forms set `max_length` after building
+    the field, so no validator checks it, and a longer username reached authenticate()
+    and django-axes, whose record of the attempt (255 characters) overflowed on
+    PostgreSQL. Now such a login is a form error before anything is looked up or stored."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["username"]
+        if isinstance(field, forms.CharField) and field.max_length is not None:
+            field.validators.append(validators.MaxLengthValidator(field.max_length))
+
+
+class LoginForm(_UsernameLengthChecked, AuthenticationForm):
+    """The sign-in form (/accounts/login/)."""
+
+
+class AdminLoginForm(_UsernameLengthChecked, AdminAuthenticationForm):
+    """The admin's sign-in form (/admin/login/)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
@@ -14,7 +15,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from . import selectors, services
-from .forms import TokenForm
+from .forms import LoginForm, TokenForm
 from .qr import qr_svg
 
 WRONG_CODE = "That code is not valid. Check your device's clock and try the current code."
@@ -23,6 +24,19 @@ THROTTLED = "Too many wrong codes. Wait a few seconds, then try the current code
 
 class AuthenticatedRequest(HttpRequest):
     user: User
+
+
+class LoginView(auth_views.LoginView):
+    """Django's sign-in page with LoginForm; malformed input (a missing or overlong
+    username, a missing password) is answered 400, a wrong password 200 as usual."""
+
+    authentication_form = LoginForm
+
+    def form_invalid(self, form: LoginForm) -> HttpResponse:  # type: ignore[override]
+        response = super().form_invalid(form)
+        if any(name in form.errors for name in form.fields):
+            response.status_code = 400
+        return response
 
 
 def _next_url(request: HttpRequest, fallback: str = "dashboard") -> str:

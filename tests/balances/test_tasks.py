@@ -5,15 +5,25 @@ from datetime import timedelta
 
 import pytest
 from celery.exceptions import Retry
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from balances import tasks
-from balances.models import BeatRun, PlaidCall, PlaidItem
-from balances.services import pending, store
+from balances.models import Account, BeatRun, PlaidCall, PlaidItem
+from balances.plaid import client as plaid_client
+from balances.services import pending, refresh, store
 from tests.factories import PlaidItemFactory
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def no_kept_replies():
+    """Each test starts and ends with no Plaid reply kept for a retry in this process."""
+    refresh._kept.clear()
+    yield
+    refresh._kept.clear()
 
 
 def test_task_refreshes_by_primary_key(item):
@@ -82,7 +92,9 @@ def test_database_giving_up_on_the_store_is_retried_with_backoff(item, fake_plai
         tasks.refresh_item_balances.run(item.pk)
     assert 15 <= seen["countdown"] <= 30
     assert seen["args"] == (item.pk,)
+    fetched_at = seen["kwargs"].pop("fetched_at")  # when Plaid answered: the kept reply's
     assert seen["kwargs"] == {"realtime": True, "attempt": 1}
+    assert item.access_token not in fetched_at
     item.refresh_from_db()
     assert item.is_refresh_pending  # its retry is coming
     assert PlaidCall.objects.filter(item=item).count() == 1  # the call happened
@@ -137,3 +149,169 @@ def test_the_task_resumes_when_delivered_again(
     finally:
         task.pop_request()
     assert queued_refreshes.item_ids == [item.pk]
+
+
+# --- A fault at each point of a refresh: retried or released, none billed twice ----------
+# transaction=True: as in a worker, no transaction around the task (inside one, Django
+# marks it for rollback after a failed UPDATE, which a worker never sees).
+
+
+class Retries:
+    """Runs the refresh task as a worker would, collecting the retries it queues."""
+
+    def __init__(self, monkeypatch):
+        self.queued = []
+        monkeypatch.setattr(tasks.refresh_item_balances, "retry", self._retry)
+
+    def _retry(self, *, args, kwargs, countdown):
+        self.queued.append((args, kwargs, countdown))
+        return Retry("retry", when=countdown)
+
+    def run(self, *args, **kwargs):
+        """Run the task once; return its result, or the Retry it raised."""
+        try:
+            return tasks.refresh_item_balances.run(*args, **kwargs)
+        except Retry as retry:
+            return retry
+
+    def run_queued(self):
+        """Run every retry queued so far (their countdown passed); return the results."""
+        queued, self.queued = self.queued, []
+        return [self.run(*args, **kwargs) for args, kwargs, _ in queued]
+
+
+def arm_after_the_plaid_call(database_fault, monkeypatch):
+    real = plaid_client.accounts_balance_get
+
+    def answer_then_fail(access_token, **kwargs):
+        reply = real(access_token, **kwargs)
+        database_fault.start()  # Plaid answered (a billed call), then the database went
+        return reply
+
+    monkeypatch.setattr(plaid_client, "accounts_balance_get", answer_then_fail)
+
+
+def arm_while_storing(database_fault, monkeypatch):
+    # Halfway through the store's transaction: accounts written, snapshots not yet.
+    database_fault.start(when=lambda sql: sql.startswith('INSERT INTO "balances_balancesnapshot"'))
+
+
+def arm_after_storing(database_fault, monkeypatch):
+    # The store committed, but the connection broke before its caller heard so.
+    real = store.item_store_fetched
+
+    def store_then_fail(**kwargs):
+        real(**kwargs)
+        database_fault.start()
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(store, "item_store_fetched", store_then_fail)
+
+
+FAULTS = {
+    "before the first read": lambda database_fault, monkeypatch: database_fault.start(),
+    "after the Plaid call": arm_after_the_plaid_call,
+    "while storing": arm_while_storing,
+    "after storing": arm_after_storing,
+}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("point", list(FAULTS))
+def test_a_database_fault_at_each_point_refreshes_every_item_once_after_it_clears(
+    point, fake_plaid, database_fault, monkeypatch, settings
+):
+    settings.BALANCE_RETRY_BASE_SECONDS = 30
+    items = [PlaidItemFactory() for _ in range(3)]
+    retries = Retries(monkeypatch)
+    for item in items:
+        fake_plaid.add_item(item.access_token)
+        assert pending.item_pending_mark(item_id=item.pk)  # queued ("Refresh now", beat)
+    with monkeypatch.context() as during:
+        FAULTS[point](database_fault, during)
+        for item in items:
+            assert isinstance(retries.run(item.pk), Retry)  # not failed: retried
+            database_fault.clear()  # the next Item meets the fault at the same point
+            FAULTS[point](database_fault, during)
+    database_fault.clear()
+    # Each retry is due within one retry interval (backoff with jitter), and stays pending
+    # until then: beat and "Refresh now" do not queue it twice.
+    assert [args for args, _, _ in retries.queued] == [(item.pk,) for item in items]
+    assert all(15 <= countdown <= 30 for _, _, countdown in retries.queued)
+    for item in items:
+        item.refresh_from_db()
+        if item.last_refreshed_at is None:  # not stored (after storing: stored, not pending)
+            assert item.is_refresh_pending
+            assert not pending.item_pending_mark(item_id=item.pk)
+    # The fault cleared: the first retry of each Item refreshes it.
+    results = retries.run_queued()
+    assert all(r in ("ok: 5 accounts", "skipped: already stored") for r in results), results
+    assert retries.queued == []
+    # Every Item refreshed, none twice: one billed call each, logged once.
+    assert sorted(token for _, token in fake_plaid.calls) == sorted(i.access_token for i in items)
+    for item in items:
+        item.refresh_from_db()
+        assert item.last_refreshed_at is not None
+        assert not item.is_refresh_pending
+        assert Account.objects.filter(item=item).count() == 5
+        assert list(PlaidCall.objects.filter(item=item).values_list("error_code", flat=True)) == [
+            ""
+        ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_down_for_every_retry_gives_up_and_releases_the_mark(
+    item, fake_plaid, database_fault, monkeypatch, settings
+):
+    settings.BALANCE_REFRESH_MAX_RETRIES = 1
+    retries = Retries(monkeypatch)
+    assert pending.item_pending_mark(item_id=item.pk)
+    database_fault.start()
+    assert isinstance(retries.run(item.pk), Retry)
+    ((args, kwargs, _),) = retries.queued
+    assert kwargs["attempt"] == 1
+    # Down at the last retry's first read, back for what follows: the mark is ended.
+    database_fault.clear()
+    first_read = {"failed": False}
+
+    def fail_first_statement(execute, sql, params, many, context):
+        if not first_read["failed"]:
+            first_read["failed"] = True
+            raise OperationalError("server closed the connection unexpectedly")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(fail_first_statement), pytest.raises(OperationalError):
+        tasks.refresh_item_balances.run(*args, **kwargs)
+    assert fake_plaid.calls == []
+    item.refresh_from_db()
+    assert not item.is_refresh_pending  # the next request is not refused
+    assert pending.item_pending_mark(item_id=item.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_still_down_when_giving_up_leaves_the_mark_to_expire(
+    item, fake_plaid, database_fault, settings, caplog
+):
+    settings.BALANCE_REFRESH_MAX_RETRIES = 0
+    assert pending.item_pending_mark(item_id=item.pk)
+    database_fault.start()
+    # The worker does not crash on the failed release (InterfaceError is no DatabaseError).
+    with pytest.raises(OperationalError):
+        tasks.refresh_item_balances.run(item.pk)
+    database_fault.clear()
+    assert "pending mark not ended; it expires on its own" in caplog.text
+    item.refresh_from_db()
+    assert item.is_refresh_pending  # until BALANCE_REFRESH_PENDING_TTL
+
+
+def test_a_retry_that_cannot_be_queued_releases_the_mark(item, fake_plaid, monkeypatch):
+    def broker_down(**kwargs):
+        raise KombuOperationalError("Error 111 connecting to 127.0.0.1:6379")
+
+    monkeypatch.setattr(tasks.refresh_item_balances, "retry", broker_down)
+    fake_plaid.fail_next("INSTITUTION_DOWN", retryable=True)
+    assert pending.item_pending_mark(item_id=item.pk)
+    with pytest.raises(KombuOperationalError):
+        tasks.refresh_item_balances.run(item.pk)
+    item.refresh_from_db()
+    assert not item.is_refresh_pending  # no retry comes: the next request may queue it

@@ -4,17 +4,21 @@ Each test gets its own queue and its own Redis key prefix; retry delays are smal
 settings so the suite stays fast.
 """
 
+import contextlib
 import itertools
 import os
 import signal
+import socket
+import threading
 import time
 import uuid
 
 import pytest
 from celery import Celery
+from django.db import connection
 
 from balances.models import Account, BalanceSnapshot, PlaidCall, PlaidItem
-from balances.services import linking
+from balances.services import linking, pending
 from tests.e2e.conftest import emulator_post, manage, wait_for
 from tests.factories import UserFactory
 
@@ -250,3 +254,116 @@ def test_plaids_own_rate_limit_is_retried_until_its_window_passes(
     item.refresh_from_db()
     assert (item.status, item.error_code) == (PlaidItem.Status.HEALTHY, "")
     assert Account.objects.filter(item=item).count() == 5
+
+
+class TcpProxy:
+    """Forwards a local port to the database; `stop()` makes the database unreachable
+    through it (connections refused, open ones cut), `start()` reachable again."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        self.listener: socket.socket | None = None
+        self.open: list[socket.socket] = []
+        self.lock = threading.Lock()
+
+    def start(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self.listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def stop(self) -> None:
+        if self.listener is not None:
+            listener, self.listener = self.listener, None
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+            listener.close()
+        with self.lock:
+            for sock in self.open:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            self.open.clear()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # stopped
+            if self.listener is not listener:  # accepted as it stopped
+                client.close()
+                return
+            try:
+                server = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.open += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+
+def test_a_database_outage_as_refreshes_start_delays_them_and_bills_none_twice(
+    emulator, shared, start_worker, publish
+):
+    """The issue's case: the database unreachable at each refresh's first read ("Refresh
+    now" for several Items): each is retried with backoff and refreshed once it is back."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the outage is a TCP proxy in front of PostgreSQL")
+    # Retries for at least 6 s, longer than the outage.
+    shared.update(BALANCE_RETRY_BASE_SECONDS="0.5", BALANCE_RETRY_CAP_SECONDS="2")
+    shared.update(BALANCE_REFRESH_MAX_RETRIES="8")
+    settings_dict = connection.settings_dict
+    proxy = TcpProxy(settings_dict["HOST"] or "127.0.0.1", int(settings_dict["PORT"] or 5432))
+    host = f"{settings_dict['HOST'] or '127.0.0.1'}:{settings_dict['PORT'] or 5432}"
+    shared["DATABASE_URL"] = shared["DATABASE_URL"].replace(host, f"127.0.0.1:{proxy.port}")
+    assert str(proxy.port) in shared["DATABASE_URL"]
+    proxy.start()
+    try:
+        warm_up = link("gina")
+        items = [link(f"user{n}") for n in range(5)]
+        start_worker(pool="threads", concurrency=4)
+        publish(warm_up.pk)  # the worker is up and connected to the database
+        assert wait_for(lambda: Account.objects.filter(item=warm_up).exists())
+        assert wait_for(lambda: balance_calls(emulator) == 1)
+
+        proxy.stop()  # the database goes away
+        for item in items:
+            assert pending.item_pending_mark(item_id=item.pk)  # as "Refresh now" does
+            publish(item.pk)
+        time.sleep(2.0)  # each task meets the outage at its first read, and retries
+        assert balance_calls(emulator) == 1  # none got as far as Plaid
+        assert all(is_pending(item) for item in items)  # nothing queues them twice
+        proxy.start()  # back
+
+        assert wait_for(
+            lambda: Account.objects.filter(item__in=items).count() == 5 * len(items), timeout=30
+        ), "a refresh was lost to the outage"
+        time.sleep(1.0)  # a duplicate would show now
+        assert balance_calls(emulator) == 1 + len(items)  # every Item once, none twice
+        for item in items:
+            assert outcomes(item) == [""]
+            assert not is_pending(item)
+    finally:
+        proxy.stop()
+
+
+def is_pending(item):
+    item.refresh_from_db()
+    return item.is_refresh_pending

@@ -3,6 +3,7 @@
 import hashlib
 import json
 import time
+import uuid
 
 import jwt
 import pytest
@@ -123,3 +124,95 @@ def test_client_exposes_request_id_and_duration_for_the_call_log(emulator, linke
     assert error.request_id and error.duration_ms is not None
     key = plaid_client.webhook_verification_key_get(emulator.emulator.signer.kid)
     assert key.jwk["crv"] == "P-256" and key.kid == emulator.emulator.signer.kid
+
+
+KEY_GET = "/webhook_verification_key/get"
+
+
+def key_fetches(emulator) -> int:
+    """Calls to Plaid's key endpoint the emulator has answered (its request counter)."""
+    return emulator_post(emulator, "/emulator/stats", method="GET")["requests"].get(KEY_GET, 0)
+
+
+@pytest.fixture
+def shared_redis(redis_url, settings):
+    """Key-fetch bounds and replay memory in real Redis, as in production."""
+    settings.THROTTLE_REDIS_URL = redis_url
+    settings.THROTTLE_KEY_PREFIX = f"test-{uuid.uuid4().hex[:12]}"
+
+
+def test_forged_webhooks_make_the_server_spend_at_most_its_bounded_key_fetches(
+    emulator, linked, shared_redis, settings
+):
+    item, url = linked
+    settings.PLAID_WEBHOOK_KEY_FETCHES_PER_MINUTE = 2
+    signer = emulator.emulator.signer
+    body = json.dumps(
+        {
+            "webhook_type": "ITEM",
+            "webhook_code": "USER_PERMISSION_REVOKED",
+            "item_id": item.plaid_item_id,
+            "environment": "sandbox",
+        }
+    ).encode()
+    good = body.replace(b"USER_PERMISSION_REVOKED", b"NEW_ACCOUNTS_AVAILABLE")
+    assert deliver(url, good, signer.sign(good)) == 200  # fetches the real key: one call
+    assert key_fetches(emulator) == 1
+    stranger = ec.generate_private_key(ec.SECP256R1())
+
+    def forged(kid, *, iat=None, digest=None):
+        claims = {
+            "iat": int(time.time()) if iat is None else iat,
+            "request_body_sha256": digest or hashlib.sha256(body).hexdigest(),
+        }
+        return jwt.encode(claims, stranger, algorithm="ES256", headers={"kid": kid})
+
+    # Refused by the free checks: no key is ever asked for.
+    free = [forged(f"kid-{n}", iat=int(time.time()) - 600) for n in range(20)]
+    free += [forged(f"kid-{n}", digest="0" * 64) for n in range(20)]
+    free += [forged(signer.kid)] * 20  # the real kid, a forged signature: the cached key
+    assert {deliver(url, body, token) for token in free} == {401}
+    assert key_fetches(emulator) == 1
+    # One unknown kid, 50 times: Plaid is asked once, then it is remembered as unknown.
+    assert {deliver(url, body, forged("no-such-kid")) for _ in range(50)} == {401}
+    assert key_fetches(emulator) == 2
+    # 100 random kids: the rate (2 a minute) is spent; each is answered 503 at once.
+    statuses = [deliver(url, body, forged(str(uuid.uuid4()))) for _ in range(100)]
+    assert set(statuses) == {503}
+    assert key_fetches(emulator) == 2
+    # Nothing forged changed anything; Plaid's own deliveries still verify (cached key).
+    assert PlaidItem.objects.get(pk=item.pk).status == PlaidItem.Status.HEALTHY
+    again = good.replace(b'"sandbox"', b'"sandbox" ')
+    assert deliver(url, again, signer.sign(again)) == 200
+
+
+def test_a_replayed_delivery_after_login_repaired_is_answered_200_and_changes_nothing(
+    emulator, linked, shared_redis
+):
+    item, url = linked
+    signer = emulator.emulator.signer
+
+    def body(code, **extra):
+        payload = {"webhook_type": "ITEM", "webhook_code": code, "item_id": item.plaid_item_id}
+        payload.update(extra, environment="sandbox")
+        return json.dumps(payload).encode()
+
+    error = body("ERROR", error={"error_type": "ITEM_ERROR", "error_code": "ITEM_LOGIN_REQUIRED"})
+    captured = signer.sign(error)
+    assert deliver(url, error, captured) == 200
+    assert PlaidItem.objects.get(pk=item.pk).status == PlaidItem.Status.LOGIN_REQUIRED
+    repaired = body("LOGIN_REPAIRED")
+    assert deliver(url, repaired, signer.sign(repaired)) == 200
+    assert PlaidItem.objects.get(pk=item.pk).status == PlaidItem.Status.HEALTHY
+    # Seconds later, the captured ERROR delivery is posted again, token and all.
+    response = urllib3.request(
+        "POST",
+        url,
+        body=error,
+        headers={"Content-Type": "application/json", "Plaid-Verification": captured},
+        timeout=10,
+    )
+    assert response.status == 200
+    assert response.json() == {"handled": False, "detail": "already received"}
+    fresh = PlaidItem.objects.get(pk=item.pk)
+    assert (fresh.status, fresh.error_code) == (PlaidItem.Status.HEALTHY, "")

@@ -4,6 +4,7 @@
 - `accounts`: an account's page, a type's accounts, every connection.
 - `exports`: the dashboard's JSON, accounts and history as CSV.
 - `profile`: the user's settings.
+- `api_tokens`: Settings → API tokens (create one, shown once; list; revoke).
 - `linking`: Plaid Link (link tokens, token exchange, update mode) and unlinking.
 - `webhooks`: Plaid's webhook (verified by signature; the one CSRF-exempt view).
 - `health`: `/healthz/` for load balancers and monitoring.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib import messages
@@ -15,6 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from kombu.exceptions import OperationalError
 
 from balances.domain import periods
+from balances.models import PlaidItem
 from balances.selectors.dashboard import dashboard_for_user
 from balances.services import queueing
 from balances.shared_state.api import SharedStateUnavailable
@@ -76,15 +78,26 @@ def refresh(request: AuthenticatedRequest) -> HttpResponse:
             "New balances appear here as soon as they arrive.",
         )
     for item in outcome.pending:
+        # Queued, running or waiting to retry: the dashboard shows it as refreshing too.
         messages.info(request, f"{item.display_name} is already being refreshed.")
     for item, next_at in outcome.throttled:
-        minutes = max(1, math.ceil((next_at - timezone.now()).total_seconds() / 60))
-        plural = "s" if minutes != 1 else ""
-        messages.info(
-            request,
-            f"{item.display_name} was refreshed moments ago. The next refresh can run at "
-            f"{timezone.localtime(next_at):%H:%M} (in {minutes} minute{plural}).",
-        )
+        messages.info(request, _throttled_message(item, next_at))
     if not (outcome.queued or outcome.pending or outcome.throttled):
         messages.info(request, "No connection can be refreshed right now.")
     return redirect("dashboard")
+
+
+def _throttled_message(item: PlaidItem, next_at: datetime) -> str:
+    """Say when `item` can be refreshed on demand again, and when it last was: a fact from
+    the Item, never inferred from the request (which may have failed)."""
+    minutes = max(1, math.ceil((next_at - timezone.now()).total_seconds() / 60))
+    plural = "s" if minutes != 1 else ""
+    again = f"{timezone.localtime(next_at):%H:%M} (in {minutes} minute{plural})"
+    refreshed = item.last_refreshed_at
+    window = timedelta(seconds=settings.BALANCE_REFRESH_NOW_INTERVAL)
+    if refreshed is not None and refreshed >= timezone.now() - window:
+        return (
+            f"{item.display_name} was refreshed at {timezone.localtime(refreshed):%H:%M}. "
+            f"The next refresh can run at {again}."
+        )
+    return f"{item.display_name} was asked for a refresh recently. The next one can run at {again}."

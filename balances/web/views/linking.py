@@ -2,11 +2,13 @@
 
 Every endpoint needs a login; every write is a CSRF-protected POST. Another user's Item
 is a 404. Errors come back as `{"error": "<message for the user>"}` and change nothing.
+JSON bodies are read by `balances.web.json_body` (bounded; anything else is a 400).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -20,10 +22,17 @@ from balances.plaid.errors import CONFIGURATION_CODES, PlaidError, user_message
 from balances.plaid.link_metadata import MetadataError, parse_link_metadata
 from balances.selectors.accounts import item_for_user, open_accounts, snapshot_count
 from balances.services import linking
-from balances.web.forms import PUBLIC_TOKEN_RE, json_body
+from balances.web.forms import PUBLIC_TOKEN_RE
+from balances.web.json_body import json_body
 from balances.web.views import AuthenticatedRequest
 
 logger = logging.getLogger(__name__)
+
+# The update-mode Link sessions this browser session started, by Item id: when each
+# started. "Reconnected" consumes one, so it is accepted only after a real update-mode
+# Link for that Item, once. Plaid's Link tokens live 4 hours.
+UPDATE_LINKS_SESSION_KEY = "update_links_started"
+UPDATE_LINK_MAX_AGE = 4 * 60 * 60
 
 
 def _error(message: str, status: int) -> JsonResponse:
@@ -36,6 +45,23 @@ def _plaid_error(error: PlaidError, *, action: str) -> JsonResponse:
         logger.error("Plaid is not configured: %r", error)
     message = user_message(error, action=action)
     return _error(message.text, message.status)
+
+
+def _update_link_started(request: AuthenticatedRequest, item: PlaidItem) -> None:
+    started = dict(request.session.get(UPDATE_LINKS_SESSION_KEY) or {})
+    started[str(item.pk)] = time.time()
+    request.session[UPDATE_LINKS_SESSION_KEY] = started
+
+
+def _update_link_take(request: AuthenticatedRequest, item: PlaidItem) -> bool:
+    """Consume the update-mode Link this session started for `item`; return whether one
+    was started within UPDATE_LINK_MAX_AGE."""
+    started = dict(request.session.get(UPDATE_LINKS_SESSION_KEY) or {})
+    at = started.pop(str(item.pk), None)
+    if at is None:
+        return False
+    request.session[UPDATE_LINKS_SESSION_KEY] = started
+    return isinstance(at, int | float) and 0 <= time.time() - at <= UPDATE_LINK_MAX_AGE
 
 
 def _own_item(request: AuthenticatedRequest, pk: int) -> PlaidItem:
@@ -112,20 +138,34 @@ def item_link_token(request: AuthenticatedRequest, pk: int) -> JsonResponse:
         )
     except PlaidError as error:
         return _plaid_error(error, action="Reconnecting the bank")
+    _update_link_started(request, item)
     return JsonResponse({"link_token": token.link_token, "expiration": token.expiration})
 
 
 @require_POST
 @login_required
 def item_update_complete(request: AuthenticatedRequest, pk: int) -> JsonResponse:
-    """Record a finished update-mode Link session for one of the user's Items."""
+    """Record a finished update-mode Link session for one of the user's Items.
+
+    Accepted once per update-mode Link token this session got for the Item
+    (`item_link_token`); its refresh stays within "Refresh now"'s limits.
+    """
     item = _own_item(request, pk)
     if item.status == PlaidItem.Status.REVOKED:
         return _error(
             "This connection can no longer be repaired. Unlink it and link the bank again.", 409
         )
-    linking.item_update_complete(item=item)
-    messages.success(request, f"{item.display_name} is reconnected. Fetching balances…")
+    if not _update_link_take(request, item):
+        return _error(
+            "No reconnection of this bank is in progress, so nothing was changed. "
+            "Use its Reconnect button to start one.",
+            409,
+        )
+    if linking.item_update_complete(item=item):
+        text = f"{item.display_name} is reconnected. Fetching balances…"
+    else:
+        text = f"{item.display_name} is reconnected. Its balances update with the next refresh."
+    messages.success(request, text)
     return JsonResponse({"redirect": reverse("dashboard")})
 
 

@@ -69,15 +69,68 @@ def test_remove_at_plaid_keeps_the_item_when_plaid_fails(admin_client, fake_plai
     assert PlaidItem.objects.filter(pk=item.pk).exists()
 
 
-def test_staff_cannot_clear_or_remove(fake_plaid, queued_refreshes):
+@pytest.mark.parametrize(
+    "action", ["refresh_balances_now", "clear_error_and_retry", "remove_at_plaid"]
+)
+def test_staff_are_offered_no_action_and_cannot_run_one(
+    fake_plaid, queued_refreshes, django_capture_on_commit_callbacks, action
+):
+    """Staff look, superusers act: no action is offered to staff, and posting one anyway
+    runs nothing (no billed refresh, no change, nothing removed at Plaid)."""
     item = PlaidItemFactory(status=PlaidItem.Status.ERROR, error_code="INSTITUTION_DOWN")
+    healthy = PlaidItemFactory()
     staff = Client()
     staff.force_login(UserFactory(username="staff", is_staff=True, is_superuser=False))
     page = staff.get(CHANGELIST).content.decode()
-    assert "refresh_balances_now" in page
-    assert "clear_error_and_retry" not in page and "remove_at_plaid" not in page
-    for action in ("clear_error_and_retry", "remove_at_plaid"):
-        staff.post(CHANGELIST, {"action": action, "_selected_action": [item.pk], "post": "yes"})
+    assert 'name="action"' not in page and action not in page
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff.post(
+            CHANGELIST,
+            {"action": action, "_selected_action": [item.pk, healthy.pk], "post": "yes"},
+        )
+    assert response.status_code < 500
     item.refresh_from_db()
     assert item.error_code == "INSTITUTION_DOWN"
+    assert PlaidItem.objects.count() == 2
     assert fake_plaid.removed == [] and queued_refreshes.item_ids == []
+
+
+def test_superusers_are_offered_every_action(admin_client):
+    PlaidItemFactory()
+    page = admin_client.get(CHANGELIST).content.decode()
+    for action in ("refresh_balances_now", "clear_error_and_retry", "remove_at_plaid"):
+        assert f'value="{action}"' in page
+
+
+def test_refresh_balances_now_runs_for_superusers(
+    admin_client, queued_refreshes, django_capture_on_commit_callbacks
+):
+    item = PlaidItemFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            CHANGELIST,
+            {"action": "refresh_balances_now", "_selected_action": [item.pk]},
+            follow=True,
+        )
+    assert "Queued a refresh of 1 item(s)." in response.content.decode()
+    assert queued_refreshes.item_ids == [item.pk]
+
+
+def test_no_admin_of_the_site_offers_staff_an_action(rf):
+    """Every registered ModelAdmin, third-party ones included (auth, axes, django-otp),
+    gives a staff member who is not a superuser no action, even with model permissions."""
+    from django.contrib import admin
+    from django.contrib.auth.models import Permission
+
+    staff = UserFactory(username="staff", is_staff=True, is_superuser=False)
+    staff.user_permissions.set(Permission.objects.all())
+    staff = type(staff).objects.get(pk=staff.pk)  # drop the permission cache
+    root = UserFactory(username="root", is_staff=True, is_superuser=True)
+    offered_to_root = []
+    for model, model_admin in admin.site._registry.items():
+        request = rf.get("/admin/")
+        request.user = staff
+        assert model_admin.get_actions(request) == {}, model._meta.label
+        request.user = root
+        offered_to_root += list(model_admin.get_actions(request))
+    assert "refresh_balances_now" in offered_to_root and "delete_selected" in offered_to_root

@@ -419,3 +419,13 @@ def test_every_endpoint_reports_its_failures_as_plaid_errors(stub_plaid, endpoin
         True,
     )
     assert raised.value.duration_ms is not None
+
+
+def test_webhook_key_fetch_has_its_own_short_timeout(stub_plaid, settings):
+    # A web worker waits for this call while the (possibly forged) webhook's sender waits.
+    settings.PLAID_TIMEOUT = (1.0, 30.0)
+    settings.PLAID_WEBHOOK_KEY_TIMEOUT = 0.3
+    stub_plaid.reply("/webhook_verification_key/get", {"key": {}}, delay=1.0)
+    with pytest.raises(PlaidError) as raised:
+        plaid_client.webhook_verification_key_get("k")
+    assert raised.value.code == "TIMEOUT"

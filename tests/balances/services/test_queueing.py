@@ -12,7 +12,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 
 from balances import tasks
 from balances.models import PlaidItem
-from balances.services import pending, queueing
+from balances.services import pending, queueing, store
 from balances.shared_state import api as shared_state
 from tests.factories import PlaidItemFactory, UserFactory
 from tests.helpers import text
@@ -187,7 +187,7 @@ def test_queue_refresh_skips_items_that_cannot_refresh(
 
 
 def test_refresh_now_is_throttled_per_item_and_says_when(
-    client, queued, settings, django_capture_on_commit_callbacks
+    client, queued, settings, django_capture_on_commit_callbacks, fake_plaid
 ):
     settings.BALANCE_REFRESH_NOW_INTERVAL = 600
     user = UserFactory()
@@ -197,18 +197,50 @@ def test_refresh_now_is_throttled_per_item_and_says_when(
         first = client.post(reverse("refresh"), follow=True)
     assert "Refreshing 1 connection." in text(first)
     assert queued == [(item.pk, {"realtime": True})]
-    # The task ran and finished: not pending any more, but refreshed on demand just now.
-    pending.items_pending_end(item_ids=[item.pk])
+    # The task ran and stored: not pending any more, but refreshed on demand just now.
+    fake_plaid.add_item(item.access_token)
+    store.item_refresh_balances(item=item)
+    item.refresh_from_db()
     with django_capture_on_commit_callbacks(execute=True):
         second = client.post(reverse("refresh"), follow=True)
     assert len(queued) == 1
     page = text(second)
     next_at = timezone.localtime(timezone.now() + timedelta(seconds=600))
-    assert "Chase was refreshed moments ago. The next refresh can run at" in page
+    refreshed_at = timezone.localtime(item.last_refreshed_at).strftime("%H:%M")
+    assert f"Chase was refreshed at {refreshed_at}. The next refresh can run at" in page
     assert re.search(r"at \d\d:\d\d \(in (9|10) minutes\)", page)
     assert (
         next_at.strftime("%H:%M") in page
         or (next_at - timedelta(minutes=1)).strftime("%H:%M") in page
+    )
+
+
+def test_refresh_now_never_claims_a_refresh_that_did_not_happen(
+    client, queued, settings, django_capture_on_commit_callbacks
+):
+    """The issue's case: the database went away as the refresh started; pressing again."""
+    settings.BALANCE_REFRESH_NOW_INTERVAL = 600
+    user = UserFactory()
+    item = PlaidItemFactory(owner=user, institution_name="Chase", last_refreshed_at=None)
+    client.force_login(user)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("refresh"))
+    assert len(queued) == 1
+    # Its task met the outage and waits to retry (pending): pressing again says so.
+    with django_capture_on_commit_callbacks(execute=True):
+        page = text(client.post(reverse("refresh"), follow=True))
+    assert "Chase is already being refreshed." in page
+    assert "was refreshed" not in page
+    # The retries gave up (the mark ended, nothing stored): still no claim of a refresh.
+    pending.items_pending_end(item_ids=[item.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        page = text(client.post(reverse("refresh"), follow=True))
+    assert len(queued) == 1  # the on-demand interval still holds
+    assert "was refreshed" not in page
+    assert re.search(
+        r"Chase was asked for a refresh recently\. The next one can run at "
+        r"\d\d:\d\d \(in (9|10) minutes\)",
+        page,
     )
 
 
@@ -250,3 +282,49 @@ def test_refresh_now_with_the_broker_down_lets_the_user_ask_again(monkeypatch):
         queueing.user_queue_refresh(user=user)
     assert shared_state.refresh_now_wait(item.pk) == 0  # the on-demand interval not spent
     assert not is_pending(item)
+
+
+def test_refresh_now_of_one_item_queued_then_pending_then_throttled(
+    queued_refreshes, django_capture_on_commit_callbacks, settings
+):
+    item = PlaidItemFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        outcome = queueing.item_queue_refresh_now(item=item)
+    assert outcome.queued == (item,) and not (outcome.pending or outcome.throttled)
+    assert queued_refreshes.tasks == [([item.pk], {"realtime": True})]
+    item.refresh_from_db()
+    assert queueing.item_queue_refresh_now(item=item).pending == (item,)
+    PlaidItem.objects.filter(pk=item.pk).update(last_refreshed_at=timezone.now())
+    item.refresh_from_db()
+    ((throttled, next_at),) = queueing.item_queue_refresh_now(item=item).throttled
+    assert throttled == item
+    seconds = (next_at - timezone.now()).total_seconds()
+    assert 0 < seconds <= settings.BALANCE_REFRESH_NOW_INTERVAL + 1
+    assert len(queued_refreshes.tasks) == 1
+
+
+def test_refresh_now_of_one_item_shares_the_users_interval(queued_refreshes):
+    """One interval per Item, shared with the dashboard's button: no second refresh."""
+    item = PlaidItemFactory()
+    first = queueing.user_queue_refresh(user=item.owner)
+    assert first.queued == (item,)
+    PlaidItem.objects.filter(pk=item.pk).update(last_refreshed_at=timezone.now())
+    item.refresh_from_db()
+    assert queueing.item_queue_refresh_now(item=item).throttled
+
+
+def test_refresh_now_of_an_item_needing_a_login_is_inactive(queued_refreshes):
+    item = PlaidItemFactory(status=PlaidItem.Status.LOGIN_REQUIRED)
+    assert queueing.item_queue_refresh_now(item=item).inactive == (item,)
+    assert shared_state.refresh_now_wait(item.pk) == 0
+
+
+def test_refresh_now_with_a_failed_publish_leaves_nothing_claimed(monkeypatch):
+    def broken(**kwargs):
+        raise KombuOperationalError("broker down")
+
+    monkeypatch.setattr(queueing, "item_queue_refresh", broken)
+    item = PlaidItemFactory()
+    with pytest.raises(KombuOperationalError):
+        queueing.item_queue_refresh_now(item=item)
+    assert shared_state.refresh_now_wait(item.pk) == 0

@@ -18,6 +18,15 @@ from tests.factories import PlaidItemFactory
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def no_kept_replies():
+    """Each test starts and ends with no Plaid reply kept for a retry in this process."""
+    refresh._kept.clear()
+    yield
+    refresh._kept.clear()
+
+
 REDIS_DOWN = "redis://127.0.0.1:1/0"  # nothing listens there
 
 
@@ -243,9 +252,57 @@ def test_the_database_giving_up_on_the_store_retries_later_and_keeps_pending(
     # The call happened (and is billed) even though nothing of its reply was stored.
     assert list(PlaidCall.objects.filter(item=item).values_list("error_code", flat=True)) == [""]
     assert not Account.objects.filter(item=item).exists()
-    # The retry calls and stores again.
+    assert run.fetched_at is not None  # the retry stores the reply kept from that call
+    # The retry stores the reply without calling Plaid again, and logs its call once.
     monkeypatch.setattr(store, "item_store_balances", real_store)
-    assert str(refresh.item_refresh_run(item_id=item.pk, attempt=run.attempt)) == "ok: 5 accounts"
+    retry = refresh.item_refresh_run(
+        item_id=item.pk, attempt=run.attempt, fetched_at=run.fetched_at
+    )
+    assert str(retry) == "ok: 5 accounts"
+    assert len(fake_plaid.calls) == 1
+    assert PlaidCall.objects.filter(item=item).count() == 1
+    assert not is_pending(item)
+
+
+def deadlock_once(monkeypatch):
+    real_store = store.item_store_balances
+
+    def deadlock(**kwargs):
+        monkeypatch.setattr(store, "item_store_balances", real_store)
+        raise OperationalError("deadlock detected")
+
+    monkeypatch.setattr(store, "item_store_balances", deadlock)
+
+
+def test_a_retry_in_another_process_calls_plaid_again(item, fake_plaid, monkeypatch):
+    """The documented cost: the reply is kept in the worker's memory only."""
+    deadlock_once(monkeypatch)
+    assert pending.item_pending_mark(item_id=item.pk)
+    run = refresh.item_refresh_run(item_id=item.pk)
+    assert str(run) == "retry: DATABASE"
+    refresh._kept.clear()  # the retry runs in another worker process
+    retry = refresh.item_refresh_run(
+        item_id=item.pk, attempt=run.attempt, fetched_at=run.fetched_at
+    )
+    assert str(retry) == "ok: 5 accounts"
+    assert len(fake_plaid.calls) == 2
+    assert not is_pending(item)
+
+
+def test_a_kept_reply_older_than_a_stored_refresh_is_not_stored(item, fake_plaid, monkeypatch):
+    deadlock_once(monkeypatch)
+    assert pending.item_pending_mark(item_id=item.pk)
+    run = refresh.item_refresh_run(item_id=item.pk)
+    assert str(run) == "retry: DATABASE"
+    # Meanwhile another refresh stored newer balances (e.g. `refresh_balances --sync`).
+    fake_plaid.replies[item.access_token]["accounts"][0]["balances"]["current"] = 125.5
+    store.item_refresh_balances(item=item)
+    retry = refresh.item_refresh_run(
+        item_id=item.pk, attempt=run.attempt, fetched_at=run.fetched_at
+    )
+    assert str(retry) == "skipped: already stored"
+    assert Account.objects.get(item=item, mask="0000").current == Decimal("125.5")
+    assert len(fake_plaid.calls) == 2
     assert not is_pending(item)
 
 

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -163,6 +163,42 @@ def test_the_call_is_logged_even_when_storing_its_reply_fails(item, fake_plaid, 
     assert not Account.objects.filter(item=item).exists()
     item.refresh_from_db()
     assert item.last_refreshed_at is None
+
+
+def test_a_reply_stored_again_after_a_failed_store_logs_its_call_once(
+    item, fake_plaid, monkeypatch
+):
+    fetched = store.item_fetch_balances(item=item)
+    real = store.item_store_balances
+
+    def broken(**kwargs):
+        raise DatabaseError("deadlock detected")
+
+    monkeypatch.setattr(store, "item_store_balances", broken)
+    with pytest.raises(DatabaseError):
+        store.item_store_fetched(fetched=fetched)  # logged the call on its own
+    monkeypatch.setattr(store, "item_store_balances", real)
+    store.item_store_fetched(fetched=fetched, call_logged=True)
+    assert PlaidCall.objects.filter(item=item).count() == 1
+    assert Account.objects.filter(item=item).count() == 5
+
+
+@pytest.mark.django_db(transaction=True)  # as in a worker: no transaction around the store
+def test_a_store_failing_with_the_database_down_raises_its_own_error(
+    item, fake_plaid, database_fault
+):
+    fetched = store.item_fetch_balances(item=item)
+    database_fault.start()
+    # Logging the call on its own fails too (InterfaceError): the store's error goes up.
+    with pytest.raises(OperationalError):
+        store.item_store_fetched(fetched=fetched)
+    database_fault.clear()
+    assert not PlaidCall.objects.filter(item=item).exists()
+    # Stored again (its retry), the call is logged with its reply.
+    store.item_store_fetched(fetched=fetched, call_logged=True)
+    (call,) = PlaidCall.objects.filter(item=item)
+    assert call.called_at == fetched.called_at
+    assert Account.objects.filter(item=item).count() == 5
 
 
 def with_accounts(fake_plaid, item, n: int) -> None:

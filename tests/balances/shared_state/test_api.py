@@ -1,5 +1,6 @@
 """`balances.shared_state.api`: the same semantics on both backends, Redis and the file."""
 
+import os
 import subprocess
 import sys
 import time
@@ -9,10 +10,11 @@ import pytest
 
 from balances.shared_state import api as shared_state
 from balances.shared_state.file import FileStore
+from balances.shared_state.memory import MemoryStore
 from balances.shared_state.redis import RedisStore
 from tests.conftest import require_service, tcp_open
 
-REDIS_URL = "redis://127.0.0.1:6379/15"
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 @pytest.fixture(params=["file", "redis"])
@@ -95,6 +97,67 @@ def test_rate_limit_of_an_unknown_endpoint_is_an_error(store_kind):
         shared_state.plaid_call_wait("/item/get", 1)
 
 
+# --- Plaid webhooks: key fetches bounded, unknown kids and deliveries remembered ----------
+# Each on the shared store and on this process's memory (`local=True`, the fallback).
+
+
+@pytest.fixture(params=[False, True], ids=["shared", "local"])
+def local(request):
+    return request.param
+
+
+def test_the_local_store_is_this_processs_memory(store_kind):
+    assert type(shared_state.local_store()) is MemoryStore
+    assert shared_state.local_store() is shared_state.local_store()
+    assert shared_state.local_store() is not shared_state.store()
+
+
+def test_one_webhook_key_fetch_in_flight_and_a_rate_for_all(store_kind, settings, local):
+    settings.PLAID_WEBHOOK_KEY_FETCHES_PER_MINUTE = 2
+    first = shared_state.webhook_key_fetch_claim(local=local)
+    assert first
+    assert shared_state.webhook_key_fetch_claim(local=local) is None  # one in flight
+    shared_state.webhook_key_fetch_release("someone-else", local=local)
+    assert shared_state.webhook_key_fetch_claim(local=local) is None  # only its holder frees it
+    shared_state.webhook_key_fetch_release(first, local=local)
+    second = shared_state.webhook_key_fetch_claim(local=local)
+    assert second
+    shared_state.webhook_key_fetch_release(second, local=local)
+    assert shared_state.webhook_key_fetch_claim(local=local) is None  # 2 a minute: spent
+    # A refused claim left the slot free (it never holds the slot without the rate).
+    store = shared_state.local_store() if local else shared_state.store()
+    assert store.remaining(f"{settings.THROTTLE_KEY_PREFIX}:webhook-key-fetch") == 0
+
+
+def test_a_dead_fetchers_slot_expires_after_the_longest_fetch(store_kind, settings, local):
+    settings.PLAID_WEBHOOK_KEY_TIMEOUT = 5.0
+    assert shared_state.webhook_key_fetch_claim(local=local)  # never released: it "died"
+    store = shared_state.local_store() if local else shared_state.store()
+    remaining = store.remaining(f"{settings.THROTTLE_KEY_PREFIX}:webhook-key-fetch")
+    assert 10 < remaining <= 2 * 5.0 + 5  # connect and read time-outs, and a margin
+
+
+def test_unknown_webhook_kids_are_remembered_for_the_ttl(store_kind, settings, local):
+    settings.PLAID_WEBHOOK_UNKNOWN_KEY_TTL = 300
+    assert not shared_state.webhook_key_unknown("kid-1", local=local)
+    shared_state.webhook_key_mark_unknown("kid-1", local=local)
+    assert shared_state.webhook_key_unknown("kid-1", local=local)
+    assert not shared_state.webhook_key_unknown("kid-2", local=local)
+    key = f"{settings.THROTTLE_KEY_PREFIX}:webhook-kid-unknown:kid-1"
+    store = shared_state.local_store() if local else shared_state.store()
+    assert 290 < store.remaining(key) <= 300
+
+
+def test_a_webhook_delivery_is_claimed_once_for_its_ttl(store_kind, local):
+    assert shared_state.webhook_delivery_claim("d1", 0.3, local=local)
+    assert not shared_state.webhook_delivery_claim("d1", 0.3, local=local)  # a replay
+    assert shared_state.webhook_delivery_claim("d2", 0.3, local=local)
+    shared_state.webhook_delivery_release("d2", local=local)
+    assert shared_state.webhook_delivery_claim("d2", 0.3, local=local)  # forgotten: again
+    time.sleep(0.4)
+    assert shared_state.webhook_delivery_claim("d1", 0.3, local=local)
+
+
 @pytest.fixture(params=["file", "redis"])
 def unusable_store(request, settings, tmp_path):
     """A store that cannot be used: Redis where nothing listens, a file under a file."""
@@ -118,6 +181,12 @@ def unusable_store(request, settings, tmp_path):
         lambda: shared_state.refresh_now_claim(1),
         lambda: shared_state.refresh_now_release(1),
         lambda: shared_state.plaid_call_wait(shared_state.BALANCE_GET, 1),
+        lambda: shared_state.webhook_key_unknown("kid"),
+        lambda: shared_state.webhook_key_mark_unknown("kid"),
+        lambda: shared_state.webhook_key_fetch_claim(),
+        lambda: shared_state.webhook_key_fetch_release("token"),
+        lambda: shared_state.webhook_delivery_claim("digest", 60),
+        lambda: shared_state.webhook_delivery_release("digest"),
     ],
 )
 def test_unusable_store_raises_shared_state_unavailable(unusable_store, call):

@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from balances.models import Account, BalanceSnapshot, PlaidCall, PlaidItem
+from balances.models import Account, ApiToken, BalanceSnapshot, PlaidCall, PlaidItem
 from tests.e2e.conftest import emulator  # noqa: F401 (fixture: the offline Plaid emulator)
 from tests.factories import AccountFactory, PlaidItemFactory, UserFactory
 
@@ -26,21 +26,25 @@ class Tenant:
     accounts: list[Account]
     snapshots: list[BalanceSnapshot]
     call: PlaidCall
+    api_token: ApiToken
 
     def ids(self) -> list[int]:
-        """Every primary key of this user's objects (Items, Accounts, snapshots, calls)."""
+        """Every primary key of this user's objects (Items, Accounts, snapshots, calls,
+        API tokens)."""
         return sorted(
             {
                 self.item.pk,
                 *(a.pk for a in self.accounts),
                 *(s.pk for s in self.snapshots),
                 self.call.pk,
+                self.api_token.pk,
             }
         )
 
 
 def make_tenant(username: str, *, base: int, names: tuple[str, ...], institution: str) -> Tenant:
-    """Create a user with one Item, two accounts with history, and a Plaid call log row.
+    """Create a user with one Item, two accounts with history, a Plaid call log row and an
+    API token (named after the institution: one of the user's markers).
 
     Primary keys start at `base` in every table, so one user's ids never equal another's:
     a request that answers for an id can only be answering with that user's object.
@@ -75,7 +79,21 @@ def make_tenant(username: str, *, base: int, names: tuple[str, ...], institution
     call = PlaidCall.objects.create(
         pk=base + 30, item=item, called_at=when, endpoint="/accounts/balance/get"
     )
-    return Tenant(user=user, item=item, accounts=accounts, snapshots=snapshots, call=call)
+    api_token = ApiToken.objects.create(
+        pk=base + 40,
+        user=user,
+        name=f"{institution} token",
+        token_hash=f"{base:064d}",
+        prefix="bal_test",
+    )
+    return Tenant(
+        user=user,
+        item=item,
+        accounts=accounts,
+        snapshots=snapshots,
+        call=call,
+        api_token=api_token,
+    )
 
 
 @pytest.fixture

@@ -30,6 +30,10 @@ PUBLIC_ROUTES = frozenset(
 # The only views that take a POST without a CSRF token: Plaid's webhook (it is verified by
 # its signature instead).
 CSRF_EXEMPT_ROUTES = frozenset({"plaid/webhook/"})
+# The read API answers a visitor without credentials 401 with a JSON error (a script has no
+# login page to follow); its page for people, the docs, sends them to log in like any page.
+TOKEN_API_PREFIX = "api/v1/"
+TOKEN_API_PAGES = frozenset({"api/v1/docs/"})
 LOGIN_PATHS = ("/accounts/login/", "/admin/login/")
 
 
@@ -49,6 +53,25 @@ class Route:
     @property
     def is_public(self) -> bool:
         return self.route in PUBLIC_ROUTES
+
+    @property
+    def is_token_api(self) -> bool:
+        """A REST framework endpoint of the read API: 401 instead of a login redirect; the
+        views are csrf_exempt for Django, their SessionAuthentication checks CSRF instead
+        (test_post_without_csrf_token_is_refused covers each)."""
+        return self.route.startswith(TOKEN_API_PREFIX) and self.route not in TOKEN_API_PAGES
+
+    @property
+    def is_rest_framework_view(self) -> bool:
+        """A REST framework view of the read API (docs page included)."""
+        from rest_framework.views import APIView
+
+        view_class = getattr(self.callback, "cls", None)
+        return (
+            self.route.startswith(TOKEN_API_PREFIX)
+            and isinstance(view_class, type)
+            and issubclass(view_class, APIView)
+        )
 
     def url(self, values: Mapping[str, Any]) -> str:
         kwargs = {name: values[name] for name in self.params}

@@ -120,3 +120,30 @@ def test_password_change_logs_out_other_sessions() -> None:
     assert laptop.get("/").status_code == 200  # the session that changed it stays in
     response = phone.get("/")
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+@pytest.mark.parametrize("path", ["/accounts/login/", "/admin/login/"])
+@pytest.mark.parametrize("username", ["a" * 151, "a" * 256, "a" * 10_000])
+def test_an_overlong_username_is_a_form_error_that_records_nothing(
+    path: str, username: str
+) -> None:
+    """Longer than any username: refused before authenticate(), so django-axes records no
+    attempt (its 255-character column overflowed on PostgreSQL: a 500)."""
+    from axes.models import AccessAttempt, AccessFailureLog
+
+    response = Client(raise_request_exception=False).post(
+        path, {"username": username, "password": "x"}, REMOTE_ADDR="203.0.113.9"
+    )
+    assert response.status_code == (400 if path == "/accounts/login/" else 200)
+    assert response.context["form"].errors["username"]
+    assert "at most 150 characters" in response.content.decode()  # says what is wrong
+    assert not AccessAttempt.objects.exists() and not AccessFailureLog.objects.exists()
+
+
+def test_a_wrong_password_is_still_recorded() -> None:
+    """Not vacuous: a well-formed failed login does reach django-axes."""
+    from axes.models import AccessAttempt
+
+    UserFactory(username="grace")
+    assert login("grace", "wrong").status_code == 200
+    assert AccessAttempt.objects.filter(username="grace").exists()

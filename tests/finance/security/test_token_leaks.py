@@ -200,3 +200,37 @@ def test_error_reports_hide_tokens_and_plaid_sdk_objects(rf: Any, settings: Any)
     settings.DEFAULT_EXCEPTION_REPORTER_FILTER = "django.views.debug.SafeExceptionReporterFilter"
     reporter.filter = SafeExceptionReporterFilter()
     assert _REPORT_SECRETS[-1] in reporter.get_traceback_html()
+
+
+def _failed_query_with(value: str) -> tuple[Any, Any, Any]:
+    """Run a query that fails with `value` among its SQL parameters; return exc_info."""
+    from django.db import DatabaseError, connection, transaction
+
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT %s FROM no_such_table", [value])
+    except DatabaseError:
+        return sys.exc_info()
+    raise AssertionError("the query did not fail")
+
+
+def test_error_reports_hide_the_ciphertext_in_sql_parameters(rf: Any, settings: Any) -> None:
+    """The technical 500 page (DEBUG) and the e-mailed report show a failed query's `params`
+    and the exception's text: an encrypted access token must be in neither."""
+    from django.views.debug import technical_500_response
+
+    from tests.factories import PlaidItemFactory
+
+    ciphertext = PlaidItemFactory().access_token_encrypted
+    exc_info = _failed_query_with(ciphertext)
+    request = rf.get("/admin/balances/plaiditem/", {"q": ciphertext})
+    page = technical_500_response(request, *exc_info).content.decode()
+    assert "no_such_table" in page and "params" in page  # the frame and its locals show
+    assert ciphertext not in page and ciphertext[:40] not in page
+    from django.views.debug import get_exception_reporter_class
+
+    text = get_exception_reporter_class(request)(request, *exc_info).get_traceback_text()
+    assert ciphertext[:40] not in text
+
+    # Not vacuous: Django's own reporter would have shown it.
+    assert ciphertext in ExceptionReporter(request, *exc_info).get_traceback_html()

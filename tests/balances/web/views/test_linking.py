@@ -278,7 +278,7 @@ def test_missing_item_is_a_404(client, user, fake_plaid):
 
 
 def test_update_complete_repairs_the_item_and_refreshes_it(
-    client, user, queued_refreshes, django_capture_on_commit_callbacks
+    client, user, fake_plaid, queued_refreshes, django_capture_on_commit_callbacks
 ):
     item = PlaidItemFactory(
         owner=user,
@@ -286,6 +286,7 @@ def test_update_complete_repairs_the_item_and_refreshes_it(
         error_code="ITEM_LOGIN_REQUIRED",
         error_at=timezone.now(),
     )
+    assert post_json(client, reverse("item_link_token", args=[item.pk])).status_code == 200
     with django_capture_on_commit_callbacks(execute=True):
         response = post_json(client, reverse("item_update_complete", args=[item.pk]))
     assert response.status_code == 200
@@ -295,6 +296,147 @@ def test_update_complete_repairs_the_item_and_refreshes_it(
     page = text(client.get(reverse("dashboard")))
     assert "Chase is reconnected. Fetching balances…" in page
     assert "Reconnect</button>" not in page
+
+
+def _broken_item(user):
+    return PlaidItemFactory(
+        owner=user,
+        status=PlaidItem.Status.LOGIN_REQUIRED,
+        error_code="ITEM_LOGIN_REQUIRED",
+        error_at=timezone.now(),
+    )
+
+
+def _reconnect(client, item, *, start=True):
+    """Start update mode for `item` (unless not `start`), then report Link's success."""
+    if start:
+        assert post_json(client, reverse("item_link_token", args=[item.pk])).status_code == 200
+    return post_json(client, reverse("item_update_complete", args=[item.pk]))
+
+
+def test_reconnected_without_an_update_mode_link_changes_nothing(
+    client, user, fake_plaid, queued_refreshes, django_capture_on_commit_callbacks
+):
+    item = _broken_item(user)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _reconnect(client, item, start=False)
+    assert response.status_code == 409
+    assert "No reconnection of this bank is in progress" in response.json()["error"]
+    item.refresh_from_db()
+    assert (item.status, item.error_code) == (
+        PlaidItem.Status.LOGIN_REQUIRED,
+        "ITEM_LOGIN_REQUIRED",
+    )
+    assert queued_refreshes.item_ids == []
+
+
+def test_update_mode_link_for_another_item_does_not_count(
+    client, user, fake_plaid, queued_refreshes, django_capture_on_commit_callbacks
+):
+    item, other = _broken_item(user), _broken_item(user)
+    assert post_json(client, reverse("item_link_token", args=[other.pk])).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _reconnect(client, item, start=False).status_code == 409
+    assert queued_refreshes.item_ids == []
+
+
+def test_one_update_mode_link_is_accepted_once(
+    client, user, fake_plaid, queued_refreshes, django_capture_on_commit_callbacks
+):
+    item = _broken_item(user)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _reconnect(client, item).status_code == 200
+        repeats = [_reconnect(client, item, start=False).status_code for _ in range(5)]
+    assert repeats == [409] * 5
+    assert queued_refreshes.item_ids == [item.pk]
+
+
+def test_reconnecting_again_and_again_queues_one_refresh_per_interval(
+    client, user, fake_plaid, queued_refreshes, django_capture_on_commit_callbacks
+):
+    """Each round is a real update-mode Link; the refreshes still follow "Refresh now"'s
+    interval (the refresh of each round finishes before the next)."""
+    item = _broken_item(user)
+    for _ in range(5):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert _reconnect(client, item).status_code == 200
+        item.refresh_from_db()
+        item.last_refreshed_at = timezone.now() + timedelta(seconds=1)  # the refresh ended
+        item.save()
+    assert queued_refreshes.item_ids == [item.pk]
+    item.refresh_from_db()
+    assert (item.status, item.error_code) == (PlaidItem.Status.HEALTHY, "")
+    page = text(client.get(reverse("dashboard")))
+    assert "Chase is reconnected. Its balances update with the next refresh." in page
+
+
+def test_refresh_now_and_reconnecting_share_one_interval(
+    client, user, fake_plaid, queued_refreshes, django_capture_on_commit_callbacks
+):
+    item = PlaidItemFactory(owner=user)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("refresh"))
+    assert queued_refreshes.item_ids == [item.pk]
+    item.refresh_from_db()
+    item.last_refreshed_at = timezone.now() + timedelta(seconds=1)
+    item.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _reconnect(client, item).status_code == 200
+    assert queued_refreshes.item_ids == [item.pk]
+
+
+# --- Bodies no view can use -----------------------------------------------------------------
+
+
+DEEP = b"[" * 5000 + b"]" * 5000
+BAD_BODIES = [
+    DEEP,
+    b'{"a": ' + b"[" * 100 + b"]" * 100 + b"}",
+    b'{"mode": "' + b"\\u0000" + b'"}',
+    b'{"mode": ' + b"9" * 5000 + b"}",
+    b'{"mode": NaN}',
+    b"\xff\xfe",
+    b"x" * (300 * 1024),
+]
+
+
+@pytest.mark.parametrize("raw", BAD_BODIES, ids=range(len(BAD_BODIES)))
+@pytest.mark.parametrize("name", ["link_exchange", "item_link_token"])
+def test_bodies_past_the_bounds_are_a_400(client, user, fake_plaid, name, raw):
+    item = PlaidItemFactory(owner=user)
+    url = reverse(name, args=[item.pk] if name == "item_link_token" else [])
+    response = client.post(url, raw, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]
+    assert fake_plaid.calls == []
+    assert PlaidItem.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "institution",
+    [
+        {"institution_id": "ins_3", "name": "B" * 201},
+        {"institution_id": "ins_3", "name": "Bank\x00"},
+        {"institution_id": "i" * 51, "name": "Bank"},
+    ],
+)
+def test_an_institution_the_item_cannot_store_is_a_400(
+    client, user, fake_plaid, monkeypatch, institution
+):
+    from balances.plaid import client as plaid_client
+    from balances.plaid.errors import PlaidError
+
+    def lookup_fails(institution_id):
+        raise PlaidError(code="INTERNAL_SERVER_ERROR", message="down", http_status=500)
+
+    monkeypatch.setattr(plaid_client, "institutions_get_by_id", lookup_fails)
+    public_token, metadata, _ = new_link(fake_plaid)
+    metadata["institution"] = institution
+    response = exchange(client, public_token, metadata)
+    assert response.status_code == 400
+    assert "nothing was added" in response.json()["error"].lower()
+    assert PlaidItem.objects.count() == 0
+    assert fake_plaid.calls == []
 
 
 # --- Unlink ---------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """`POST /plaid/webhook/`: verified, then applied; anything unverified changes nothing; a
 webhook that cannot be processed now is answered 503, so Plaid delivers it again."""
 
+import json
+
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.test import Client
@@ -120,3 +122,43 @@ def test_redis_down_does_not_stop_a_webhook(client, webhook_keys, settings, queu
     assert response.status_code == 200
     assert "refresh queued" in response.json()["detail"]
     assert [pk for pk, _ in queued] == [item.pk]
+
+
+def test_a_replayed_delivery_is_answered_200_and_not_applied(client, webhook_keys, item):
+    error = {"error_type": "ITEM_ERROR", "error_code": "ITEM_LOGIN_REQUIRED"}
+    captured_body = webhook_body(item.plaid_item_id, code="ERROR", error=error)
+    captured = webhook_keys.sign(captured_body)
+    assert post(client, captured_body, captured).status_code == 200
+    repaired = webhook_body(item.plaid_item_id, code="LOGIN_REPAIRED")
+    assert post(client, repaired, webhook_keys.sign(repaired)).status_code == 200
+    item.refresh_from_db()
+    assert item.status == PlaidItem.Status.HEALTHY
+    response = post(client, captured_body, captured)  # the captured delivery, seconds later
+    assert response.status_code == 200
+    assert response.json() == {"handled": False, "detail": "already received"}
+    assert unchanged(item)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"webhook_code": "PENDING_EXPIRATION", "consent_expiration_time": "2025-02-30T00:00:00Z"},
+        {"webhook_code": "ERROR", "error": {"error_code": "E" * 101}},
+        {"webhook_code": "ERROR", "error": {"error_code": "ITEM_LOGIN_REQUIRED\x00"}},
+        {"item_id": "item-abc\x00"},
+        {"webhook_code": "USER_ACCOUNT_REVOKED", "account_id": "acc\x00"},
+    ],
+    ids=["impossible date", "long error code", "NUL error code", "NUL item", "NUL account"],
+)
+def test_a_verified_body_the_app_cannot_read_gets_a_logged_200_and_changes_nothing(
+    client, webhook_keys, item, changes, caplog
+):
+    payload = json.loads(webhook_body(item.plaid_item_id))
+    payload.update(changes)
+    body = json.dumps(payload).encode()
+    response = post(client, body, webhook_keys.sign(body))
+    assert response.status_code == 200
+    assert response.json()["handled"] is False
+    assert response.json()["detail"].startswith("malformed: ")
+    assert "Verified webhook ignored, its body is malformed" in caplog.text
+    assert unchanged(item)

@@ -1,0 +1,311 @@
+"""The API's endpoints: thin, they read through selectors and write through services.
+
+Every one needs a token or the signed-in session; another user's object is a 404, the
+same as a missing one. Responses are never cached by a browser or a proxy.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.http import Http404
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from kombu.exceptions import OperationalError
+from rest_framework import status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from balances.api import serializers as shapes
+from balances.api.errors import InvalidParameter, Unavailable
+from balances.api.schema import BearerTokenScheme  # noqa: F401 (registers the scheme)
+from balances.domain import periods
+from balances.domain.totals import totals_by_currency
+from balances.models import Account
+from balances.selectors import accounts, history
+from balances.services.queueing import item_queue_refresh_now
+from balances.shared_state.api import SharedStateUnavailable
+
+ERRORS = {
+    401: OpenApiResponse(shapes.ErrorSerializer, description="No token, or a refused one."),
+    429: OpenApiResponse(
+        shapes.ErrorSerializer, description="Too many requests: see `Retry-After`."
+    ),
+}
+NOT_FOUND = {404: OpenApiResponse(shapes.ErrorSerializer, description="No such object.")}
+BAD_INPUT = {400: OpenApiResponse(shapes.ErrorSerializer, description="A bad parameter.")}
+RANGE = OpenApiParameter(
+    "range",
+    OpenApiTypes.STR,
+    enum=list(periods.RANGES),
+    description=f"Days covered, ending today (default {periods.DEFAULT_RANGE}).",
+)
+
+
+class ApiView(APIView):
+    """An endpoint of the API: JSON out, never cached."""
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+    @property
+    def me(self) -> User:
+        user = self.request.user
+        assert isinstance(user, User)  # IsAuthenticated ran first  # noqa: S101
+        return user
+
+
+class Pages(PageNumberPagination):
+    """`?page=N` of `?page_size=` rows (default 100, at most 1,000)."""
+
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+def _range(request: Request) -> tuple[str, date, date | None]:
+    """Return the range key, today and the range's first day (None: all history)."""
+    key = request.query_params.get("range", periods.DEFAULT_RANGE)
+    if key not in periods.RANGES:
+        raise InvalidParameter(f"range must be one of {', '.join(periods.RANGES)}.")
+    today = timezone.localdate()
+    return key, today, periods.range_start(key, today=today)
+
+
+def _int(value: str, name: str) -> int:
+    if not value.isdigit() or len(value) > 18:
+        raise InvalidParameter(f"{name} must be a connection id (a positive whole number).")
+    return int(value)
+
+
+class NetWorthView(ApiView):
+    @extend_schema(
+        operation_id="net_worth",
+        summary="Net worth now, per currency",
+        responses={200: shapes.NetWorthSerializer, **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        """Assets, liabilities and net worth of every open account, per currency (as the
+        dashboard shows them): never converted or added across currencies. Cost: a fixed
+        number of queries whatever the number of accounts."""
+        user = self.me
+        main_currency = accounts.main_currency_for(user=user)
+        totals = totals_by_currency(
+            accounts.account_balances(user=user), main_currency=main_currency
+        )
+        as_of = accounts.balances_as_of(user=user)
+        return Response(
+            {
+                "as_of": as_of.isoformat() if as_of else None,
+                "main_currency": main_currency,
+                "totals": shapes.totals_data(totals),
+            }
+        )
+
+
+class NetWorthHistoryView(ApiView):
+    @extend_schema(
+        operation_id="net_worth_history",
+        summary="Net worth by day, per currency",
+        parameters=[RANGE],
+        responses={200: shapes.NetWorthHistorySerializer, **BAD_INPUT, **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        """The daily series the dashboard's chart draws: each currency's assets,
+        liabilities and net worth at the end of each day of the range."""
+        key, today, start = _range(request)
+        main_currency = accounts.main_currency_for(user=self.me)
+        series = history.net_worth_series(
+            user=self.me, start=start, end=today, main_currency=main_currency
+        )
+        return Response(
+            {
+                "range": key,
+                "start": start.isoformat() if start else None,
+                "end": today.isoformat(),
+                "main_currency": main_currency,
+                "series": shapes.history_data(series),
+            }
+        )
+
+
+class AccountListView(ApiView):
+    @extend_schema(
+        operation_id="accounts_list",
+        summary="Accounts, with their latest balances",
+        parameters=[
+            OpenApiParameter(
+                "type",
+                OpenApiTypes.STR,
+                enum=list(Account.Type.values),
+                description="Only accounts of this type (repeat for several).",
+                many=True,
+            ),
+            OpenApiParameter(
+                "connection", OpenApiTypes.INT, description="Only the accounts of this connection."
+            ),
+            OpenApiParameter(
+                "include_closed",
+                OpenApiTypes.BOOL,
+                description="Also the accounts the bank stopped reporting (default false).",
+            ),
+        ],
+        responses={200: shapes.AccountPageSerializer, **BAD_INPUT, **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        """Every open account of the user's connections, by institution and name, with its
+        latest balances; paged (`page`, `page_size`). A fixed number of queries whatever the
+        number of accounts."""
+        params = request.query_params
+        types = params.getlist("type")
+        unknown = [t for t in types if t not in Account.Type.values]
+        if unknown:
+            raise InvalidParameter(f"type must be one of {', '.join(Account.Type.values)}.")
+        connection = params.get("connection")
+        include_closed = params.get("include_closed", "false").lower()
+        if include_closed not in ("true", "false", "1", "0"):
+            raise InvalidParameter("include_closed must be true or false.")
+        rows = accounts.accounts_filtered(
+            user=self.me,
+            types=types,
+            item_id=None if connection is None else _int(connection, "connection"),
+            include_closed=include_closed in ("true", "1"),
+        )
+        paginator = Pages()
+        page = paginator.paginate_queryset(rows, request, view=self) or []
+        return paginator.get_paginated_response([shapes.account_data(a) for a in page])
+
+
+def _own_account(user: User, pk: int) -> Account:
+    account = accounts.account_for_user(user=user, pk=pk)
+    if account is None:
+        raise Http404("No such account.")
+    return account
+
+
+class AccountDetailView(ApiView):
+    @extend_schema(
+        operation_id="accounts_retrieve",
+        summary="One account",
+        responses={200: shapes.AccountSerializer, **NOT_FOUND, **ERRORS},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        """One of the user's accounts (closed ones too)."""
+        return Response(shapes.account_data(_own_account(self.me, pk)))
+
+
+class AccountHistoryView(ApiView):
+    @extend_schema(
+        operation_id="accounts_history",
+        summary="One account's balances by day",
+        parameters=[RANGE],
+        responses={200: shapes.AccountHistorySerializer, **BAD_INPUT, **NOT_FOUND, **ERRORS},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        """The account's balances at the end of each day of the range (days before its
+        first balance left out)."""
+        account = _own_account(self.me, pk)
+        key, today, start = _range(request)
+        points = history.account_history(account=account, start=start, end=today)
+        return Response(
+            {
+                "account": account.pk,
+                "range": key,
+                "start": start.isoformat() if start else None,
+                "end": today.isoformat(),
+                "points": shapes.account_points_data(account, points),
+            }
+        )
+
+
+class ConnectionListView(ApiView):
+    @extend_schema(
+        operation_id="connections_list",
+        summary="Bank connections and their state",
+        responses={200: shapes.ConnectionPageSerializer, **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        """Every bank connection (Plaid Item) of the user with its state, its error and
+        what to do about it, and its open accounts' ids; paged (`page`, `page_size`)."""
+        paginator = Pages()
+        page = paginator.paginate_queryset(
+            accounts.items_with_account_ids(user=self.me), request, view=self
+        )
+        return paginator.get_paginated_response(
+            [
+                shapes.connection_data(item, [a.pk for a in getattr(item, "open_accounts", [])])
+                for item in page or []
+            ]
+        )
+
+
+class ConnectionRefreshView(ApiView):
+    @extend_schema(
+        operation_id="connections_refresh",
+        summary="Refresh a connection's balances now",
+        request=None,
+        responses={
+            202: shapes.RefreshQueuedSerializer,
+            403: OpenApiResponse(
+                shapes.ErrorSerializer, description="A read-only token, or no CSRF token."
+            ),
+            **NOT_FOUND,
+            409: OpenApiResponse(
+                shapes.ErrorSerializer, description="The connection needs a new login."
+            ),
+            429: OpenApiResponse(
+                shapes.RefreshRefusedSerializer,
+                description="Refreshed on demand too recently (see `retry_at`, `Retry-After`),"
+                " or too many requests.",
+            ),
+            401: ERRORS[401],
+            503: OpenApiResponse(shapes.ErrorSerializer, description="Try again later."),
+        },
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        """Queue a real-time refresh of one connection, within the limits of the
+        dashboard's "Refresh now" (once per connection per BALANCE_REFRESH_NOW_INTERVAL).
+        Needs a read-and-write token (or the signed-in session with its CSRF token)."""
+        item = accounts.item_for_user(user=self.me, pk=pk)
+        if item is None:
+            raise Http404("No such connection.")
+        try:
+            outcome = item_queue_refresh_now(item=item)
+        except (OperationalError, SharedStateUnavailable):
+            raise Unavailable() from None
+        if outcome.inactive:
+            return Response(
+                {"detail": f"{item.display_name} needs you to log in to the bank again first."},
+                status=status.HTTP_409_CONFLICT,
+            )
+        if outcome.throttled:
+            next_at = outcome.throttled[0][1]
+            seconds = max(1, math.ceil((next_at - timezone.now()).total_seconds()))
+            return Response(
+                {
+                    "detail": f"{item.display_name} was refreshed moments ago; the next "
+                    f"refresh can run in {seconds} seconds.",
+                    "retry_at": next_at.isoformat(),
+                },
+                status=status.HTTP_429_TOO_MANY_REQUESTS,
+                headers={"Retry-After": str(seconds)},
+            )
+        queued = bool(outcome.queued)
+        return Response(
+            {
+                "connection": item.pk,
+                "status": "queued" if queued else "pending",
+                "detail": "Refreshing: new balances arrive in a few seconds."
+                if queued
+                else "A refresh is already queued or running.",
+            },
+            status=status.HTTP_202_ACCEPTED,
+        )

@@ -1,0 +1,51 @@
+"""The API's pages in the machine's headless Chromium: create a token in Settings (shown
+once), then the Swagger UI docs render from our own static files with no CSP violation."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from balances.models import ApiToken
+from balances.services import api_tokens
+from tests.e2e.dashboard_data import PASSWORD
+from tests.e2e.test_dashboard_browser import browser, log_in  # noqa: F401 (fixture)
+from tests.factories import UserFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_create_a_token_then_read_the_api_docs(browser: Any, live_server: Any) -> None:  # noqa: F811
+    user = UserFactory(username="otter", password=PASSWORD)
+    page = log_in(browser, live_server, user.username)
+    hosts: set[str] = set()
+    page.on("request", lambda request: hosts.add(urlsplit(request.url).netloc))
+
+    page.goto(f"{live_server.url}/settings/")
+    page.get_by_role("link", name="Manage API tokens").click()
+    page.get_by_label("Name").fill("Home Assistant")
+    page.get_by_label("Read and write").check()
+    page.get_by_role("button", name="Create token").click()
+    text = page.locator("#new-token").inner_text().strip()
+    assert api_tokens.api_token_authenticate(token=text).name == "Home Assistant"
+    assert ApiToken.objects.get(user=user).scope == "write"
+    page.get_by_role("link", name="Done: back to API tokens").click()
+    assert "Home Assistant" in page.content() and text not in page.content()
+
+    page.goto(f"{live_server.url}/api/v1/docs/")
+    page.wait_for_selector(".opblock", timeout=15000)
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    assert "/api/v1/net-worth/" in paths and "/api/v1/connections/{id}/refresh/" in paths
+    assert page.locator(".swagger-ui .info .title").inner_text().startswith("Balances API")
+    # Nothing from elsewhere, nothing the Content-Security-Policy refused, no script error.
+    assert hosts == {urlsplit(live_server.url).netloc}
+    assert page.problems == []
+
+    # Revoke in one click.
+    page.goto(f"{live_server.url}/settings/api-tokens/")
+    page.get_by_role("button", name="Revoke Home Assistant").click()
+    assert "is revoked" in page.content()
+    assert ApiToken.objects.get(user=user).revoked_at is not None
+    assert page.problems == []
