@@ -1,5 +1,6 @@
 """Linked Plaid Items, their Accounts, the append-only balance history and its daily totals;
-the read API's personal access tokens (stored as hashes).
+accounts and assets entered by hand with their dated values; the read API's personal
+access tokens (stored as hashes).
 
 Also the rules that belong to one row and must read the same in SQL and in Python: which
 Items are active, stale or pending a refresh (`PlaidItemQuerySet`, `PlaidItem`'s
@@ -9,6 +10,7 @@ properties), and an Item's display name.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -335,6 +337,126 @@ class NetWorthDay(models.Model):
     @property
     def net_worth(self) -> Decimal:
         return self.assets - self.liabilities
+
+
+class ManualAccount(models.Model):
+    """An account or asset the user enters by hand (a house, a car loan, a wallet).
+
+    Its value is the latest of its ManualValues (by date, then entry): kept here too
+    (`value`, `value_as_of`) so the dashboard reads one row per account. Counts in totals
+    like an Account: a liability's value is the positive amount owed.
+    """
+
+    class Kind(models.TextChoices):
+        ASSET = "asset", "Asset"
+        LIABILITY = "liability", "Liability"
+
+    class Category(models.TextChoices):
+        CASH = "cash", "Cash"
+        PROPERTY = "property", "Property"
+        VEHICLE = "vehicle", "Vehicle"
+        INVESTMENT = "investment", "Investment"
+        CRYPTO = "crypto", "Crypto"
+        LOAN = "loan", "Loan"
+        OTHER = "other", "Other"
+
+    # The dashboard group (an Account type, see domain/groups.py) of an asset's category;
+    # liabilities are all in "loan".
+    ASSET_TYPES = {
+        Category.CASH: Account.Type.DEPOSITORY,
+        Category.INVESTMENT: Account.Type.INVESTMENT,
+        Category.CRYPTO: Account.Type.INVESTMENT,
+    }
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="manual_accounts"
+    )
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    category = models.CharField(max_length=20, choices=Category.choices)
+    # One of the two is set, as on Account: an ISO 4217 code, or an unofficial one (BTC).
+    iso_currency_code = models.CharField(max_length=3, blank=True)
+    unofficial_currency_code = models.CharField(max_length=20, blank=True)
+    note = models.TextField(blank=True)
+    # The latest ManualValue, denormalised (written with it, by services/manual_accounts).
+    value = models.DecimalField(max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES)
+    value_as_of = models.DateField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["owner", "name", "pk"]
+        indexes = [models.Index(fields=["owner", "name"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def currency(self) -> str:
+        """Return the ISO code, or the unofficial one (e.g. a crypto ticker)."""
+        return self.iso_currency_code or self.unofficial_currency_code
+
+    @property
+    def currency_is_official(self) -> bool:
+        return bool(self.iso_currency_code)
+
+    @property
+    def is_liability(self) -> bool:
+        return self.kind == self.Kind.LIABILITY
+
+    @property
+    def type(self) -> str:
+        """The Account type whose dashboard group this account shows in."""
+        return self.type_of(self.kind, self.category)
+
+    @classmethod
+    def type_of(cls, kind: str, category: str) -> str:
+        """The Account type of a manual account of `kind` and `category` (`type_q` in SQL)."""
+        if kind == cls.Kind.LIABILITY:
+            return Account.Type.LOAN
+        return cls.ASSET_TYPES.get(category, Account.Type.OTHER)  # type: ignore[call-overload]
+
+    @classmethod
+    def type_q(cls, types: Iterable[str]) -> Q:
+        """The condition "its `type` is one of `types`", in SQL (the same rule as `type`)."""
+        wanted = set(types)
+        condition = Q(pk__in=[])
+        if Account.Type.LOAN in wanted:
+            condition |= Q(kind=cls.Kind.LIABILITY)
+        asset = Q(kind=cls.Kind.ASSET)
+        mapped = [c for c, t in cls.ASSET_TYPES.items() if t in wanted]
+        if mapped:
+            condition |= asset & Q(category__in=mapped)
+        if Account.Type.OTHER in wanted:
+            condition |= asset & ~Q(category__in=list(cls.ASSET_TYPES))
+        return condition
+
+    @property
+    def current(self) -> Decimal:
+        """The value counted in totals now (totals read `current`, as of an Account)."""
+        return self.value
+
+    @property
+    def api_id(self) -> str:
+        """Its id in lists that hold Plaid accounts too ("m12"): never an Account's id."""
+        return f"m{self.pk}"
+
+
+class ManualValue(models.Model):
+    """One value of a ManualAccount, from `as_of` until its next value (history)."""
+
+    account = models.ForeignKey(ManualAccount, on_delete=models.CASCADE, related_name="values")
+    value = models.DecimalField(max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES)
+    as_of = models.DateField()
+    entered_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        # Of two values of one day, the one entered last counts.
+        ordering = ["account", "as_of", "entered_at", "pk"]
+        indexes = [models.Index(fields=["account", "as_of"])]
+
+    def __str__(self) -> str:
+        return f"{self.account} {self.value} @ {self.as_of:%Y-%m-%d}"
 
 
 class PlaidCall(models.Model):

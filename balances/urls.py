@@ -6,6 +6,7 @@ from balances.web.views import (
     dashboard,
     exports,
     linking,
+    manual_accounts,
     profile,
     webhooks,
 )
@@ -16,6 +17,18 @@ urlpatterns = [
     path("accounts/<int:pk>/", accounts.account_detail, name="account_detail"),
     path("accounts/type/<slug:group>/", accounts.account_group, name="account_group"),
     path("connections/", accounts.connections, name="connections"),
+    path("manual/add/", manual_accounts.manual_account_add, name="manual_account_add"),
+    path("manual/<int:pk>/edit/", manual_accounts.manual_account_edit, name="manual_account_edit"),
+    path(
+        "manual/<int:pk>/value/",
+        manual_accounts.manual_account_revalue,
+        name="manual_account_revalue",
+    ),
+    path(
+        "manual/<int:pk>/delete/",
+        manual_accounts.manual_account_delete,
+        name="manual_account_delete",
+    ),
     path("api/dashboard/", exports.dashboard_api, name="dashboard_api"),
     path("export/accounts.csv", exports.export_accounts_csv, name="export_accounts_csv"),
     path("export/history.csv", exports.export_history_csv, name="export_history_csv"),

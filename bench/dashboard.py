@@ -2,7 +2,8 @@
 
 Builds a throwaway test database (tests.settings on DATABASE_URL: `bench/run.py` points
 it at PostgreSQL, production's database) with three users: 5 accounts in 1 Item, 100 in
-20 and 1,000 in 200, each account with a snapshot every day for `--days` days. Renders
+20 and 1,000 in 200, each account with a snapshot every day for `--days` days, and a
+fifth as many accounts entered by hand with a value every 30 days. Renders
 `/` (90 days), `/?range=1y`, `/?range=all` and `/api/dashboard/?range=1y` through Django's
 test client (warm; the median of `--repeat` requests is the server time). Targets: the
 same query count for all three users and at most 10 per request; the median time of `/`
@@ -43,7 +44,7 @@ def make_user(username: str, accounts: int, items: int, days: int) -> Any:
     from django.contrib.auth.models import User
     from django.utils import timezone
 
-    from balances.models import Account, BalanceSnapshot, PlaidItem
+    from balances.models import Account, BalanceSnapshot, ManualAccount, ManualValue, PlaidItem
     from balances.services import net_worth
 
     user = User.objects.create_user(username)
@@ -87,7 +88,25 @@ def make_user(username: str, accounts: int, items: int, days: int) -> Any:
             BalanceSnapshot.objects.bulk_create(batch)
             batch = []
     BalanceSnapshot.objects.bulk_create(batch)
-    # The daily totals refreshes keep, summed once from these snapshots.
+    # A fifth as many accounts entered by hand, each with a value every 30 days.
+    manual = ManualAccount.objects.bulk_create(
+        ManualAccount(
+            owner=user,
+            name=f"By hand {n}",
+            kind="liability" if n % 2 else "asset",
+            category="loan" if n % 2 else "property",
+            iso_currency_code="USD",
+            value=Decimal(1000 + n),
+            value_as_of=timezone.localdate(),
+        )
+        for n in range(max(1, accounts // 5))
+    )
+    ManualValue.objects.bulk_create(
+        ManualValue(account=m, value=m.value + d, as_of=timezone.localdate() - dt.timedelta(days=d))
+        for m in manual
+        for d in range(0, max(days, 1), 30)
+    )
+    # The daily totals refreshes keep, summed once from these snapshots and values.
     net_worth.net_worth_rebuild(user_id=user.pk)
     return user
 

@@ -1,6 +1,8 @@
 """Every error of the API as JSON `{"detail": "<what went wrong>"}`, with its status:
 400 bad input, 401 no or a refused token, 403 not allowed (a read token writing, a missing
-CSRF token), 404 no such object (another user's too), 405, 429 (with `Retry-After`)."""
+CSRF token), 404 no such object (another user's too), 405, 429 (with `Retry-After`).
+A body that fails field by field (a 400 of a write) also has `errors`: each field's
+messages, `{"value": ["Enter a number ..."]}`."""
 
 from __future__ import annotations
 
@@ -35,8 +37,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return None
     data = response.data
     if not (isinstance(data, dict) and set(data) == {"detail"}):
-        # Field errors ({"field": ["..."]} or ["..."]): one readable sentence.
+        # Field errors ({"field": ["..."]} or ["..."]): one readable sentence, and each
+        # field's messages as they are.
         response.data = {"detail": _flatten(data)}
+        if isinstance(data, dict):
+            response.data["errors"] = {
+                str(field): [str(m) for m in (v if isinstance(v, list) else [v])]
+                for field, v in data.items()
+            }
     response["Cache-Control"] = "private, no-store"
     return response
 

@@ -10,14 +10,20 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from balances.domain.amounts import decimal_text, utilization
 from balances.domain.totals import AccountPoint, CurrencyHistory, CurrencyTotals
-from balances.models import Account, PlaidItem
+from balances.models import Account, ManualAccount, PlaidItem
 from balances.plaid.errors import help_for_error
+from balances.services import manual_accounts
 
-SOURCE_PLAID = "plaid"
+# Where an account comes from. In GET /accounts/ a manual account's id is "m<id>" (a
+# string), so it never equals a Plaid account's (an integer); <id> is its id under
+# /manual-accounts/.
+SOURCE_PLAID, SOURCE_MANUAL = "plaid", "manual"
 
 
 def _iso(moment: datetime | date | None) -> str | None:
@@ -78,7 +84,53 @@ def account_data(account: Account) -> dict[str, Any]:
             utilization(account.current, account.limit) if credit else None, official=False
         ),
         "balances_as_of": _iso(account.balances_updated_at),
+        "value_as_of": None,
         "closed_at": _iso(account.closed_at),
+    }
+
+
+def manual_account_data(account: ManualAccount) -> dict[str, Any]:
+    """An account entered by hand, as GET/POST/PATCH /manual-accounts/ return it."""
+    official = account.currency_is_official
+    return {
+        "id": account.pk,
+        "name": account.name,
+        "kind": account.kind,
+        "category": account.category,
+        "type": account.type,
+        "source": SOURCE_MANUAL,
+        "currency": account.iso_currency_code or None,
+        "unofficial_currency": None if official else (account.unofficial_currency_code or None),
+        "value": decimal_text(account.value, official=official),
+        "value_as_of": account.value_as_of.isoformat(),
+        "note": account.note,
+        "created_at": _iso(account.created_at),
+        "updated_at": _iso(account.updated_at),
+    }
+
+
+def manual_account_listed(account: ManualAccount) -> dict[str, Any]:
+    """An account entered by hand in GET /accounts/, beside the Plaid accounts."""
+    official = account.currency_is_official
+    return {
+        "id": account.api_id,
+        "name": account.name,
+        "official_name": "",
+        "mask": "",
+        "type": account.type,
+        "subtype": account.category,
+        "source": SOURCE_MANUAL,
+        "institution": None,
+        "connection_id": None,
+        "currency": account.iso_currency_code or None,
+        "unofficial_currency": None if official else (account.unofficial_currency_code or None),
+        "available": None,
+        "current": decimal_text(account.value, official=official),
+        "limit": None,
+        "utilization": None,
+        "balances_as_of": None,
+        "value_as_of": account.value_as_of.isoformat(),
+        "closed_at": None,
     }
 
 
@@ -122,6 +174,14 @@ def _amount(help_text: str) -> serializers.CharField:
 
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField(help_text="What went wrong, for a person to read.")
+
+
+class FieldErrorsSerializer(ErrorSerializer):
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text='Each field\'s messages, e.g. {"value": ["Enter a number ..."]}.',
+    )
 
 
 class RefreshRefusedSerializer(ErrorSerializer):
@@ -175,16 +235,41 @@ class NetWorthHistorySerializer(serializers.Serializer):
     series = NetWorthSeriesSerializer(many=True)
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "integer", "description": "A Plaid account's id (/accounts/{id}/)."},
+            {
+                "type": "string",
+                "pattern": "^m[0-9]+$",
+                "description": 'An account entered by hand: "m" and its id under '
+                "/manual-accounts/.",
+            },
+        ]
+    }
+)
+class AccountIdField(serializers.Field):
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
 class AccountSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
+    id = AccountIdField(
+        help_text='An integer for a Plaid account; "m<id>" for one entered by hand '
+        "(source manual), so the two never collide."
+    )
     name = serializers.CharField()
     official_name = serializers.CharField()
     mask = serializers.CharField(help_text="Last digits of the account number (may be empty).")
     type = serializers.CharField(help_text="depository, credit, loan, investment, ...")
     subtype = serializers.CharField()
-    source = serializers.CharField(help_text="Where the account comes from: plaid.")
-    institution = serializers.CharField()
-    connection_id = serializers.IntegerField()
+    source = serializers.ChoiceField(
+        choices=[SOURCE_PLAID, SOURCE_MANUAL],
+        help_text="Where the account comes from: plaid (a linked bank) or manual (entered "
+        "by hand; see /manual-accounts/).",
+    )
+    institution = serializers.CharField(allow_null=True, help_text="Null for manual accounts.")
+    connection_id = serializers.IntegerField(allow_null=True, help_text="Null for manual accounts.")
     currency = serializers.CharField(allow_null=True, help_text="ISO code, or null.")
     unofficial_currency = serializers.CharField(
         allow_null=True, help_text="Set when the account has no ISO currency (crypto)."
@@ -196,6 +281,9 @@ class AccountSerializer(serializers.Serializer):
         allow_null=True, help_text="Credit accounts: current ÷ limit in percent, one decimal."
     )
     balances_as_of = serializers.DateTimeField(allow_null=True)
+    value_as_of = serializers.DateField(
+        allow_null=True, help_text="Manual accounts: the day of the value (`current`)."
+    )
     closed_at = serializers.DateTimeField(
         allow_null=True, help_text="Set when the bank stopped reporting the account."
     )
@@ -257,3 +345,97 @@ class AccountPageSerializer(_Page):
 
 class ConnectionPageSerializer(_Page):
     results = ConnectionSerializer(many=True)
+
+
+# --- Accounts entered by hand: input and output -----------------------------------------
+
+
+@extend_schema_field(
+    {
+        "oneOf": [{"type": "string"}, {"type": "integer"}],
+        "description": 'A decimal string such as "350000.00" (or a JSON integer); a '
+        "liability's value is the amount owed. Never read through a float.",
+    }
+)
+class ValueField(serializers.Field):
+    """An amount: a decimal string or a JSON integer (a JSON fraction is parsed as a
+    Decimal by `DecimalJSONParser`), never a float."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        try:
+            return manual_accounts.clean_value(data)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.messages) from None
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class ManualAccountWriteSerializer(serializers.Serializer):
+    """The body of POST /manual-accounts/ (PATCH: any of its fields)."""
+
+    name = serializers.CharField(max_length=manual_accounts.MAX_NAME)
+    kind = serializers.ChoiceField(choices=ManualAccount.Kind.values)
+    category = serializers.ChoiceField(choices=ManualAccount.Category.values)
+    currency = serializers.CharField(
+        max_length=10,
+        help_text="An ISO 4217 code (USD); for a crypto asset, its ticker (BTC), kept as "
+        "`unofficial_currency`.",
+    )
+    value = ValueField()
+    as_of = serializers.DateField(
+        required=False,
+        help_text="The day of the value (default today; not in the future). A past day "
+        "counts in the daily history from then until the next value.",
+    )
+    note = serializers.CharField(
+        required=False, allow_blank=True, max_length=manual_accounts.MAX_NOTE
+    )
+
+    def validate_name(self, value: str) -> str:
+        return _django(manual_accounts.clean_name, value)
+
+    def validate_as_of(self, value: Any) -> Any:
+        return _django(manual_accounts.clean_as_of, value)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "currency" in attrs:
+            category = attrs.get("category", getattr(self.instance, "category", None))
+            try:
+                manual_accounts.clean_currency(attrs["currency"], category=category)
+            except DjangoValidationError as error:
+                raise serializers.ValidationError({"currency": error.messages}) from None
+        if "as_of" in attrs and "value" not in attrs:
+            raise serializers.ValidationError({"as_of": ["Send as_of with a new value."]})
+        return attrs
+
+
+def _django(check: Any, value: Any) -> Any:
+    try:
+        return check(value)
+    except DjangoValidationError as error:
+        raise serializers.ValidationError(error.messages) from None
+
+
+class ManualAccountSerializer(serializers.Serializer):
+    id = serializers.IntegerField(
+        help_text='Its id under /manual-accounts/ ("m<id>" in /accounts/).'
+    )
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=ManualAccount.Kind.values)
+    category = serializers.ChoiceField(choices=ManualAccount.Category.values)
+    type = serializers.CharField(help_text="The account type whose group it shows in.")
+    source = serializers.ChoiceField(choices=[SOURCE_MANUAL])
+    currency = serializers.CharField(allow_null=True, help_text="ISO code, or null.")
+    unofficial_currency = serializers.CharField(
+        allow_null=True, help_text="Set when the currency is not an ISO one (crypto)."
+    )
+    value = serializers.CharField(help_text="Its latest value; exact decimal string.")
+    value_as_of = serializers.DateField(help_text="The day of that value.")
+    note = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class ManualAccountPageSerializer(_Page):
+    results = ManualAccountSerializer(many=True)

@@ -68,6 +68,12 @@ urlpatterns = [
         views.ConnectionRefreshView.as_view(),
         name="api_connection_refresh",
     ),
+    path("manual-accounts/", views.ManualAccountListView.as_view(), name="api_manual_accounts"),
+    path(
+        "manual-accounts/<int:pk>/",
+        views.ManualAccountDetailView.as_view(),
+        name="api_manual_account",
+    ),
     path("schema/", SchemaView.as_view(), name="api_schema"),
     # A page for people: anonymous visitors go to the login page, not a 401.
     path("docs/", login_required(DocsView.as_view()), name="api_docs"),

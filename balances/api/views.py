@@ -6,20 +6,29 @@ same as a missing one. Responses are never cached by a browser or a proxy.
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Callable, Mapping
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from kombu.exceptions import OperationalError
-from rest_framework import status
+from rest_framework import serializers, status
+from rest_framework.exceptions import ParseError
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.json import strict_constant
 from rest_framework.views import APIView
 
 from balances.api import serializers as shapes
@@ -27,8 +36,9 @@ from balances.api.errors import InvalidParameter, Unavailable
 from balances.api.schema import BearerTokenScheme  # noqa: F401 (registers the scheme)
 from balances.domain import periods
 from balances.domain.totals import totals_by_currency
-from balances.models import Account
+from balances.models import Account, ManualAccount
 from balances.selectors import accounts, history
+from balances.services import manual_accounts
 from balances.services.queueing import item_queue_refresh_now
 from balances.shared_state.api import SharedStateUnavailable
 
@@ -40,6 +50,14 @@ ERRORS = {
 }
 NOT_FOUND = {404: OpenApiResponse(shapes.ErrorSerializer, description="No such object.")}
 BAD_INPUT = {400: OpenApiResponse(shapes.ErrorSerializer, description="A bad parameter.")}
+BAD_BODY = {
+    400: OpenApiResponse(
+        shapes.FieldErrorsSerializer, description="A bad body: `errors` says what, per field."
+    )
+}
+WRITE_REFUSED = {
+    403: OpenApiResponse(shapes.ErrorSerializer, description="A read-only token, or no CSRF token.")
+}
 RANGE = OpenApiParameter(
     "range",
     OpenApiTypes.STR,
@@ -93,13 +111,15 @@ class NetWorthView(ApiView):
         responses={200: shapes.NetWorthSerializer, **ERRORS},
     )
     def get(self, request: Request) -> Response:
-        """Assets, liabilities and net worth of every open account, per currency (as the
-        dashboard shows them): never converted or added across currencies. Cost: a fixed
-        number of queries whatever the number of accounts."""
+        """Assets, liabilities and net worth of every open account and every account
+        entered by hand, per currency (as the dashboard shows them): never converted or
+        added across currencies. Cost: a fixed number of queries whatever the number of
+        accounts. `as_of` is of the linked accounts' balances."""
         user = self.me
         main_currency = accounts.main_currency_for(user=user)
         totals = totals_by_currency(
-            accounts.account_balances(user=user), main_currency=main_currency
+            [*accounts.account_balances(user=user), *accounts.manual_balances(user=user)],
+            main_currency=main_currency,
         )
         as_of = accounts.balances_as_of(user=user)
         return Response(
@@ -146,7 +166,8 @@ class AccountListView(ApiView):
                 "type",
                 OpenApiTypes.STR,
                 enum=list(Account.Type.values),
-                description="Only accounts of this type (repeat for several).",
+                description="Only accounts of this type (repeat for several); a manual "
+                "account's type is the group it shows in.",
                 many=True,
             ),
             OpenApiParameter(
@@ -162,7 +183,8 @@ class AccountListView(ApiView):
     )
     def get(self, request: Request) -> Response:
         """Every open account of the user's connections, by institution and name, with its
-        latest balances; paged (`page`, `page_size`). A fixed number of queries whatever the
+        latest balances, then the accounts entered by hand (`source` manual, id "m<id>"),
+        by name; paged (`page`, `page_size`). A fixed number of queries whatever the
         number of accounts."""
         params = request.query_params
         types = params.getlist("type")
@@ -179,9 +201,51 @@ class AccountListView(ApiView):
             item_id=None if connection is None else _int(connection, "connection"),
             include_closed=include_closed in ("true", "1"),
         )
+        manual = accounts.manual_accounts_for_user(user=self.me)
+        if connection is not None:
+            manual = manual.none()
+        elif types:
+            manual = manual.filter(ManualAccount.type_q(types))
         paginator = Pages()
-        page = paginator.paginate_queryset(rows, request, view=self) or []
-        return paginator.get_paginated_response([shapes.account_data(a) for a in page])
+        page = paginator.paginate_queryset(_Chain(rows, manual), request, view=self) or []
+        return paginator.get_paginated_response(
+            [
+                shapes.manual_account_listed(a)
+                if isinstance(a, ManualAccount)
+                else shapes.account_data(a)
+                for a in page
+            ]
+        )
+
+
+class _Chain:
+    """Two querysets as one list for the paginator: counted with one COUNT each, a page
+    read with at most one slice of each."""
+
+    def __init__(self, first: QuerySet[Any], second: QuerySet[Any]) -> None:
+        self.first, self.second = first, second
+        self._counts: tuple[int, int] | None = None
+
+    def _sizes(self) -> tuple[int, int]:
+        if self._counts is None:
+            self._counts = (self.first.count(), self.second.count())
+        return self._counts
+
+    def count(self) -> int:
+        return sum(self._sizes())
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, index: slice) -> list[Any]:
+        start, stop, _ = index.indices(self.count())
+        n1 = self._sizes()[0]
+        rows: list[Any] = []
+        if start < n1:
+            rows += list(self.first[start : min(stop, n1)])
+        if stop > n1:
+            rows += list(self.second[max(start - n1, 0) : stop - n1])
+        return rows
 
 
 def _own_account(user: User, pk: int) -> Account:
@@ -309,3 +373,158 @@ class ConnectionRefreshView(ApiView):
             },
             status=status.HTTP_202_ACCEPTED,
         )
+
+
+class DecimalJSONParser(JSONParser):
+    """JSON whose fractions are read as Decimals, never floats: 1234.56 stays exact."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        encoding = (parser_context or {}).get("encoding", "utf-8")
+        try:
+            return json.loads(
+                stream.read().decode(encoding),
+                parse_float=Decimal,
+                parse_constant=strict_constant,  # NaN, Infinity: not JSON
+            )
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise ParseError(f"JSON parse error - {type(exc).__name__}") from None
+
+
+MANUAL_PARSERS = [DecimalJSONParser, FormParser, MultiPartParser]
+
+
+def _body(request: Request, *, partial: bool) -> dict[str, Any]:
+    """Return the request's body checked field by field (400 with `errors` if not)."""
+    if not isinstance(request.data, Mapping):
+        raise serializers.ValidationError({"non_field_errors": ["Send a JSON object."]})
+    body = shapes.ManualAccountWriteSerializer(data=request.data, partial=partial)
+    body.is_valid(raise_exception=True)
+    return dict(body.validated_data)
+
+
+def _own_manual(user: User, pk: int) -> ManualAccount:
+    account = accounts.manual_account_for_user(user=user, pk=pk)
+    if account is None:
+        raise Http404("No such manual account.")
+    return account
+
+
+def _saved(write: Callable[[], ManualAccount]) -> ManualAccount:
+    """Run a service write; its ValidationError becomes a 400 with `errors`."""
+    try:
+        return write()
+    except DjangoValidationError as error:
+        detail = error.message_dict if hasattr(error, "error_dict") else error.messages
+        raise serializers.ValidationError(detail) from None
+
+
+class ManualAccountListView(ApiView):
+    parser_classes = MANUAL_PARSERS
+
+    @extend_schema(
+        operation_id="manual_accounts_list",
+        summary="Accounts and assets entered by hand",
+        responses={200: shapes.ManualAccountPageSerializer, **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        """The user's accounts entered by hand, by name, with their latest values; paged
+        (`page`, `page_size`)."""
+        paginator = Pages()
+        page = paginator.paginate_queryset(
+            accounts.manual_accounts_for_user(user=self.me), request, view=self
+        )
+        return paginator.get_paginated_response([shapes.manual_account_data(a) for a in page or []])
+
+    @extend_schema(
+        operation_id="manual_accounts_create",
+        summary="Add an account or asset by hand",
+        request=shapes.ManualAccountWriteSerializer,
+        responses={
+            201: shapes.ManualAccountSerializer,
+            **BAD_BODY,
+            **WRITE_REFUSED,
+            **ERRORS,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        """Create an account entered by hand with its first value (as of `as_of`, default
+        today): it counts in net worth, its daily history and the accounts list. Needs a
+        read-and-write token (or the session with its CSRF token)."""
+        data = _body(request, partial=False)
+        account = _saved(
+            lambda: manual_accounts.manual_account_create(
+                user=self.me,
+                name=data["name"],
+                kind=data["kind"],
+                category=data["category"],
+                currency=data["currency"],
+                value=data["value"],
+                as_of=data.get("as_of"),
+                note=data.get("note", ""),
+            )
+        )
+        return Response(shapes.manual_account_data(account), status=status.HTTP_201_CREATED)
+
+
+class ManualAccountDetailView(ApiView):
+    parser_classes = MANUAL_PARSERS
+
+    @extend_schema(
+        operation_id="manual_accounts_retrieve",
+        summary="One account entered by hand",
+        responses={200: shapes.ManualAccountSerializer, **NOT_FOUND, **ERRORS},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        """One of the user's accounts entered by hand."""
+        return Response(shapes.manual_account_data(_own_manual(self.me, pk)))
+
+    @extend_schema(
+        operation_id="manual_accounts_update",
+        summary="Change or re-value an account entered by hand",
+        request=shapes.ManualAccountWriteSerializer(partial=True),
+        responses={
+            200: shapes.ManualAccountSerializer,
+            **BAD_BODY,
+            **WRITE_REFUSED,
+            **NOT_FOUND,
+            **ERRORS,
+        },
+    )
+    def patch(self, request: Request, pk: int) -> Response:
+        """Change any of name, kind, category, currency and note; a `value` records a new
+        dated value (as of `as_of`, default today) and keeps the earlier ones. All or
+        nothing: a bad field changes nothing."""
+        account = _own_manual(self.me, pk)
+        data = _body(request, partial=True)
+        described = {"name", "kind", "category", "currency", "note"} & set(data)
+
+        def write() -> ManualAccount:
+            updated = account
+            with transaction.atomic():
+                if described:
+                    updated = manual_accounts.manual_account_update(
+                        account=updated,
+                        name=data.get("name", updated.name),
+                        kind=data.get("kind", updated.kind),
+                        category=data.get("category", updated.category),
+                        currency=data.get("currency", updated.currency),
+                        note=data.get("note", updated.note),
+                    )
+                if "value" in data:
+                    updated = manual_accounts.manual_account_revalue(
+                        account=updated, value=data["value"], as_of=data.get("as_of")
+                    )
+            return updated
+
+        return Response(shapes.manual_account_data(_saved(write)))
+
+    @extend_schema(
+        operation_id="manual_accounts_destroy",
+        summary="Delete an account entered by hand",
+        responses={204: None, **WRITE_REFUSED, **NOT_FOUND, **ERRORS},
+    )
+    def delete(self, request: Request, pk: int) -> Response:
+        """Delete the account and its values: it leaves net worth and every day of the
+        history."""
+        manual_accounts.manual_account_delete(account=_own_manual(self.me, pk))
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -5,4 +5,5 @@
 - `groups`: the dashboard's account groups (Cash, Investments, ...) and their order.
 - `periods`: the chart's ranges and the change's periods.
 - `amounts`: amounts as exact decimal text, a credit account's utilization.
+- `currencies`: the currency codes a user may type (ISO 4217, or a crypto ticker).
 """

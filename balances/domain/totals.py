@@ -117,11 +117,15 @@ def totals_by_currency(
     )
 
 
+# An account's key in history: a Plaid account's pk, or "m<pk>" for one entered by hand.
+AccountKey = int | str
+
+
 @dataclass(frozen=True)
 class HistoryAccount:
     """What history needs to know about an account (closed ones included)."""
 
-    pk: int
+    pk: AccountKey
     currency: str
     currency_is_official: bool
     is_liability: bool
@@ -187,15 +191,15 @@ class RunningTotals:
     O(accounts): history over 1,000 accounts and a year stays cheap.
     """
 
-    def __init__(self, by_pk: dict[int, HistoryAccount]) -> None:
+    def __init__(self, by_pk: dict[AccountKey, HistoryAccount]) -> None:
         self.by_pk = by_pk
-        self.values: dict[int, Decimal] = {}  # account pk -> its carried-forward `current`
-        self.gone: set[int] = set()  # closed accounts: they count for nothing any more
+        self.values: dict[AccountKey, Decimal] = {}  # account key -> carried-forward `current`
+        self.gone: set[AccountKey] = set()  # closed accounts: they count for nothing any more
         self.assets: dict[str, Decimal] = defaultdict(Decimal)
         self.liabilities: dict[str, Decimal] = defaultdict(Decimal)
         self.counts: dict[str, int] = defaultdict(int)  # accounts with a value, per currency
 
-    def set(self, pk: int, current: Decimal | None) -> None:
+    def set(self, pk: AccountKey, current: Decimal | None) -> None:
         if pk in self.gone:
             return
         account = self.by_pk[pk]
@@ -209,7 +213,7 @@ class RunningTotals:
             target[account.currency] += current
             self.counts[account.currency] += 1
 
-    def close(self, pk: int) -> None:
+    def close(self, pk: AccountKey) -> None:
         self.set(pk, None)
         self.gone.add(pk)
 

@@ -6,11 +6,9 @@ from django.db import migrations, models
 
 
 def fill_totals(apps, schema_editor):
-    # The app's own rebuild (not a frozen copy): on a new database there is nothing to
-    # fill, so only an upgrade from 0003 runs it, against the models as of this release.
-    from balances.services.net_worth import net_worth_rebuild_all
-
-    net_worth_rebuild_all()
+    # Moved to 0006_manual_account: the app's own rebuild (not a frozen copy) reads the
+    # tables of every later migration too (manual accounts), so it runs after them.
+    pass
 
 
 class Migration(migrations.Migration):

@@ -1,6 +1,7 @@
 """Reads: querysets and figures for pages, exports, the admin and `/healthz/`. No writes.
 
-- `accounts`: a user's Items and accounts, the dashboard's groups and balances.
+- `accounts`: a user's Items and accounts (and those entered by hand), the dashboard's
+  groups and balances.
 - `items`: Items' freshness; operator lists and an Item's status history.
 - `history`: net worth by day and its change, an account's daily balances.
 - `dashboard`: everything the dashboard shows, in a fixed number of queries.

@@ -1,4 +1,5 @@
-"""Reads of a user's accounts: lists, the dashboard's groups, balances for totals.
+"""Reads of a user's accounts: lists, the dashboard's groups, balances for totals; the
+accounts entered by hand (ManualAccount) with them.
 
 Totals themselves are computed by `balances.domain.totals` (no ORM).
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.contrib.auth.models import User
@@ -16,7 +17,7 @@ from django.db.models import Min, Prefetch, QuerySet
 
 from balances.domain.groups import GROUP_OF_TYPE, GROUPS, LIABILITY_GROUPS, group_key
 from balances.domain.totals import ordered
-from balances.models import Account, BalanceSnapshot, PlaidItem, Profile
+from balances.models import Account, BalanceSnapshot, ManualAccount, PlaidItem, Profile
 
 
 @dataclass
@@ -26,13 +27,15 @@ class AccountGroup:
     is_liability: bool
     # The accounts shown: all of them, or the largest when the group is cut short.
     accounts: list[Account] = field(default_factory=list)
+    # The accounts entered by hand shown in the group (counted in `count` too).
+    manual: list[ManualBalance] = field(default_factory=list)
     # Sum of `current` per currency (for liabilities: the amount owed), over all accounts.
     subtotals: list[Subtotal] = field(default_factory=list)
     count: int = 0  # open accounts in the group, shown or not
 
     @property
     def is_cut_short(self) -> bool:
-        return self.count > len(self.accounts)
+        return self.count > len(self.accounts) + len(self.manual)
 
 
 @dataclass
@@ -55,6 +58,69 @@ class AccountBalance:
     @property
     def is_liability(self) -> bool:
         return self.type in Account.LIABILITY_TYPES
+
+
+@dataclass(frozen=True, slots=True)
+class ManualBalance:
+    """An account entered by hand as the dashboard shows it: read as plain values, no
+    model (the same properties as ManualAccount's)."""
+
+    pk: int
+    name: str
+    kind: str
+    category: str
+    iso_currency_code: str
+    unofficial_currency_code: str
+    value: Decimal
+    value_as_of: date
+    note: str
+
+    @property
+    def currency(self) -> str:
+        return self.iso_currency_code or self.unofficial_currency_code
+
+    @property
+    def currency_is_official(self) -> bool:
+        return bool(self.iso_currency_code)
+
+    @property
+    def is_liability(self) -> bool:
+        return self.kind == ManualAccount.Kind.LIABILITY
+
+    @property
+    def type(self) -> str:
+        return ManualAccount.type_of(self.kind, self.category)
+
+    @property
+    def current(self) -> Decimal:
+        return self.value
+
+    @property
+    def api_id(self) -> str:
+        return f"m{self.pk}"
+
+    @property
+    def category_label(self) -> str:
+        return str(ManualAccount.Category(self.category).label)
+
+    @property
+    def value_date(self) -> str:
+        """The value's day as "Nov 30, 2026" (cheaper than the template's date filter)."""
+        day = self.value_as_of
+        return f"{day:%b} {day.day}, {day.year}"
+
+
+MANUAL_BALANCE_FIELDS = (
+    "pk",
+    "name",
+    "kind",
+    "category",
+    "iso_currency_code",
+    "unofficial_currency_code",
+    "value",
+    "value_as_of",
+    "note",
+)
 
 
 def item_for_user(*, user: User, pk: int) -> PlaidItem | None:
@@ -179,7 +245,7 @@ def attach_accounts(groups: Iterable[AccountGroup], accounts: Iterable[Account])
 
 
 def group_balances(
-    balances: Iterable[Account | AccountBalance], *, main_currency: str = "USD"
+    balances: Iterable[Account | AccountBalance | ManualBalance], *, main_currency: str = "USD"
 ) -> list[AccountGroup]:
     """Return the non-empty groups in display order with their counts and per-currency
     subtotals, but no accounts attached (see `group_accounts`, `largest_per_group`)."""
@@ -202,6 +268,39 @@ def group_balances(
     for group in groups.values():
         group.subtotals = ordered(group.subtotals, main_currency)
     return [group for group in groups.values() if group.count]
+
+
+def attach_manual(
+    groups: Iterable[AccountGroup], manual: Iterable[ManualBalance], *, limit: int | None = None
+) -> None:
+    """Set each group's manual accounts to those of `manual` in it (by name); with `limit`,
+    its `limit` largest by value."""
+    by_group: dict[str, list[ManualBalance]] = defaultdict(list)
+    for account in manual:
+        by_group[group_key(account)].append(account)
+    for group in groups:
+        members = by_group.get(group.key, [])
+        if limit is not None and len(members) > limit:
+            kept = set(sorted(members, key=lambda m: (-abs(m.value), m.pk))[:limit])
+            members = [m for m in members if m in kept]
+        group.manual = members
+
+
+def manual_accounts_for_user(*, user: User) -> QuerySet[ManualAccount]:
+    """Return `user`'s accounts entered by hand, by name (one query)."""
+    return ManualAccount.objects.filter(owner=user).order_by("name", "pk")
+
+
+def manual_balances(*, user: User) -> list[ManualBalance]:
+    """Return `user`'s accounts entered by hand, by name, for totals, groups and the
+    dashboard's rows (one query, plain values: their value is kept on the row)."""
+    rows = manual_accounts_for_user(user=user).values_list(*MANUAL_BALANCE_FIELDS)
+    return [ManualBalance(*row) for row in rows]
+
+
+def manual_account_for_user(*, user: User, pk: int) -> ManualAccount | None:
+    """Return `user`'s manual account `pk`, or None (another user's is None too)."""
+    return ManualAccount.objects.filter(pk=pk, owner=user).first()
 
 
 def largest_per_group(balances: Iterable[AccountBalance], *, limit: int) -> dict[str, list[int]]:

@@ -1,11 +1,12 @@
 """The dashboard's figures, assembled once for the HTML page and the JSON endpoint.
 
 A read-only composition of the other selectors (their JSON shape: `web/presenters.py`).
-Cost: at most 7 queries whatever the number of accounts, Items or snapshots (profile,
-balances, accounts shown, Items, history base, history days, and the change's base when
-the period reaches before the chart's range).
-Rows read: the user's open accounts as plain values, their Items, and days x currencies of
-daily totals; model instances and rendering only for what the page shows.
+Cost: at most 8 queries whatever the number of accounts, Items or snapshots (profile,
+balances, accounts shown, manual accounts, Items, history base, history days, and the
+change's base when the period reaches before the chart's range).
+Rows read: the user's open accounts as plain values, their Items, their accounts entered
+by hand (with their value on the row), and days x currencies of daily totals; model
+instances and rendering only for what the page shows.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class Dashboard:
     connections: list[ItemFreshness]  # the ones the page lists
     history: list[CurrencyHistory]
     pending: bool
+    manual_count: int = 0  # accounts entered by hand
 
     @property
     def connections_hidden(self) -> int:
@@ -85,13 +87,15 @@ def dashboard_for_user(
     items = items_freshness(list(accounts.items_for_user(user=user)))
     main_currency = accounts.main_currency_for(user=user)
     balances = accounts.account_balances(user=user)
-    totals = totals_by_currency(balances, main_currency=main_currency)
-    groups = accounts.group_balances(balances, main_currency=main_currency)
+    manual = accounts.manual_balances(user=user)
+    totals = totals_by_currency([*balances, *manual], main_currency=main_currency)
+    groups = accounts.group_balances([*balances, *manual], main_currency=main_currency)
     shown = accounts.accounts_for_user(user=user)
     if accounts_per_group is not None:
         largest = accounts.largest_per_group(balances, limit=accounts_per_group)
         shown = shown.filter(pk__in=[pk for pks in largest.values() for pk in pks])
     accounts.attach_accounts(groups, shown)
+    accounts.attach_manual(groups, manual, limit=accounts_per_group)
     start = periods.range_start(range_key, today=today)
     series = history.net_worth_series(
         user=user, start=start, end=today, main_currency=main_currency
@@ -115,6 +119,7 @@ def dashboard_for_user(
         connections=_connections(items, connections_shown),
         history=series,
         pending=any(f.item.is_refresh_pending for f in items),
+        manual_count=len(manual),
     )
 
 

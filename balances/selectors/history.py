@@ -3,9 +3,11 @@ account's daily balances.
 
 Daily points: the value of an account on day D is its last snapshot taken at or before
 the end of D (in the current time zone), carried forward; an account counts from its
-first snapshot until the day it was closed. Every function here costs a fixed number of
-queries, whatever the number of accounts or snapshots (no N+1): `history_accounts` 1,
-`net_worth_history` 2, `net_worth_series` 2, `net_worth_change` 1, `account_history` 2.
+first snapshot until the day it was closed. An account entered by hand (ManualAccount,
+keyed "m<pk>") counts from its first value's day, each value until its next one. Every
+function here costs a fixed number of queries, whatever the number of accounts or
+snapshots (no N+1): `history_accounts` 2, `net_worth_history` 3, `net_worth_series` 2,
+`net_worth_change` 1, `account_history` 2.
 Rows read: `net_worth_history` reads snapshots (accounts x days); `net_worth_series` and
 `net_worth_change` read the daily totals kept at refresh time (days x currencies).
 """
@@ -34,15 +36,18 @@ from balances.domain.totals import (
     RunningTotals,
     ordered,
 )
-from balances.models import Account, BalanceSnapshot, NetWorthDay
+from balances.models import Account, BalanceSnapshot, ManualAccount, ManualValue, NetWorthDay
+
+MANUAL_KEY_PREFIX = "m"
 
 
 def history_accounts(*, user: User) -> list[HistoryAccount]:
-    """Return every account of `user` that history counts, closed ones too (one query)."""
+    """Return every account of `user` that history counts, closed ones too, and the
+    accounts entered by hand (keyed "m<pk>"); two queries."""
     rows = Account.objects.filter(item__owner=user).values_list(
         "pk", "iso_currency_code", "unofficial_currency_code", "type", "closed_at"
     )
-    return [
+    linked = [
         HistoryAccount(
             pk=pk,
             currency=iso or unofficial,
@@ -53,6 +58,34 @@ def history_accounts(*, user: User) -> list[HistoryAccount]:
         for pk, iso, unofficial, type_, closed in rows
         if iso or unofficial
     ]
+    manual = ManualAccount.objects.filter(owner=user).values_list(
+        "pk", "iso_currency_code", "unofficial_currency_code", "kind"
+    )
+    return linked + [
+        HistoryAccount(
+            pk=f"{MANUAL_KEY_PREFIX}{pk}",
+            currency=iso or unofficial,
+            currency_is_official=bool(iso),
+            is_liability=kind == ManualAccount.Kind.LIABILITY,
+            closed_on=None,
+        )
+        for pk, iso, unofficial, kind in manual.order_by()
+        if iso or unofficial
+    ]
+
+
+def _manual_values(keys: Iterable[int | str], end: date) -> list[tuple[str, date, Decimal]]:
+    """The values of the manual accounts among `keys` up to `end`, by day then entry (one
+    query; values are typed by people, so few)."""
+    pks = [int(k[len(MANUAL_KEY_PREFIX) :]) for k in keys if isinstance(k, str)]
+    if not pks:
+        return []
+    rows = (
+        ManualValue.objects.filter(account_id__in=pks, as_of__lte=end)
+        .order_by("as_of", "entered_at", "pk")
+        .values_list("account_id", "as_of", "value")
+    )
+    return [(f"{MANUAL_KEY_PREFIX}{pk}", day, value) for pk, day, value in rows]
 
 
 def _end_of(day: date) -> datetime:
@@ -60,12 +93,17 @@ def _end_of(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min))
 
 
+def _linked(account_ids: Iterable[int | str]) -> list[int]:
+    """The Plaid accounts' ids among history keys (manual ones are "m<pk>")."""
+    return [k for k in account_ids if isinstance(k, int)]
+
+
 def _last_snapshots_before(
-    account_ids: Iterable[int], moment: datetime
+    account_ids: Iterable[int | str], moment: datetime
 ) -> QuerySet[BalanceSnapshot, tuple[int, Decimal | None, Decimal | None, Decimal | None]]:
     """Each account's last snapshot taken before `moment`, in one windowed query."""
     return (
-        BalanceSnapshot.objects.filter(account_id__in=list(account_ids), taken_at__lt=moment)
+        BalanceSnapshot.objects.filter(account_id__in=_linked(account_ids), taken_at__lt=moment)
         .annotate(
             rank=Window(RowNumber(), partition_by=[F("account_id")], order_by=F("taken_at").desc())
         )
@@ -79,12 +117,12 @@ ACCOUNT_FIELDS = ("account_id", "day", "available", "current", "limit")
 
 
 def _daily_snapshots(
-    account_ids: Iterable[int], start: datetime | None, end: datetime, *fields: str
+    account_ids: Iterable[int | str], start: datetime | None, end: datetime, *fields: str
 ) -> QuerySet[BalanceSnapshot, tuple[Any, ...]]:
     """Each account's last snapshot of each day in [start, end), by day, in one windowed
     query, as tuples of `fields` (`day` is the snapshot's date). Ask only for the columns
     needed: each decimal column costs a conversion per row."""
-    qs = BalanceSnapshot.objects.filter(account_id__in=list(account_ids), taken_at__lt=end)
+    qs = BalanceSnapshot.objects.filter(account_id__in=_linked(account_ids), taken_at__lt=end)
     if start is not None:
         qs = qs.filter(taken_at__gte=start)
     return (
@@ -105,10 +143,11 @@ def _daily_snapshots(
 def daily_running_totals(
     *, accounts: Sequence[HistoryAccount], start: date | None, end: date
 ) -> Iterator[tuple[date, RunningTotals]]:
-    """Yield each day from `start` (None: the first snapshot's day) to `end` with the
-    running per-currency totals at the end of that day, computed from snapshots.
+    """Yield each day from `start` (None: the first snapshot's or manual value's day) to
+    `end` with the running per-currency totals at the end of that day, computed from
+    snapshots and the values of accounts entered by hand.
 
-    The same object is yielded every day: read it before asking for the next day. Two
+    The same object is yielded every day: read it before asking for the next day. Three
     queries; snapshot rows are streamed, so memory stays O(accounts + currencies), but the
     cost is O(accounts x days) rows: the dashboard reads `net_worth_series` instead, and
     this serves `net_worth.net_worth_rebuild` and checks. An account closed on day D
@@ -116,6 +155,7 @@ def daily_running_totals(
     """
     by_pk = {a.pk: a for a in accounts}
     running = RunningTotals(by_pk)
+    manual = _manual_values(by_pk, end)
     if start is not None:
         for pk, _available, current, _limit in _last_snapshots_before(by_pk, _end_of(start)):
             running.set(pk, current)
@@ -125,10 +165,17 @@ def daily_running_totals(
     rows: Iterator[tuple[int, date, Decimal | None]] = daily.iterator(chunk_size=5000)
     pending = next(rows, None)
     if start is None:
-        if pending is None:
+        firsts = [d for d in (pending and pending[1], manual and manual[0][1]) if d]
+        if not firsts:
             return
-        start = pending[1]
-    closings: dict[date, list[int]] = defaultdict(list)
+        start = min(firsts)
+    manual_by_day: dict[date, list[tuple[str, Decimal]]] = defaultdict(list)
+    for key, as_of, value in manual:
+        if as_of <= start:
+            running.set(key, value)  # in entry order: the last one counts
+        else:
+            manual_by_day[as_of].append((key, value))
+    closings: dict[date, list[int | str]] = defaultdict(list)
     for account in accounts:
         if account.closed_on is not None:
             closings[max(account.closed_on, start)].append(account.pk)
@@ -137,8 +184,10 @@ def daily_running_totals(
         while pending is not None and pending[1] <= day:
             running.set(pending[0], pending[2])
             pending = next(rows, None)
-        for pk in closings.get(day, ()):
-            running.close(pk)
+        for key, value in manual_by_day.get(day, ()):
+            running.set(key, value)
+        for gone in closings.get(day, ()):
+            running.close(gone)
         yield day, running
         day += timedelta(days=1)
 

@@ -9,6 +9,8 @@
   within bounds). `net_worth`: the daily totals. `history`: retention.
 - `profiles`, `operations` (operator actions), `encryption` (key rotation).
 - `api_tokens`: the read API's personal access tokens (create, revoke, authenticate).
+- `manual_accounts`: accounts and assets entered by hand (create, edit, re-value, delete),
+  keeping the daily totals.
 
 Imports selectors, models, domain rules, the Plaid package and shared state; tasks only
 lazily where one is queued (`queueing`); never the web or the admin.

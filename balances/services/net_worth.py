@@ -1,8 +1,9 @@
 """Writes of the daily net-worth totals (NetWorthDay), the dashboard's history.
 
 The totals are derived: every write that changes a user's balances or closes an account
-adds its change (`net_worth_add`), and removing history rebuilds them from the snapshots
-(`net_worth_rebuild`), in the same transaction, so the dashboard reads days x currencies
+adds its change (`net_worth_add`; manual accounts' values through
+`manual_accounts`), and removing history rebuilds them from the snapshots and manual
+values (`net_worth_rebuild`), in the same transaction, so the dashboard reads days x currencies
 rows instead of summing accounts x days snapshots on every request.
 """
 
@@ -19,7 +20,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from balances.domain.totals import CurrencySum, sums_by_currency
-from balances.models import Account, NetWorthDay
+from balances.models import Account, ManualAccount, NetWorthDay
 from balances.selectors import history
 
 
@@ -121,8 +122,9 @@ def _add_to_day(
 
 
 def net_worth_rebuild(*, user_id: int, end: date | None = None) -> int:
-    """Replace the user's daily totals with ones computed from their snapshots, up to
-    `end` (default today); return the number of rows written.
+    """Replace the user's daily totals with ones computed from their snapshots and the
+    values of their accounts entered by hand, up to `end` (default today); return the
+    number of rows written.
 
     For history that changed under the totals: an unlinked Item's snapshots deleted, data
     loaded from a backup or written before this table existed, or TIME_ZONE changed (days
@@ -160,13 +162,15 @@ def net_worth_rebuild(*, user_id: int, end: date | None = None) -> int:
 
 
 def net_worth_rebuild_all() -> tuple[int, int]:
-    """Rebuild the daily totals of every user with accounts; return (users, rows written).
+    """Rebuild the daily totals of every user with accounts (linked or entered by hand);
+    return (users, rows written).
 
     One transaction per user, so a large install never holds every lock at once.
     """
-    user_ids = Account.objects.order_by().values_list("item__owner_id", flat=True).distinct()
+    linked = Account.objects.order_by().values_list("item__owner_id", flat=True).distinct()
+    manual = ManualAccount.objects.order_by().values_list("owner_id", flat=True).distinct()
     users = rows = 0
-    for user_id in list(user_ids):
+    for user_id in sorted(set(linked) | set(manual)):
         rows += net_worth_rebuild(user_id=user_id)
         users += 1
     return users, rows

@@ -8,13 +8,17 @@ from typing import Any
 from django import forms
 
 from balances.domain import periods
-from balances.models import ApiToken
+from balances.models import ApiToken, ManualAccount
+from balances.services import manual_accounts
 from balances.web.json_body import json_body
 
 __all__ = [
     "PUBLIC_TOKEN_RE",
     "ApiTokenForm",
     "MainCurrencyForm",
+    "ManualAccountEditForm",
+    "ManualAccountForm",
+    "ManualValueForm",
     "clean_period",
     "clean_range",
     "json_body",
@@ -76,3 +80,71 @@ class ApiTokenForm(forms.Form):
         empty_value=None,
         required=False,
     )
+
+
+class ManualValueForm(forms.Form):
+    """A value of an account entered by hand, and the day it is of (default today)."""
+
+    value = forms.CharField(
+        label="Value",
+        max_length=60,
+        help_text="A number such as 350000 or 1234.56; for a liability, the amount owed.",
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+    )
+    as_of = forms.DateField(
+        label="Value on",
+        required=False,
+        help_text="Leave empty for today; a past date (the purchase price) counts from then.",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+    def clean_value(self) -> Any:
+        return manual_accounts.clean_value(self.cleaned_data["value"])
+
+    def clean_as_of(self) -> Any:
+        return manual_accounts.clean_as_of(self.cleaned_data["as_of"])
+
+
+class ManualAccountEditForm(forms.Form):
+    """An account entered by hand: what it is (its values are entered apart)."""
+
+    name = forms.CharField(label="Name", max_length=manual_accounts.MAX_NAME)
+    kind = forms.ChoiceField(
+        label="Kind",
+        choices=ManualAccount.Kind.choices,
+        widget=forms.RadioSelect,
+        help_text="An asset counts in what you own; a liability in what you owe.",
+    )
+    category = forms.ChoiceField(label="Category", choices=ManualAccount.Category.choices)
+    currency = forms.CharField(
+        label="Currency",
+        max_length=10,
+        help_text="An ISO 4217 code such as USD or EUR; for crypto, its ticker (BTC).",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    note = forms.CharField(
+        label="Note",
+        required=False,
+        max_length=manual_accounts.MAX_NOTE,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def clean_name(self) -> Any:
+        return manual_accounts.clean_name(self.cleaned_data["name"])
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if "currency" in cleaned:
+            try:
+                manual_accounts.clean_currency(
+                    cleaned["currency"], category=cleaned.get("category")
+                )
+            except forms.ValidationError as error:
+                self.add_error("currency", error)
+        return cleaned
+
+
+class ManualAccountForm(ManualAccountEditForm, ManualValueForm):
+    """A new account entered by hand, with its first value."""
+
+    field_order = ["name", "kind", "category", "currency", "value", "as_of", "note"]

@@ -15,10 +15,14 @@ from django.utils import timezone
 
 from balances.domain.amounts import decimal_text, utilization
 from balances.domain.totals import AccountPoint, CurrencyHistory
-from balances.models import Account
+from balances.models import Account, ManualAccount, ManualValue
 from balances.plaid.errors import help_for_error
+from balances.selectors.accounts import ManualBalance
 from balances.selectors.dashboard import Dashboard
 from balances.selectors.exports import SnapshotRow
+
+# Where an account comes from: a bank linked through Plaid, or entered by hand.
+SOURCE_PLAID, SOURCE_MANUAL = "plaid", "manual"
 
 
 def utilization_percent(account: Account) -> Decimal | None:
@@ -56,6 +60,25 @@ def account_json(account: Account) -> dict[str, Any]:
         "available_credit": decimal_text(available_credit(account), official=official),
         "utilization_percent": decimal_text(utilization_percent(account), official=False),
         "balances_updated_at": _iso(account.balances_updated_at),
+        "source": SOURCE_PLAID,
+    }
+
+
+def manual_account_json(account: ManualAccount | ManualBalance) -> dict[str, Any]:
+    """An account entered by hand: its latest value and the day it is of."""
+    official = account.currency_is_official
+    return {
+        "id": account.api_id,
+        "name": account.name,
+        "kind": account.kind,
+        "category": account.category,
+        "type": account.type,
+        "currency": account.currency,
+        "currency_is_official": official,
+        "value": decimal_text(account.value, official=official),
+        "value_as_of": account.value_as_of.isoformat(),
+        "note": account.note,
+        "source": SOURCE_MANUAL,
     }
 
 
@@ -123,6 +146,7 @@ def dashboard_json(board: Dashboard) -> dict[str, Any]:
                     for s in g.subtotals
                 ],
                 "accounts": [account_json(a) for a in g.accounts],
+                "manual_accounts": [manual_account_json(m) for m in g.manual],
             }
             for g in board.groups
         ],
@@ -201,6 +225,7 @@ ACCOUNT_COLUMNS = [
     "utilization_percent",
     "balances_updated_at",
     "closed_at",
+    "source",
 ]
 
 
@@ -223,6 +248,31 @@ def account_csv_row(a: Account) -> list[str]:
         decimal_text(utilization_percent(a), official=False) or "",
         a.balances_updated_at.isoformat() if a.balances_updated_at else "",
         a.closed_at.isoformat() if a.closed_at else "",
+        SOURCE_PLAID,
+    ]
+
+
+def manual_account_csv_row(m: ManualAccount) -> list[str]:
+    """Return one row of ACCOUNT_COLUMNS for an account entered by hand: its category as
+    the subtype, its value as `current`, the day of that value as `balances_updated_at`."""
+    official = m.currency_is_official
+    return [
+        "",
+        csv_text(m.name),
+        "",
+        "",
+        m.type,
+        m.category,
+        m.currency,
+        "yes" if official else "no",
+        "",
+        decimal_text(m.value, official=official) or "",
+        "",
+        "",
+        "",
+        m.value_as_of.isoformat(),
+        "",
+        SOURCE_MANUAL,
     ]
 
 
@@ -236,6 +286,7 @@ HISTORY_COLUMNS = [
     "available",
     "current",
     "limit",
+    "source",
 ]
 
 
@@ -253,4 +304,23 @@ def snapshot_csv_row(row: SnapshotRow) -> list[str]:
         decimal_text(avail, official=official) or "",
         decimal_text(cur, official=official) or "",
         decimal_text(limit, official=official) or "",
+        SOURCE_PLAID,
+    ]
+
+
+def manual_value_csv_row(value: ManualValue) -> list[str]:
+    """Return one row of HISTORY_COLUMNS for a value entered by hand (`taken_at`: its day)."""
+    m = value.account
+    official = m.currency_is_official
+    return [
+        value.as_of.isoformat(),
+        "",
+        csv_text(m.name),
+        "",
+        m.type,
+        m.currency,
+        "",
+        decimal_text(value.value, official=official) or "",
+        "",
+        SOURCE_MANUAL,
     ]

@@ -168,3 +168,35 @@ def test_not_refresh_pending_agrees_with_is_refresh_pending(settings):
     assert pending == {item for item in items if item.is_refresh_pending}
     assert pending  # the grid has pending Items and others
     assert len(pending) < len(items)
+
+
+@pytest.mark.django_db
+def test_manual_account_type_reads_the_same_in_sql_and_python():
+    from balances.models import ManualAccount
+    from tests.factories import UserFactory
+
+    user = UserFactory()
+    made = [
+        ManualAccount.objects.create(
+            owner=user,
+            name=f"{kind} {category}",
+            kind=kind,
+            category=category,
+            iso_currency_code="USD",
+            value=1,
+            value_as_of="2026-01-01",
+        )
+        for kind in ManualAccount.Kind.values
+        for category in ManualAccount.Category.values
+    ]
+    for wanted in (
+        ["loan"],
+        ["depository"],
+        ["investment"],
+        ["other"],
+        ["credit"],
+        ["other", "loan"],
+    ):
+        in_sql = set(ManualAccount.objects.filter(ManualAccount.type_q(wanted)))
+        assert in_sql == {m for m in made if m.type in wanted}, wanted
+    assert {m.type for m in made} == {"loan", "depository", "investment", "other"}

@@ -3,6 +3,7 @@
 - `dashboard`: the dashboard and "Refresh now".
 - `accounts`: an account's page, a type's accounts, every connection.
 - `exports`: the dashboard's JSON, accounts and history as CSV.
+- `manual_accounts`: accounts and assets entered by hand (add, edit, re-value, delete).
 - `profile`: the user's settings.
 - `api_tokens`: Settings → API tokens (create one, shown once; list; revoke).
 - `linking`: Plaid Link (link tokens, token exchange, update mode) and unlinking.

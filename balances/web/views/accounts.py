@@ -49,8 +49,8 @@ def account_detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
 @login_required
 def account_group(request: AuthenticatedRequest, group: str) -> HttpResponse:
     """List all of the user's open accounts of one dashboard group (`group`: "depository"
-    for Cash, "credit", ...) by institution, PAGE_SIZE a page (GET `page`); 404 for an
-    unknown group."""
+    for Cash, "credit", ...) by institution, PAGE_SIZE a page (GET `page`), and on the
+    first page the group's accounts entered by hand; 404 for an unknown group."""
     label = group_label(group)
     if label is None:
         raise Http404("No such type of account.")
@@ -58,13 +58,14 @@ def account_group(request: AuthenticatedRequest, group: str) -> HttpResponse:
     page = Paginator(members, PAGE_SIZE).get_page(request.GET.get("page"))
     main_currency = accounts.main_currency_for(user=request.user)
     balances = accounts.account_balances(user=request.user)
+    manual = [m for m in accounts.manual_balances(user=request.user) if group_key(m) == group]
     summary = accounts.group_balances(
-        [b for b in balances if group_key(b) == group], main_currency=main_currency
+        [*(b for b in balances if group_key(b) == group), *manual], main_currency=main_currency
     )
-    context = {
-        "group": summary[0] if summary else AccountGroup(group, label, group in LIABILITY_GROUPS),
-        "page": page,
-    }
+    shown = summary[0] if summary else AccountGroup(group, label, group in LIABILITY_GROUPS)
+    if page.number == 1:
+        accounts.attach_manual([shown], manual)
+    context = {"group": shown, "page": page}
     return render(request, "balances/account_group.html", context)
 
 

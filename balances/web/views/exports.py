@@ -58,8 +58,15 @@ def dashboard_api(request: AuthenticatedRequest) -> JsonResponse:
 @require_GET
 @login_required
 def export_accounts_csv(request: AuthenticatedRequest) -> StreamingHttpResponse:
-    """Download the user's accounts (closed ones too) with their latest balances."""
-    rows = map(presenters.account_csv_row, exports.accounts_for_export(user=request.user))
+    """Download the user's accounts (closed ones too) with their latest balances, then the
+    accounts entered by hand with their latest values (column `source`)."""
+    rows = itertools.chain(
+        map(presenters.account_csv_row, exports.accounts_for_export(user=request.user)),
+        map(
+            presenters.manual_account_csv_row,
+            exports.manual_accounts_for_export(user=request.user),
+        ),
+    )
     return _csv_response(
         [presenters.ACCOUNT_COLUMNS], rows, f"accounts-{timezone.localdate():%Y-%m-%d}.csv"
     )
@@ -68,8 +75,15 @@ def export_accounts_csv(request: AuthenticatedRequest) -> StreamingHttpResponse:
 @require_GET
 @login_required
 def export_history_csv(request: AuthenticatedRequest) -> StreamingHttpResponse:
-    """Download every balance snapshot of the user's accounts, oldest first (streamed)."""
-    rows = map(presenters.snapshot_csv_row, exports.snapshots_for_export(user=request.user))
+    """Download every balance snapshot of the user's accounts, oldest first, then every
+    value entered by hand, oldest day first (streamed; column `source`)."""
+    rows = itertools.chain(
+        map(presenters.snapshot_csv_row, exports.snapshots_for_export(user=request.user)),
+        map(
+            presenters.manual_value_csv_row,
+            exports.manual_values_for_export(user=request.user),
+        ),
+    )
     return _csv_response(
         [presenters.HISTORY_COLUMNS],
         rows,

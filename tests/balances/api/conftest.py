@@ -30,6 +30,12 @@ class TokenClient:
     def post(self, url: str, data: Any = None) -> Any:
         return self.client.post(url, data, content_type="application/json", **self._headers())
 
+    def patch(self, url: str, data: Any = None) -> Any:
+        return self.client.patch(url, data, content_type="application/json", **self._headers())
+
+    def delete(self, url: str) -> Any:
+        return self.client.delete(url, **self._headers())
+
 
 @pytest.fixture
 def make_client(db: Any) -> Callable[..., TokenClient]:

@@ -11,7 +11,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tests.balances.api.conftest import TokenClient
-from tests.balances.selectors.test_dashboard import SIZES, make_user_with, usd_net_worth
+from tests.balances.selectors.test_dashboard import (
+    SIZES,
+    make_user_with,
+    manual_count,
+    usd_net_worth,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -22,10 +27,12 @@ PATHS = (
     "/api/v1/net-worth/",
     "/api/v1/net-worth/history/?range=1y",
     "/api/v1/connections/",
+    "/api/v1/manual-accounts/",
 )
-# Token (1), then the endpoint: accounts count + page; net worth profile, balances, as-of;
-# history profile + 2; connections count + page + accounts' ids.
-MAX_QUERIES = 4
+# Token (1), then the endpoint: accounts count + page, of Plaid's and of manual accounts;
+# net worth profile, balances, manual balances, as-of; history profile + 2; connections
+# count + page + accounts' ids.
+MAX_QUERIES = 5
 
 
 def test_queries_are_the_same_for_5_100_and_1000_accounts(
@@ -46,9 +53,15 @@ def test_queries_are_the_same_for_5_100_and_1000_accounts(
             body = response.json()
             if path == "/api/v1/accounts/":
                 # Not flat for the wrong reason: every account counted, a full page listed.
-                assert body["count"] == accounts and len(body["results"]) == min(accounts, 100)
+                total = accounts + manual_count(accounts)
+                assert body["count"] == total and len(body["results"]) == min(total, 100)
             if path == "/api/v1/accounts/?page_size=1000":
-                assert len(body["results"]) == accounts
+                listed = body["results"]
+                total = accounts + manual_count(accounts)
+                assert len(listed) == min(total, 1000)
+                # Manual accounts come after the Plaid ones.
+                manual = sum(a["source"] == "manual" for a in listed)
+                assert manual == min(total, 1000) - accounts
             if path == "/api/v1/net-worth/":
                 usd = next(t for t in body["totals"] if t["currency"] == "USD")
                 assert usd["net_worth"] == f"{usd_net_worth(accounts)}.00"
@@ -58,4 +71,9 @@ def test_queries_are_the_same_for_5_100_and_1000_accounts(
                     accounts, 100 * accounts // items
                 )
     for path, per_size in counts.items():
+        if path.startswith("/api/v1/accounts/"):
+            # One query more when the page reaches past the Plaid accounts into the
+            # manual ones (it depends on where the page falls, not on how many accounts).
+            assert max(per_size) - min(per_size) <= 1, (path, per_size)
+            continue
         assert len(set(per_size)) == 1, (path, per_size)

@@ -146,6 +146,7 @@ def test_accounts_list_every_field_of_each_open_account(
         "limit": "2000.00",
         "utilization": "20.5",
         "balances_as_of": card.balances_updated_at.isoformat(),
+        "value_as_of": None,
         "closed_at": None,
     }
     cd = by_mask["2222"]

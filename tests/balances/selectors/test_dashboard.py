@@ -2,8 +2,9 @@
 that is flat in accounts and Items (issue 8, target 1).
 
 5 accounts in 1 Item, 100 in 20 and 1,000 in 200 (bench/dashboard.py's sizes), each with
-history: `dashboard_for_user` runs the same number of queries for all three users, at most
-7, and so does every dashboard request (at most 10, with the session's); the page lists a
+history, and a fifth as many accounts entered by hand, each with dated values:
+`dashboard_for_user` runs the same number of queries for all three users, at most 8, and
+so does every dashboard request (at most 11, with the session's); the page lists a
 bounded number of rows while its totals count every account. Times are measured by the
 benchmark, never here.
 """
@@ -18,7 +19,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from balances.models import Account, BalanceSnapshot, PlaidItem
+from balances.models import Account, BalanceSnapshot, ManualAccount, ManualValue, PlaidItem
 from balances.selectors.dashboard import dashboard_for_user
 from balances.services import net_worth
 from tests.factories import PlaidItemFactory, UserFactory
@@ -59,14 +60,40 @@ def make_user_with(accounts: int, items: int):
         for d in (0, 5, 40, 200)
     )
     assert PlaidItem.objects.filter(owner=user).count() == items
+    manual = ManualAccount.objects.bulk_create(
+        ManualAccount(
+            owner=user,
+            name=f"By hand {n}",
+            kind="liability" if n % 2 else "asset",
+            category="loan" if n % 2 else ("property", "cash", "vehicle")[n % 3],
+            iso_currency_code="USD",
+            value=Decimal(1000 + n),
+            value_as_of=timezone.localdate(),
+        )
+        for n in range(manual_count(accounts))
+    )
+    ManualValue.objects.bulk_create(
+        ManualValue(account=m, value=m.value + d, as_of=timezone.localdate() - timedelta(days=d))
+        for m in manual
+        for d in (0, 30, 300)
+    )
     net_worth.net_worth_rebuild(user_id=user.pk)
     return user
 
 
+def manual_count(accounts: int) -> int:
+    return max(1, accounts // 5)
+
+
 def usd_net_worth(accounts: int) -> int:
-    """The USD net worth of `make_user_with(accounts, ...)`: every account counts."""
+    """The USD net worth of `make_user_with(accounts, ...)`: every account counts, those
+    entered by hand too."""
     usd = sum(n + 10 for n in range(accounts) if n % 7 and n % 5 not in (1, 3))
-    return usd - sum(n + 10 for n in range(accounts) if n % 7 and n % 5 in (1, 3))
+    usd -= sum(n + 10 for n in range(accounts) if n % 7 and n % 5 in (1, 3))
+    manual = range(manual_count(accounts))
+    return (
+        usd + sum(1000 + n for n in manual if n % 2 == 0) - sum(1000 + n for n in manual if n % 2)
+    )
 
 
 # (range, period): the change read off the chart's days, or (3m before 30d) queried.
@@ -81,7 +108,7 @@ def test_dashboard_for_user_queries_are_the_same_for_5_100_and_1000_accounts(
         user = make_user_with(accounts, items)
         for range_key, period_key in RANGES_AND_PERIODS:
             with (
-                django_assert_max_num_queries(7),
+                django_assert_max_num_queries(8),
                 CaptureQueriesContext(connection) as queries,
             ):
                 dashboard = dashboard_for_user(
@@ -94,7 +121,9 @@ def test_dashboard_for_user_queries_are_the_same_for_5_100_and_1000_accounts(
             counts[(range_key, period_key)].append(len(queries))
             # Bounded: at most 20 accounts per group, 20 connections; counts are whole.
             assert sum(len(g.accounts) for g in dashboard.groups) == min(accounts, 5 * 20)
-            assert sum(g.count for g in dashboard.groups) == accounts
+            shown_manual = sum(len(g.manual) for g in dashboard.groups)
+            assert 0 < shown_manual <= min(manual_count(accounts), 4 * 20)
+            assert sum(g.count for g in dashboard.groups) == accounts + manual_count(accounts)
             assert len(dashboard.connections) == min(items, 20)
             assert dashboard.connections_hidden == items - min(items, 20)
             usd = next(t for t in dashboard.totals if t.currency == "USD")
@@ -116,7 +145,7 @@ def test_dashboard_requests_queries_are_the_same_for_5_100_and_1000_accounts(
         client.force_login(make_user_with(accounts, items))
         for path in PATHS:
             with (
-                django_assert_max_num_queries(10),
+                django_assert_max_num_queries(11),
                 CaptureQueriesContext(connection) as queries,
             ):
                 response = client.get(path)
@@ -126,6 +155,8 @@ def test_dashboard_requests_queries_are_the_same_for_5_100_and_1000_accounts(
                 page = response.content.decode()
                 # At most 20 per type; every Item is fresh, so at most 20 connections.
                 assert page.count('<tr class="account"') == min(accounts, 5 * 20)
+                assert 0 < page.count('<tr class="account manual"') <= 4 * 20
+                assert "entered by hand" in page
                 assert page.count('<li class="connection') == min(items, 20)
                 # The headline counts every account: sum(n + 10) over the USD ones.
                 assert f"${usd_net_worth(accounts):,}.00" in page

@@ -12,7 +12,7 @@ from balances.domain import periods
 from balances.domain.totals import totals_by_currency
 from balances.models import BalanceSnapshot
 from balances.selectors import accounts, history
-from balances.services import net_worth
+from balances.services import manual_accounts, net_worth
 from tests.factories import AccountFactory, PlaidItemFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -214,9 +214,22 @@ def test_history_costs_a_fixed_number_of_queries(user, django_assert_num_queries
         account = AccountFactory(item=item, type="credit" if n % 4 == 0 else "depository")
         for d in range(0, 30, 3):
             snap(account, TODAY - timedelta(days=d), str(100 + n + d))
-    with django_assert_num_queries(1):
+    for n in range(5):
+        home = manual_accounts.manual_account_create(
+            user=user,
+            name=f"House {n}",
+            kind="asset",
+            category="property",
+            currency="USD",
+            value="1000",
+            as_of=TODAY - timedelta(days=25),
+        )
+        manual_accounts.manual_account_revalue(
+            account=home, value="1100", as_of=TODAY - timedelta(days=n)
+        )
+    with django_assert_num_queries(2):  # linked accounts; manual ones
         counted = history.history_accounts(user=user)
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(3):  # snapshots before the start; daily; manual values
         (usd,) = history.net_worth_history(
             accounts=counted, start=TODAY - timedelta(days=20), end=TODAY
         )

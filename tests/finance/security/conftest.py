@@ -11,12 +11,26 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from balances.models import Account, ApiToken, BalanceSnapshot, PlaidCall, PlaidItem
+from balances.models import (
+    Account,
+    ApiToken,
+    BalanceSnapshot,
+    ManualAccount,
+    ManualValue,
+    PlaidCall,
+    PlaidItem,
+)
 from tests.e2e.conftest import emulator  # noqa: F401 (fixture: the offline Plaid emulator)
 from tests.factories import AccountFactory, PlaidItemFactory, UserFactory
 
 # Words that appear only in user A's data: B must never see them.
-A_MARKERS = ("Alderbank A-only", "Aardvark Checking", "Avocado Savings", "A-ONLY-OFFICIAL")
+A_MARKERS = (
+    "Alderbank A-only",
+    "Aardvark Checking",
+    "Avocado Savings",
+    "A-ONLY-OFFICIAL",
+    "Alderbank A-only house",
+)
 
 
 @dataclass
@@ -27,10 +41,11 @@ class Tenant:
     snapshots: list[BalanceSnapshot]
     call: PlaidCall
     api_token: ApiToken
+    manual: ManualAccount
 
     def ids(self) -> list[int]:
         """Every primary key of this user's objects (Items, Accounts, snapshots, calls,
-        API tokens)."""
+        API tokens, manual accounts)."""
         return sorted(
             {
                 self.item.pk,
@@ -38,13 +53,14 @@ class Tenant:
                 *(s.pk for s in self.snapshots),
                 self.call.pk,
                 self.api_token.pk,
+                self.manual.pk,
             }
         )
 
 
 def make_tenant(username: str, *, base: int, names: tuple[str, ...], institution: str) -> Tenant:
-    """Create a user with one Item, two accounts with history, a Plaid call log row and an
-    API token (named after the institution: one of the user's markers).
+    """Create a user with one Item, two accounts with history, a Plaid call log row, an
+    API token and an account entered by hand (both named after the institution: markers).
 
     Primary keys start at `base` in every table, so one user's ids never equal another's:
     a request that answers for an id can only be answering with that user's object.
@@ -86,6 +102,18 @@ def make_tenant(username: str, *, base: int, names: tuple[str, ...], institution
         token_hash=f"{base:064d}",
         prefix="bal_test",
     )
+    # Saved as is (not through the service): the daily totals do not matter here.
+    manual = ManualAccount.objects.create(
+        pk=base + 50,
+        owner=user,
+        name=f"{institution} house",
+        kind=ManualAccount.Kind.ASSET,
+        category=ManualAccount.Category.PROPERTY,
+        iso_currency_code="USD",
+        value=Decimal(350000),
+        value_as_of=when.date(),
+    )
+    ManualValue.objects.create(pk=base + 50, account=manual, value=manual.value, as_of=when.date())
     return Tenant(
         user=user,
         item=item,
@@ -93,6 +121,7 @@ def make_tenant(username: str, *, base: int, names: tuple[str, ...], institution
         snapshots=snapshots,
         call=call,
         api_token=api_token,
+        manual=manual,
     )
 
 

@@ -136,6 +136,7 @@ def test_the_dashboard_shows_the_users_own_data(tenant_a: Tenant, tenant_b: Tena
     """The marker check above is not vacuous: A does see A's markers on the dashboard."""
     page = client_for(tenant_a.user).get("/").content.decode()
     assert "Aardvark Checking" in page and "Beaver Checking" not in page
+    assert "Alderbank A-only house" in page and "Birchbank B-only house" not in page
 
 
 @pytest.mark.parametrize(
