@@ -5,4 +5,6 @@
 - `groups`: the dashboard's account groups (Cash, Investments, ...) and their order.
 - `periods`: the chart's ranges and the change's periods.
 - `amounts`: amounts as exact decimal text, a credit account's utilization.
+- `balance_age`: when a balance call must say how old a balance may be (Capital One's
+  cards), and when a balance shows its own time ("as of …").
 """

@@ -38,9 +38,12 @@ from balances.models import Account, BalanceSnapshot, NetWorthDay
 
 
 def history_accounts(*, user: User) -> list[HistoryAccount]:
-    """Return every account of `user` that history counts, closed ones too (one query)."""
-    rows = Account.objects.filter(item__owner=user).values_list(
-        "pk", "iso_currency_code", "unofficial_currency_code", "type", "closed_at"
+    """Return every account of `user` that history counts, closed ones too, never a copy
+    of another connection's account (one query)."""
+    rows = (
+        Account.objects.in_history()
+        .filter(item__owner=user)
+        .values_list("pk", "iso_currency_code", "unofficial_currency_code", "type", "closed_at")
     )
     return [
         HistoryAccount(

@@ -168,3 +168,21 @@ def test_not_refresh_pending_agrees_with_is_refresh_pending(settings):
     assert pending == {item for item in items if item.is_refresh_pending}
     assert pending  # the grid has pending Items and others
     assert len(pending) < len(items)
+
+
+@pytest.mark.django_db
+def test_counted_accounts_are_open_and_no_copy_of_another_connections():
+    from django.utils import timezone
+
+    from balances.models import Account
+    from tests.factories import AccountFactory
+
+    kept = AccountFactory()
+    copy = AccountFactory(duplicate_of=kept)
+    closed = AccountFactory(closed_at=timezone.now())
+    assert list(Account.objects.counted()) == [kept]
+    assert sorted(a.pk for a in Account.objects.in_history()) == sorted([kept.pk, closed.pk])
+    assert [a.is_counted for a in (kept, copy, closed)] == [True, False, False]
+    kept.delete()
+    copy.refresh_from_db()
+    assert copy.duplicate_of is None and copy.is_counted  # the copy counts again
