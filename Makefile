@@ -38,8 +38,10 @@ lint: $(VENV)/.installed
 
 unit: unit-sqlite unit-postgres
 
+# (On the PostgreSQL server of PG_URL, tests/integration/test_production_install.py
+# creates and drops a database of its own.)
 unit-sqlite: $(VENV)/.installed
-	$(PY) -m pytest
+	TEST_POSTGRES_URL=$(PG_URL) $(PY) -m pytest
 
 # Skipped with a visible reason where PostgreSQL is absent; under CI its absence fails.
 unit-postgres: $(VENV)/.installed

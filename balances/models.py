@@ -191,6 +191,17 @@ class PlaidItem(models.Model):
         return not any(t >= requested for t in done)
 
 
+class AccountQuerySet(models.QuerySet["Account"]):
+    def counted(self) -> AccountQuerySet:
+        """The accounts every total counts: open, and not a copy of an account another
+        connection already holds (`Account.duplicate_of`, set by services/duplicates.py)."""
+        return self.filter(closed_at__isnull=True, duplicate_of__isnull=True)
+
+    def in_history(self) -> AccountQuerySet:
+        """The accounts history counts, closed ones too: none that is a copy."""
+        return self.filter(duplicate_of__isnull=True)
+
+
 class Account(models.Model):
     """One account of an Item, with its latest balances."""
 
@@ -229,8 +240,20 @@ class Account(models.Model):
     closed_at = models.DateTimeField(
         null=True, blank=True, help_text="Set when Plaid stopped reporting the account."
     )
+    # The same account under an older connection at the same institution (the bank was
+    # linked twice): this copy is shown as "also in ..." and counted in no total.
+    duplicate_of = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="duplicates",
+        help_text="Set when another connection holds this account: this copy counts nowhere.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = AccountQuerySet.as_manager()
 
     class Meta:
         ordering = ["item", "type", "name", "mask"]
@@ -260,6 +283,11 @@ class Account(models.Model):
     @property
     def balances(self) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
         return (self.available, self.current, self.limit)
+
+    @property
+    def is_counted(self) -> bool:
+        """Whether totals count this account (the rule of `AccountQuerySet.counted`)."""
+        return self.closed_at is None and self.duplicate_of_id is None
 
 
 class BalanceSnapshotQuerySet(models.QuerySet["BalanceSnapshot"]):

@@ -5,6 +5,7 @@ from balances.web.views import (
     api_tokens,
     dashboard,
     exports,
+    keep,
     linking,
     manual_accounts,
     profile,
@@ -44,6 +45,7 @@ urlpatterns = [
     path("plaid/webhook/", webhooks.plaid_webhook, name="plaid_webhook"),
     path("link/token/", linking.link_token, name="link_token"),
     path("link/exchange/", linking.link_exchange, name="link_exchange"),
+    path("link/oauth-return/", linking.link_oauth_return, name="link_oauth_return"),
     path("items/<int:pk>/link-token/", linking.item_link_token, name="item_link_token"),
     path(
         "items/<int:pk>/reconnected/",
@@ -51,4 +53,5 @@ urlpatterns = [
         name="item_update_complete",
     ),
     path("items/<int:pk>/unlink/", linking.item_unlink, name="item_unlink"),
+    path("items/<int:pk>/keep/", keep.item_keep, name="item_keep"),
 ]

@@ -12,6 +12,7 @@ import environ
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
+from finance.plaid_redirect import check_redirect_uri
 from finance.security.csp import content_security_policy
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -260,6 +261,15 @@ PLAID_CLIENT_NAME = env.str("PLAID_CLIENT_NAME", default="Balances")
 PLAID_LINK_LANGUAGE = env.str("PLAID_LINK_LANGUAGE", default="en")
 # Public URL Plaid POSTs Item webhooks to; empty = no webhooks for newly linked Items.
 PLAID_WEBHOOK_URL = env.str("PLAID_WEBHOOK_URL", default="")
+# Where OAuth banks send the browser back (https://<your host>/link/oauth-return/), sent as
+# every link token's redirect_uri; empty = no redirect flow (Link uses a pop-up for OAuth).
+# Plaid accepts only URIs registered in its dashboard, https except http://localhost in
+# sandbox.
+PLAID_REDIRECT_URI = env.str("PLAID_REDIRECT_URI", default="")
+try:
+    check_redirect_uri(PLAID_REDIRECT_URI, plaid_env=PLAID_ENV)
+except ValueError as _exc:
+    raise ImproperlyConfigured(str(_exc)) from _exc
 # What a webhook signed with a key id we do not hold may cost (anyone can send one): one key
 # fetch in flight for all processes, at most this many per minute, each given this many
 # seconds (connect and read); a key id Plaid calls unknown is not asked again for this long.
@@ -411,6 +421,11 @@ PLAID_ACCOUNTS_GET_PER_ITEM_PER_MINUTE = env.int(
 PLAID_ACCOUNTS_GET_PER_CLIENT_PER_MINUTE = env.int(
     "PLAID_ACCOUNTS_GET_PER_CLIENT_PER_MINUTE", default=5000 if PLAID_ENV == "sandbox" else 15000
 )
+# Capital One gives no real-time balance for cards: a balance call for them accepts one
+# Plaid last updated at most this many hours ago (`options.min_last_updated_datetime`).
+PLAID_MIN_LAST_UPDATED_HOURS = env.float("PLAID_MIN_LAST_UPDATED_HOURS", default=24.0)
+if not PLAID_MIN_LAST_UPDATED_HOURS > 0:
+    raise ImproperlyConfigured("PLAID_MIN_LAST_UPDATED_HOURS must be a positive number of hours.")
 # Shared state of throttles, de-duplication and per-Item locks, for every web and worker
 # process on every machine. Unset or empty: the broker when it is Redis; otherwise (the
 # file broker of `make run` without Redis) a lock-protected file under DATA_DIR, correct

@@ -4,10 +4,17 @@ Writes a `.env` with fresh keys when there is none, starts the offline Plaid emu
 when no Plaid credentials are set, falls back to a file-based Celery broker when Redis
 is unreachable, migrates, sets up the demo user, then runs web + worker + beat until
 Ctrl-C.
+
+What it decides for its processes (the emulator's keys and URL, the file broker) it also
+writes to `.env`, in a block of its own, for as long as it runs: `manage.py` commands run
+beside it (`refresh_balances --sync`, `item_refresh`, `link_sandbox_item`) then see the
+same configuration. The block is removed when it stops, and a block left by a run that
+was killed is ignored and replaced at the next start.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 import subprocess
@@ -25,6 +32,11 @@ EMULATOR_SECRET = "emulator-secret"  # noqa: S105 (the offline emulator's fixed 
 WORKER_ARGS = (
     "-m celery -A finance worker -l info --pool threads --concurrency ${CELERY_CONCURRENCY:-8}"
 )
+
+
+# The block of `.env` written while `make run` runs (see the module's docstring).
+RUN_BLOCK_BEGIN = "# >>> Written by `make run` while it runs (removed when it stops); do not edit."
+RUN_BLOCK_END = "# <<< End of `make run`'s settings."
 
 
 def say(message: str) -> None:
@@ -47,6 +59,51 @@ def write_env_file() -> None:
     )
     ENV_FILE.chmod(0o600)
     say(f"Wrote {ENV_FILE.name} with fresh keys (keep it: it holds the key to stored tokens).")
+
+
+def without_run_block(text: str) -> str:
+    """Return `.env`'s text without the block `make run` writes while it runs."""
+    kept: list[str] = []
+    inside = False
+    for line in text.splitlines(keepends=True):
+        if line.rstrip("\n") == RUN_BLOCK_BEGIN:
+            inside = True
+        elif inside and line.rstrip("\n") == RUN_BLOCK_END:
+            inside = False
+        elif not inside:
+            kept.append(line)
+    return "".join(kept)
+
+
+def env_file_set_run_settings(values: dict[str, str]) -> None:
+    """Write `values` to `.env` as `make run`'s block (none: remove the block).
+
+    The rest of the file is kept as it is. `.env` stays readable by its owner only.
+    """
+    text = without_run_block(ENV_FILE.read_text()) if ENV_FILE.exists() else ""
+    if values:
+        if text and not text.endswith("\n"):
+            text += "\n"
+        lines = [RUN_BLOCK_BEGIN, *(f"{name}={value}" for name, value in values.items())]
+        text += "\n".join([*lines, RUN_BLOCK_END]) + "\n"
+    ENV_FILE.write_text(text)
+    ENV_FILE.chmod(0o600)
+
+
+def emulator_settings(emulator_url: str, env: dict[str, str]) -> dict[str, str]:
+    """Return the settings that point the app at the offline emulator at `emulator_url`.
+
+    `env`: the configuration so far; a Link script URL set there is kept.
+    """
+    values = {
+        "PLAID_CLIENT_ID": EMULATOR_CLIENT_ID,
+        "PLAID_SECRET": EMULATOR_SECRET,
+        "PLAID_ENV": "sandbox",
+        "PLAID_HOST": emulator_url,
+    }
+    if not env.get("PLAID_LINK_SCRIPT_URL"):
+        values["PLAID_LINK_SCRIPT_URL"] = f"{emulator_url}/link/v2/stable/link-initialize.js"
+    return values
 
 
 def port_open(host: str, port: int) -> bool:
@@ -83,7 +140,8 @@ def main() -> None:
         write_env_file()
     import environ
 
-    environ.Env.read_env(ENV_FILE)  # fills os.environ; real variables win
+    # Fills os.environ (real variables win), without a block left by a run that was killed.
+    environ.Env.read_env(io.StringIO(without_run_block(ENV_FILE.read_text())))
     env = os.environ.copy()
     env.setdefault("DJANGO_SETTINGS_MODULE", "finance.settings")
     data_dir = Path(env.get("DATA_DIR") or BASE_DIR / "var")
@@ -93,6 +151,8 @@ def main() -> None:
     if port_open("127.0.0.1", port):
         sys.exit(f"Port {port} is already in use. Stop what runs there or set PORT=another.")
 
+    # What this run decides for its processes, written to `.env` for the commands beside it.
+    run_settings: dict[str, str] = {}
     emulator: subprocess.Popen[bytes] | None = None
     if not env.get("PLAID_CLIENT_ID"):
         emu_port = int(env.get("PLAID_EMULATOR_PORT", "8765"))
@@ -114,21 +174,14 @@ def main() -> None:
             cwd=BASE_DIR,
         )
         wait_for_port("127.0.0.1", emu_port, emulator, 15)
-        emulator_url = f"http://127.0.0.1:{emu_port}"
-        env.update(
-            PLAID_CLIENT_ID=EMULATOR_CLIENT_ID,
-            PLAID_SECRET=EMULATOR_SECRET,
-            PLAID_ENV="sandbox",
-            PLAID_HOST=emulator_url,
-        )
-        env.setdefault("PLAID_LINK_SCRIPT_URL", f"{emulator_url}/link/v2/stable/link-initialize.js")
+        run_settings.update(emulator_settings(f"http://127.0.0.1:{emu_port}", env))
 
     broker = env.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
     parts = urlsplit(broker)
     if parts.scheme in ("redis", "rediss") and not port_open(
         parts.hostname or "127.0.0.1", parts.port or 6379
     ):
-        env["CELERY_BROKER_URL"] = "filesystem://"
+        run_settings["CELERY_BROKER_URL"] = "filesystem://"
         say(
             f"Redis is not reachable at {parts.hostname}:{parts.port or 6379}: using a file-based "
             f"Celery broker under {data_dir / 'celery-broker'} instead (fine for one machine)."
@@ -136,7 +189,12 @@ def main() -> None:
     else:
         say(f"Celery broker: {parts.scheme}://{parts.hostname}:{parts.port or ''}")
 
+    env.update(run_settings)
     try:
+        # The commands beside `make run` (and its own processes) read this too.
+        env_file_set_run_settings(run_settings)
+        if run_settings:
+            say(f"Wrote this run's settings ({', '.join(run_settings)}) to {ENV_FILE.name}.")
         manage = [python, str(BASE_DIR / "manage.py")]
         subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True)  # noqa: S603
         subprocess.run([*manage, "demo_setup"], env=env, check=True)  # noqa: S603
@@ -166,6 +224,8 @@ def main() -> None:
     except KeyboardInterrupt:
         code = 0
     finally:
+        if run_settings:
+            env_file_set_run_settings({})
         if emulator is not None:
             emulator.terminate()
             emulator.wait(10)

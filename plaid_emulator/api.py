@@ -10,11 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from .accounts import accounts_for_login, from_template
 from .core import Emulator, iso, new_item_id, new_request_id
 from .errors import PlaidAPIError, invalid_field, missing_fields
-from .institutions import NEW_ACCOUNT_OFFER
+from .institutions import NEW_ACCOUNT_OFFER, get_institution
 from .institutions import search as search_institutions
 
 Handler = Callable[[Emulator, dict[str, Any]], dict[str, Any]]
@@ -61,6 +62,9 @@ def link_token_create(emu: Emulator, body: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(update, dict):
         raise invalid_field("update must be an object")
     webhook = body.get("webhook")
+    redirect_uri = body.get("redirect_uri")
+    if redirect_uri is not None and not _redirect_uri_ok(redirect_uri):
+        raise invalid_field("redirect_uri must be an http(s) URL without query or fragment")
     lt = emu.state.new_link_token(
         client_user_id=str(user["client_user_id"]),
         client_name=str(body["client_name"]),
@@ -69,8 +73,21 @@ def link_token_create(emu: Emulator, body: dict[str, Any]) -> dict[str, Any]:
         webhook=webhook if isinstance(webhook, str) and webhook else None,
         item_id=item_id,
         account_selection_enabled=bool(update.get("account_selection_enabled", False)),
+        redirect_uri=redirect_uri or None,
     )
     return {"link_token": lt.token, "expiration": iso(lt.expires_at)}
+
+
+def _redirect_uri_ok(uri: object) -> bool:
+    """Accept what Plaid's dashboard could register: http(s), a host, no query or fragment."""
+    if not isinstance(uri, str) or not uri or not uri.isprintable() or " " in uri:
+        return False
+    parts = urlsplit(uri)
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.netloc)
+        and not (parts.query or parts.fragment)
+    )
 
 
 def public_token_exchange(emu: Emulator, body: dict[str, Any]) -> dict[str, Any]:
@@ -133,12 +150,30 @@ def _account_ids(opts: dict[str, Any], known: set[str]) -> list[str] | None:
 
 
 def accounts_balance_get(emu: Emulator, body: dict[str, Any]) -> dict[str, Any]:
-    """Return real-time balances (drifted to now) and record the refresh time."""
+    """Return real-time balances (drifted to now) and record the refresh time.
+
+    At an institution with ``card_balance_lag_hours`` (Capital One), as Plaid documents:
+    asking for any non-depository account needs ``options.min_last_updated_datetime``
+    (else INVALID_REQUEST / INVALID_FIELD); those accounts' balances are as of their last
+    update, that many hours ago, and one older than the option fails the call with
+    LAST_UPDATED_DATETIME_OUT_OF_RANGE.
+    """
     item = emu.item_for_token(body.get("access_token"), allow_error=False)
     opts = _options(body)
     now = emu.state.now()
     ids = _account_ids(opts, {a.account_id for a in item.accounts})
+    inst = get_institution(item.institution_id)
+    lag_hours = inst.card_balance_lag_hours if inst else None
+    card_lag = 0.0 if lag_hours is None else lag_hours * 3600.0
+    lagging = lag_hours is not None and any(
+        a.type != "depository" for a in item.accounts if ids is None or a.account_id in ids
+    )
     raw_min = opts.get("min_last_updated_datetime")
+    if raw_min is None and lagging:
+        raise invalid_field(
+            "options.min_last_updated_datetime is required for non-depository accounts at "
+            f"{item.institution_id}"
+        )
     if raw_min is not None:
         try:
             parsed = dt.datetime.fromisoformat(str(raw_min).replace("Z", "+00:00"))
@@ -148,11 +183,12 @@ def accounts_balance_get(emu: Emulator, body: dict[str, Any]) -> dict[str, Any]:
             ) from exc
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=dt.UTC)
-        if parsed.timestamp() > now + 1:
+        oldest = now - card_lag if lagging else now
+        if parsed.timestamp() > oldest + 1:
             raise PlaidAPIError("LAST_UPDATED_DATETIME_OUT_OF_RANGE")
     item.last_refresh = now  # memory only: balance reads never dirty the state file
     return {
-        "accounts": emu.accounts_json(item, now, updated=now, account_ids=ids),
+        "accounts": emu.accounts_json(item, now, updated=now, account_ids=ids, card_lag=card_lag),
         "item": emu.item_json(item),
     }
 

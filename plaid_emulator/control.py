@@ -93,6 +93,21 @@ def _stats(emu: Emulator, body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _items(emu: Emulator, body: dict[str, Any]) -> dict[str, Any]:
+    """List every Item made, removed ones too (never an access token)."""
+    with emu.state.lock:
+        items = [
+            {
+                "item_id": item.item_id,
+                "institution_id": item.institution_id,
+                "removed": item.removed,
+                "masks": [a.mask for a in item.accounts],
+            }
+            for item in emu.state.items.values()
+        ]
+    return {"items": items}
+
+
 def _webhooks(emu: Emulator, body: dict[str, Any]) -> dict[str, Any]:
     return {"deliveries": list(emu.deliverer.log)}
 
@@ -115,6 +130,7 @@ ROUTES = {
     ("POST", "/emulator/clock"): _clock,
     ("GET", "/emulator/stats"): _stats,
     ("GET", "/emulator/webhooks"): _webhooks,
+    ("GET", "/emulator/items"): _items,
     ("POST", "/emulator/reset"): _reset,
 }
 

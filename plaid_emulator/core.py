@@ -211,19 +211,27 @@ class Emulator:
         return out
 
     def accounts_json(
-        self, item: Item, at: float, *, updated: float | None, account_ids: list[str] | None = None
+        self,
+        item: Item,
+        at: float,
+        *,
+        updated: float | None,
+        account_ids: list[str] | None = None,
+        card_lag: float = 0.0,
     ) -> list[dict[str, Any]]:
         """Return Plaid ``AccountBase`` objects for ``item`` with balances at time ``at``.
 
-        Cost: O(accounts) with cached drift knots; no lock taken (accounts are
-        replaced, never mutated in place).
+        ``card_lag``: seconds by which non-depository accounts' balances (and their
+        ``last_updated_datetime``) lag ``at`` (Capital One's cards). Cost: O(accounts) with
+        cached drift knots; no lock taken (accounts are replaced, never mutated in place).
         """
         s = self.state.settings
         out = []
         for acc in item.accounts:
             if account_ids is not None and acc.account_id not in account_ids:
                 continue
-            available, current = drift.balances_at(acc, s.seed, at, item.created_at, s.frozen)
+            lag = card_lag if acc.type != "depository" else 0.0
+            available, current = drift.balances_at(acc, s.seed, at - lag, item.created_at, s.frozen)
             balances: dict[str, Any] = {
                 "available": available,
                 "current": current,
@@ -232,7 +240,7 @@ class Emulator:
                 "unofficial_currency_code": acc.unofficial_currency_code,
             }
             if updated is not None:
-                balances["last_updated_datetime"] = iso(updated)
+                balances["last_updated_datetime"] = iso(updated - lag)
             out.append(
                 {
                     "account_id": acc.account_id,

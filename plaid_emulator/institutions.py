@@ -35,6 +35,10 @@ class Institution:
     country_codes: tuple[str, ...]
     accounts: tuple[AccountTemplate, ...]
     oauth: bool = False
+    # Capital One's behaviour when set: no real-time balance for non-depository accounts
+    # (cards): each was last updated this many hours before a balance call, and
+    # /accounts/balance/get asking for one needs options.min_last_updated_datetime.
+    card_balance_lag_hours: float | None = None
     routing_numbers: tuple[str, ...] = ()
     url: str | None = None
     primary_color: str | None = None
@@ -254,6 +258,26 @@ CRYPTO: tuple[AccountTemplate, ...] = (
     ),
 )
 
+# Capital One (ins_128026): a checking account (real-time balances) and a card with a limit
+# (balances only as of its last update, CAPITAL_ONE_CARD_LAG_HOURS before each call).
+CAPITAL_ONE_ACCOUNTS: tuple[AccountTemplate, ...] = (
+    AccountTemplate(
+        "360 Checking", "Capital One 360 Checking", "4321", "depository", "checking", 2450, 2450
+    ),
+    AccountTemplate(
+        "Quicksilver",
+        "Capital One Quicksilver Rewards",
+        "8765",
+        "credit",
+        "credit card",
+        4270,
+        730,
+        5000,
+    ),
+)
+CAPITAL_ONE = "ins_128026"
+CAPITAL_ONE_CARD_LAG_HOURS = 6.0
+
 # Offered to an Item as "new accounts" after NEW_ACCOUNTS_AVAILABLE (update mode
 # with account selection lets the user add it).
 NEW_ACCOUNT_OFFER: AccountTemplate = AccountTemplate(
@@ -304,6 +328,16 @@ INSTITUTIONS: dict[str, Institution] = {
             "ins_109512", "Houndstooth Bank", _US, CLASSIC_FIVE, routing_numbers=("011001234",)
         ),
         Institution("ins_127287", "Platypus OAuth Bank", _US, DEFAULT_TWELVE, oauth=True),
+        Institution(
+            CAPITAL_ONE,
+            "Capital One",
+            _US,
+            CAPITAL_ONE_ACCOUNTS,
+            card_balance_lag_hours=CAPITAL_ONE_CARD_LAG_HOURS,
+            routing_numbers=("056073502",),
+            url="https://www.capitalone.com",
+            primary_color="#004878",
+        ),
         Institution(
             "ins_43",
             "Tartan-Dominion Bank of Canada",

@@ -9,6 +9,7 @@ and each reply written with a single ``send`` (status line, headers and body).
 from __future__ import annotations
 
 import contextlib
+import html
 import json
 import logging
 import socket
@@ -18,10 +19,12 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 from . import api, control, faults
 from .core import Emulator, new_request_id
 from .errors import PlaidAPIError
+from .institutions import INSTITUTIONS
 from .linkflow import LinkFlow
 
 log = logging.getLogger("plaid_emulator")
@@ -40,6 +43,29 @@ FRAME_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
     "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors *"
 )
+# The OAuth "bank" page: a form only (no script); its POST answers 303 to the app.
+OAUTH_PATHS = ("/link/oauth", "/link/oauth/authorize")
+OAUTH_CSP = "default-src 'none'; style-src 'self'; base-uri 'none'; frame-ancestors 'none'"
+OAUTH_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>{bank} (emulator OAuth)</title>
+  <link rel="stylesheet" href="/link/frame.css">
+</head>
+<body>
+  <main id="plaid-emu">
+    <h1>{bank}</h1>
+    <p>{client} uses Plaid to connect your {bank} accounts. Sandbox: no password here.</p>
+    <form method="post" action="/link/oauth/authorize">
+      <input type="hidden" name="oauth_state_id" value="{state}">
+      <button type="submit" id="authorize" class="primary">Allow access</button>
+    </form>
+  </main>
+</body>
+</html>
+"""
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 
 
@@ -163,7 +189,9 @@ class RequestHandler(BaseHTTPRequestHandler):
         rid = new_request_id()
         try:
             raw = self._read_body()
-            if path in ASSETS or path.startswith("/link/api/"):
+            if path in OAUTH_PATHS:
+                self._oauth(method, path, raw)
+            elif path in ASSETS or path.startswith("/link/api/"):
                 self._link(method, path, raw, rid)
             elif path.startswith("/emulator/"):
                 self._control(method, path, raw, rid)
@@ -229,10 +257,34 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._send(200, self.server.assets[path], ASSETS[path][1], extra)
             return
         step = path[len("/link/api/") :] if path.startswith("/link/api/") else ""
-        if method != "POST" or step not in ("session", "login", "finish"):
+        if method != "POST" or step not in ("session", "login", "oauth", "finish"):
             raise PlaidAPIError("NOT_FOUND", f"no such endpoint: {method} {path}")
         self.server.emu.count(path)
         body = self._parse(raw)
         reply = getattr(self.server.link, step)(body)
         reply["request_id"] = rid
         self._send(200, _dumps(reply))
+
+    # -- OAuth institution ("the bank's site") --------------------------------
+    def _oauth(self, method: str, path: str, raw: bytes) -> None:
+        link = self.server.link
+        if method == "GET" and path == "/link/oauth":
+            query = parse_qs(self.path.split("?", 1)[1] if "?" in self.path else "")
+            state, lt = link.oauth_state((query.get("oauth_state_id") or [""])[0])
+            page = OAUTH_PAGE.format(
+                bank=html.escape(INSTITUTIONS[state.institution_id].name),
+                client=html.escape(lt.client_name),
+                state=html.escape(state.state_id),
+            ).encode()
+            extra = (
+                f"Cache-Control: no-store\r\nContent-Security-Policy: {OAUTH_CSP}\r\n"
+                "Referrer-Policy: no-referrer\r\nX-Content-Type-Options: nosniff\r\n"
+            )
+            self._send(200, page, "text/html; charset=utf-8", extra)
+            return
+        if method == "POST" and path == "/link/oauth/authorize":
+            form = parse_qs(raw.decode("utf-8", "replace"))
+            target = link.oauth_authorize((form.get("oauth_state_id") or [""])[0])
+            self._send(303, b"", "text/plain", f"Location: {target}\r\nCache-Control: no-store\r\n")
+            return
+        raise PlaidAPIError("NOT_FOUND", f"no such endpoint: {method} {path}")

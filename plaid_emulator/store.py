@@ -95,6 +95,7 @@ class LinkToken:
     webhook: str | None = None
     item_id: str | None = None  # set in update mode
     account_selection_enabled: bool = False
+    redirect_uri: str | None = None  # OAuth institutions send the browser here
 
 
 @dataclass

@@ -40,6 +40,8 @@ class FakePlaid:
         self.used_public_tokens: set[str] = set()
         self.link_token_requests: list[dict[str, Any]] = []
         self.removed: list[str] = []
+        # The keyword arguments of each /accounts/balance/get call (its options), in order.
+        self.balance_options: list[dict[str, Any]] = []
 
     def add_item(self, access_token: str, reply: dict[str, Any] | None = None) -> dict[str, Any]:
         self.replies[access_token] = copy.deepcopy(reply or example_reply())
@@ -62,6 +64,7 @@ class FakePlaid:
 
     def accounts_balance_get(self, access_token: str, **kwargs: Any) -> AccountsResult:
         self.calls.append(("/accounts/balance/get", access_token))
+        self.balance_options.append(kwargs)
         self._maybe_fail()
         return parse.accounts_result(json.dumps(self.replies[access_token]).encode())
 

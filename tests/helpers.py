@@ -48,3 +48,22 @@ def new_link(
         "link_session_id": f"session-{n}",
     }
     return public_token, metadata, item_id
+
+
+def link_again(fake: FakePlaid, user: Any, indexes: tuple[int, ...] = (0, 3)) -> Any:
+    """Link Plaid's example bank (ins_3) again for `user`, through the linking service, with
+    only the example accounts at `indexes` ticked (default: the checking account and the
+    card), then refresh it once; return the new Item. Its accounts have new Plaid ids, as
+    a second Item's have."""
+    from balances.services import linking, store
+
+    public_token, _, _ = new_link(fake)
+    reply = fake.replies[fake.public_tokens[public_token][0]]
+    reply["accounts"] = [
+        {**a, "account_id": f"{a['account_id']}-again"}
+        for i, a in enumerate(reply["accounts"])
+        if i in indexes
+    ]
+    item = linking.item_link(user=user, public_token=public_token, queue_refresh=False)
+    store.item_refresh_balances(item=item)
+    return item

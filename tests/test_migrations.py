@@ -26,8 +26,8 @@ def test_balances_migrations_reverse_to_zero_and_apply_again():
 
 @pytest.mark.django_db(transaction=True)
 def test_an_upgrade_from_before_the_daily_totals_fills_them_counting_manual_accounts():
-    """0004 added the daily totals; their first fill now runs in 0006 (the app's rebuild
-    reads the manual accounts' tables, which 0006 creates)."""
+    """0004 added the daily totals; their first fill runs in the last migration (0007), as
+    the app's rebuild reads what later migrations add (manual accounts, `duplicate_of`)."""
     from datetime import UTC, datetime
 
     from django.db import connection

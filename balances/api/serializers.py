@@ -280,7 +280,12 @@ class AccountSerializer(serializers.Serializer):
     utilization = serializers.CharField(
         allow_null=True, help_text="Credit accounts: current ÷ limit in percent, one decimal."
     )
-    balances_as_of = serializers.DateTimeField(allow_null=True)
+    balances_as_of = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When the bank last updated these balances (Plaid's last_updated_datetime; "
+        "when Plaid reports none, when they were fetched). Older than the connection's "
+        "last_refreshed_at for a bank that updates a card only now and then (Capital One).",
+    )
     value_as_of = serializers.DateField(
         allow_null=True, help_text="Manual accounts: the day of the value (`current`)."
     )

@@ -6,4 +6,6 @@
 - `periods`: the chart's ranges and the change's periods.
 - `amounts`: amounts as exact decimal text, a credit account's utilization.
 - `currencies`: the currency codes a user may type (ISO 4217, or a crypto ticker).
+- `balance_age`: when a balance call must say how old a balance may be (Capital One's
+  cards), and when a balance shows its own time ("as of …").
 """

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 
 def fill_totals(apps, schema_editor):
-    # Moved to 0006_manual_account: the app's own rebuild (not a frozen copy) reads the
+    # Moved to 0007_account_duplicate_of: the app's own rebuild (not a frozen copy) reads the
     # tables of every later migration too (manual accounts), so it runs after them.
     pass
 

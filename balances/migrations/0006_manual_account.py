@@ -5,16 +5,6 @@ from django.conf import settings
 from django.db import migrations, models
 
 
-def fill_totals(apps, schema_editor):
-    # The app's own rebuild (not a frozen copy), run here rather than in 0004 because it
-    # reads the manual accounts' tables: an upgrade from before 0004 gets its daily
-    # totals now; on a database already at 0005 it sums the same totals again from the
-    # snapshots (once); a new database has nothing to fill.
-    from balances.services.net_worth import net_worth_rebuild_all
-
-    net_worth_rebuild_all()
-
-
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -64,5 +54,4 @@ class Migration(migrations.Migration):
             model_name='manualvalue',
             index=models.Index(fields=['account', 'as_of'], name='balances_ma_account_2439fb_idx'),
         ),
-        migrations.RunPython(fill_totals, migrations.RunPython.noop),
     ]

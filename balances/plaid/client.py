@@ -323,13 +323,15 @@ def link_token_create(
     access_token: str | None = None,
     account_selection: bool = False,
     webhook: str | None = None,
+    redirect_uri: str | None = None,
 ) -> LinkToken:
     """Create a Link token (`/link/token/create`) for one Link session.
 
     Normal mode (no `access_token`) asks for settings.PLAID_PRODUCTS. Update mode (with the
     Item's `access_token`) sends no products, as Plaid requires; `account_selection` lets
-    the user add accounts Plaid reported as new. Country codes, client name and language
-    come from settings. The token is valid for 4 hours and one Link session.
+    the user add accounts Plaid reported as new. `redirect_uri` (registered in Plaid's
+    dashboard) is where OAuth banks send the browser back. Country codes, client name and
+    language come from settings. The token is valid for 4 hours and one Link session.
     """
 
     def call() -> LinkToken:
@@ -347,6 +349,8 @@ def link_token_create(
             kwargs["products"] = [Products(p) for p in settings.PLAID_PRODUCTS]
         if webhook:
             kwargs["webhook"] = webhook
+        if redirect_uri:
+            kwargs["redirect_uri"] = redirect_uri
         reply = get_api().link_token_create(
             LinkTokenCreateRequest(**kwargs), _request_timeout=_timeout()
         )
@@ -360,17 +364,35 @@ def link_token_create(
 
 
 def sandbox_public_token_create(
-    institution_id: str, *, initial_products: Sequence[str], webhook: str | None = None
+    institution_id: str,
+    *,
+    initial_products: Sequence[str],
+    webhook: str | None = None,
+    override_username: str | None = None,
+    override_password: str | None = None,
 ) -> str:
-    """Create a sandbox public token without Link (sandbox and emulator only)."""
+    """Create a sandbox public token without Link (sandbox and emulator only).
+
+    `override_username`/`override_password`: a sandbox test user (e.g. `user_custom` with
+    a JSON `override_accounts` configuration as the password), as Plaid's sandbox takes.
+    """
 
     def call() -> str:
         kwargs: dict[str, Any] = {
             "institution_id": institution_id,
             "initial_products": [Products(p) for p in initial_products],
         }
-        if webhook:
-            kwargs["options"] = SandboxPublicTokenCreateRequestOptions(webhook=webhook)
+        options = {
+            key: value
+            for key, value in (
+                ("webhook", webhook),
+                ("override_username", override_username),
+                ("override_password", override_password),
+            )
+            if value
+        }
+        if options:
+            kwargs["options"] = SandboxPublicTokenCreateRequestOptions(**options)
         reply = get_api().sandbox_public_token_create(
             SandboxPublicTokenCreateRequest(**kwargs), _request_timeout=_timeout()
         )

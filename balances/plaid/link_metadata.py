@@ -1,7 +1,9 @@
 """What Plaid Link's `onSuccess` reports about a new link, parsed and checked.
 
-The browser sends it; treat it as the user's claim, not Plaid's word: it only serves the
-duplicate guard and as a fallback institution name.
+The browser sends it; treat it as the user's claim, not Plaid's word: it only serves as a
+fallback institution. The duplicate guard never reads it: it compares the accounts Plaid
+itself reports for the new Item (`balances.services.linking.item_link`), on every path,
+with or without Link.
 """
 
 from __future__ import annotations
@@ -30,11 +32,6 @@ class LinkMetadata:
     institution_name: str
     accounts: tuple[LinkedAccount, ...]
     link_session_id: str
-
-    @property
-    def masks(self) -> frozenset[str]:
-        """Return the masks of the linked accounts (accounts without one are left out)."""
-        return frozenset(a.mask for a in self.accounts if a.mask)
 
 
 def _text(value: Any, what: str) -> str:

@@ -144,10 +144,11 @@ def items_for_user(*, user: User) -> QuerySet[PlaidItem]:
 
 
 def accounts_for_user(*, user: User) -> QuerySet[Account]:
-    """Return `user`'s open accounts with their Items, in one query."""
+    """Return `user`'s open accounts with their Items (and, for a copy of another
+    connection's account, that account and its Item), in one query."""
     return (
         Account.objects.filter(item__owner=user, closed_at__isnull=True)
-        .select_related("item")
+        .select_related("item", "duplicate_of__item")
         .order_by("item__institution_name", "item_id", "name", "mask")
     )
 
@@ -177,10 +178,13 @@ def accounts_filtered(
     include_closed: bool = False,
 ) -> QuerySet[Account]:
     """Return `user`'s accounts with their Items (one query), by institution, name and pk:
-    open ones unless `include_closed`; only of `types` and of Item `item_id` when given."""
+    open ones unless `include_closed`; only of `types` and of Item `item_id` when given.
+    Never a copy of an account another connection holds (a bank linked twice): each
+    account is listed once, so a script summing the list counts it once."""
     # Of the Item, only what the API shows (its name): Items carry tokens and error texts.
     qs = (
-        Account.objects.filter(item__owner=user)
+        Account.objects.in_history()
+        .filter(item__owner=user)
         .select_related("item")
         .only(*API_ACCOUNT_FIELDS, "item__institution_name", "item__institution_id")
     )
@@ -205,16 +209,21 @@ def balances_as_of(*, user: User) -> datetime | None:
     """Return when the oldest balance counted in `user`'s totals was fetched (None without
     one): every figure of the totals is at least this recent. One aggregate query (reading
     the time of every account instead costs a timestamp conversion per row)."""
-    return Account.objects.filter(
-        item__owner=user, closed_at__isnull=True, current__isnull=False
-    ).aggregate(as_of=Min("balances_updated_at"))["as_of"]
+    return (
+        Account.objects.counted()
+        .filter(item__owner=user, current__isnull=False)
+        .aggregate(as_of=Min("balances_updated_at"))["as_of"]
+    )
 
 
 def account_balances(*, user: User) -> list[AccountBalance]:
-    """Return the balance of every open account of `user` (one query, no model instances:
-    a fraction of the cost of `accounts_for_user` per account)."""
-    rows = Account.objects.filter(item__owner=user, closed_at__isnull=True).values_list(
-        "pk", "type", "iso_currency_code", "unofficial_currency_code", "current"
+    """Return the balance of every account of `user` that totals count (open, not a copy
+    of another connection's: `Account.objects.counted()`), in one query, no model
+    instances: a fraction of the cost of `accounts_for_user` per account."""
+    rows = (
+        Account.objects.counted()
+        .filter(item__owner=user)
+        .values_list("pk", "type", "iso_currency_code", "unofficial_currency_code", "current")
     )
     return [
         AccountBalance(pk, type_, iso or unofficial, bool(iso), current)

@@ -3,7 +3,8 @@
 A read-only composition of the other selectors (their JSON shape: `web/presenters.py`).
 Cost: at most 8 queries whatever the number of accounts, Items or snapshots (profile,
 balances, accounts shown, manual accounts, Items, history base, history days, and the
-change's base when the period reaches before the chart's range).
+change's base when the period reaches before the chart's range), and one more when two of
+the user's connections are at the same institution (their masks, to tell them apart).
 Rows read: the user's open accounts as plain values, their Items, their accounts entered
 by hand (with their value on the row), and days x currencies of daily totals; model
 instances and rendering only for what the page shows.

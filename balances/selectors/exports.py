@@ -20,9 +20,11 @@ SnapshotRow = tuple[
 
 def accounts_for_export(*, user: User) -> Iterator[Account]:
     """Yield `user`'s accounts (closed ones too) with their Items, by institution and name;
-    streamed 500 rows at a time."""
+    streamed 500 rows at a time. A copy of an account another connection holds (a bank
+    linked twice) is left out: each account is in the export once."""
     accounts = (
-        Account.objects.filter(item__owner=user)
+        Account.objects.in_history()
+        .filter(item__owner=user)
         .select_related("item")
         .order_by("item__institution_name", "item_id", "name", "mask")
     )
@@ -31,9 +33,12 @@ def accounts_for_export(*, user: User) -> Iterator[Account]:
 
 def snapshots_for_export(*, user: User) -> Iterator[SnapshotRow]:
     """Yield every balance snapshot of `user`'s accounts, oldest first, as plain values;
-    streamed 2,000 rows at a time."""
+    streamed 2,000 rows at a time. Never one of a copy of an account another connection
+    holds (the history counts each account once)."""
     snapshots = (
-        BalanceSnapshot.objects.filter(account__item__owner=user)
+        BalanceSnapshot.objects.filter(
+            account__item__owner=user, account__duplicate_of__isnull=True
+        )
         .order_by("taken_at", "account_id", "pk")
         .values_list(
             "taken_at",

@@ -42,10 +42,13 @@ MANUAL_KEY_PREFIX = "m"
 
 
 def history_accounts(*, user: User) -> list[HistoryAccount]:
-    """Return every account of `user` that history counts, closed ones too, and the
-    accounts entered by hand (keyed "m<pk>"); two queries."""
-    rows = Account.objects.filter(item__owner=user).values_list(
-        "pk", "iso_currency_code", "unofficial_currency_code", "type", "closed_at"
+    """Return every account of `user` that history counts, closed ones too, never a copy
+    of another connection's account, and the accounts entered by hand (keyed "m<pk>");
+    two queries."""
+    rows = (
+        Account.objects.in_history()
+        .filter(item__owner=user)
+        .values_list("pk", "iso_currency_code", "unofficial_currency_code", "type", "closed_at")
     )
     linked = [
         HistoryAccount(

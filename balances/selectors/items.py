@@ -7,9 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
+from balances.domain.duplicates import connection_label
 from balances.models import (
+    Account,
     PlaidCall,
     PlaidItem,
     erroring_q,
@@ -22,6 +24,12 @@ from balances.models import (
 class ItemFreshness:
     item: PlaidItem
     is_stale: bool
+    # The name the pages show: with its accounts' masks when another of the owner's
+    # connections has the same name ("Chase (…0000, …3333)").
+    label: str = ""
+    # Whether it holds an account another of the owner's connections holds too (a bank
+    # linked twice): each such account counts once until the owner keeps one connection.
+    shares_accounts: bool = False
 
     @property
     def needs_attention(self) -> bool:
@@ -38,8 +46,58 @@ class ItemFreshness:
 
 
 def items_freshness(items: Sequence[PlaidItem]) -> list[ItemFreshness]:
-    """Flag Items whose last successful refresh is older than BALANCE_STALE_AFTER."""
-    return [ItemFreshness(item=item, is_stale=item.is_stale) for item in items]
+    """Flag Items whose last successful refresh is older than BALANCE_STALE_AFTER; name
+    apart connections at the same institution (`connection_labels`). Cost: one query
+    when two of `items` are at the same institution of the same owner, else none."""
+    labels, shared = connection_labels(items)
+    return [
+        ItemFreshness(
+            item=item,
+            is_stale=item.is_stale,
+            label=labels.get(item.pk, item.display_name),
+            shares_accounts=item.pk in shared,
+        )
+        for item in items
+    ]
+
+
+def connection_labels(items: Sequence[PlaidItem]) -> tuple[dict[int, str], set[int]]:
+    """Return (Item pk -> its name with its open accounts' masks, for Items of `items`
+    whose owner has another of them by the same name (the same institution linked twice);
+    the pks of those holding an account another connection holds too). One query, and
+    none without such Items."""
+    seen: dict[tuple[int, str], int] = {}
+    for item in items:
+        key = (item.owner_id, item.display_name)
+        seen[key] = seen.get(key, 0) + 1
+    twins = [i for i in items if seen[(i.owner_id, i.display_name)] > 1]
+    if not twins:
+        return {}, set()
+    masks: dict[int, list[str]] = {i.pk: [] for i in twins}
+    shared: set[int] = set()
+    rows = Account.objects.filter(item__in=twins, closed_at__isnull=True).values_list(
+        "item_id", "mask", "duplicate_of__item_id"
+    )
+    for item_id, mask, original_item in rows.order_by("mask", "pk"):
+        if mask:
+            masks[item_id].append(mask)
+        if original_item is not None:
+            shared.update((item_id, original_item))
+    return {i.pk: connection_label(i.display_name, masks[i.pk]) for i in twins}, shared
+
+
+def items_sharing_accounts(*, item: PlaidItem) -> list[PlaidItem]:
+    """Return the owner's other connections that share an open account with `item` (a
+    bank linked twice), oldest first."""
+    # Its copies point at theirs, or theirs at its accounts.
+    shared = Account.objects.filter(
+        Q(duplicate_of__item=item) | Q(duplicates__item=item), closed_at__isnull=True
+    ).exclude(item=item)
+    return list(
+        PlaidItem.objects.filter(owner_id=item.owner_id, pk__in=shared.values("item_id"))
+        .distinct()
+        .order_by("created_at", "pk")
+    )
 
 
 # Call-log rows read to build an Item's status history (newest first; one indexed query).

@@ -43,18 +43,40 @@ def item_error_set(*, item: PlaidItem, code: str, message: str, at: datetime) ->
     return ["status", "error_code", "error_message", "error_at"]
 
 
+def is_operator_error(error: PlaidError) -> bool:
+    """Return whether `error` is this server's (Plaid keys missing or wrong), not an Item's."""
+    return error.code in CONFIGURATION_CODES
+
+
+def operator_error_log(*, error: PlaidError, item_id: int | None = None) -> None:
+    """Log a configuration error for the operator, at ERROR, saying what to fix."""
+    logger.error(
+        "Plaid configuration error %s (the operator's, no Item's): %s. Set PLAID_CLIENT_ID, "
+        "PLAID_SECRET and PLAID_ENV for this process (see .env.example); item %s unchanged",
+        error.code,
+        error.message,
+        item_id,
+        extra={"plaid_error_code": error.code, "operator_error": True},
+    )
+
+
 def item_record_error(*, item: PlaidItem, error: PlaidError, retries: int = 0) -> None:
     """Record a failed Plaid call on `item`; leave its balances untouched.
 
-    `retries`: how many retries failed before giving up (said in the message).
+    `retries`: how many retries failed before giving up (said in the message). A
+    configuration error (`CONFIGURATION_CODES`: this server's Plaid keys missing or wrong)
+    is the operator's, not the Item's: it is logged for the operator and the Item is left
+    as it was (its owner could do nothing about it, and every Item would look broken).
     """
+    if is_operator_error(error):
+        operator_error_log(error=error, item_id=item.pk)
+        return
     message = error.display_message or error.message
     if retries:
         message += f" (gave up after {retries} retries; the next scheduled refresh tries again)"
     fields = item_error_set(item=item, code=error.code, message=message, at=timezone.now())
     item.save(update_fields=[*fields, "updated_at"])
-    log = logger.error if error.code in CONFIGURATION_CODES else logger.info
-    log("Item %s: Plaid error %r", item.pk, error)
+    logger.info("Item %s: Plaid error %r", item.pk, error)
 
 
 def item_record_old_balances(*, item: PlaidItem, error: PlaidError) -> None:

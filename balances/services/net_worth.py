@@ -32,7 +32,8 @@ def _lock_user(user_id: int) -> None:
 
 @dataclass(frozen=True, slots=True)
 class AccountState:
-    """What an account adds to its owner's totals: nothing unless open with a balance."""
+    """What an account adds to its owner's totals: nothing unless counted (open, not a
+    copy of another connection's account: `Account.is_counted`) with a balance."""
 
     currency: str
     currency_is_official: bool
@@ -41,7 +42,7 @@ class AccountState:
 
     @classmethod
     def of(cls, account: Account) -> AccountState:
-        current = None if account.closed_at is not None else account.current
+        current = account.current if account.is_counted else None
         return cls(account.currency, account.currency_is_official, account.is_liability, current)
 
 

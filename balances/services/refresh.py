@@ -194,6 +194,11 @@ def _call_and_store(
                 item=item, realtime=realtime, record_retryable=False
             )
         except PlaidError as error:
+            if errors.is_operator_error(error):
+                # This server's Plaid keys, not the Item: logged for the operator by the
+                # fetch, the Item left as it was (no retry: the keys will not fix themselves).
+                _finish(item.pk)
+                return RefreshRun(Outcome.FAILED, f"{error.code} (the operator's Plaid keys)")
             if error.retryable and attempt < settings.BALANCE_REFRESH_MAX_RETRIES:
                 delay = retry_delay(attempt)
                 pending.item_pending_keep(item_id=item.pk, seconds=delay)

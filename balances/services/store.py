@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
+from django.conf import settings
 from django.db import Error, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from balances.domain import balance_age
 from balances.models import Account, BalanceSnapshot, PlaidCall, PlaidItem
 from balances.plaid import client
 from balances.plaid.errors import PlaidError
 from balances.plaid.types import AccountsResult
-from balances.services import bulk, calls, errors, net_worth
+from balances.services import bulk, calls, duplicates, errors, net_worth
 
 logger = logging.getLogger(__name__)
 
@@ -86,9 +88,17 @@ def item_fetch_balances(
     On failure: log the call, record the error as `item_refresh_balances` does, re-raise.
     """
     endpoint = "/accounts/balance/get" if realtime else "/accounts/get"
-    fetch = client.accounts_balance_get if realtime else client.accounts_get
     try:
-        result = fetch(item.access_token)
+        if realtime:
+            oldest = _oldest_balance_accepted(item)
+            if oldest is None:  # the option stays out of calls that do not need it
+                result = client.accounts_balance_get(item.access_token)
+            else:
+                result = client.accounts_balance_get(
+                    item.access_token, min_last_updated_datetime=oldest
+                )
+        else:
+            result = client.accounts_get(item.access_token)
     except PlaidError as error:
         calls.item_record_call(item=item, endpoint=endpoint, error=error)
         if error.code == "LAST_UPDATED_DATETIME_OUT_OF_RANGE":
@@ -97,6 +107,23 @@ def item_fetch_balances(
             errors.item_record_error(item=item, error=error)
         raise
     return FetchedBalances(item, endpoint, result, timezone.now())
+
+
+def _oldest_balance_accepted(item: PlaidItem) -> datetime | None:
+    """Return the `min_last_updated_datetime` a balance call for `item` must carry, or None
+    (the rule: `balance_age.min_last_updated_datetime`, from the types of every account
+    the Item ever reported: a card marked closed may still be at Plaid, and the option is
+    harmless where Plaid does not need it). Cost: one query, for Capital One's Items only.
+    """
+    if item.institution_id != balance_age.CAPITAL_ONE:
+        return None  # no query: the rule needs no types elsewhere
+    types = Account.objects.filter(item_id=item.pk).values_list("type", flat=True).distinct()
+    return balance_age.min_last_updated_datetime(
+        institution_id=item.institution_id,
+        account_types=list(types),
+        now=timezone.now(),
+        max_age=timedelta(hours=settings.PLAID_MIN_LAST_UPDATED_HOURS),
+    )
 
 
 def item_store_fetched(
@@ -273,6 +300,17 @@ def item_store_balances(
             after=[net_worth.AccountState.of(a) for a in accounts],
             day=timezone.localdate(now),
         )
+        if (created or closed) and item.institution_id:
+            # A bank linked twice (`duplicates.py`): an account that appears or closes may
+            # change which copy counts. Only when the owner has another connection at this
+            # institution: one cheap query otherwise, and only when accounts came or went.
+            others = PlaidItem.objects.filter(
+                owner_id=item.owner_id, institution_id=item.institution_id
+            ).exclude(pk=item.pk)
+            if others.exists():
+                duplicates.accounts_mark_duplicates(
+                    user_id=item.owner_id, institution_id=item.institution_id
+                )
     return RefreshResult(
         accounts_created=len(created),
         accounts_updated=updated,

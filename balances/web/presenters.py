@@ -13,6 +13,7 @@ from typing import Any
 from django.urls import reverse
 from django.utils import timezone
 
+from balances.domain import balance_age
 from balances.domain.amounts import decimal_text, utilization
 from balances.domain.totals import AccountPoint, CurrencyHistory
 from balances.models import Account, ManualAccount, ManualValue
@@ -35,6 +36,12 @@ def available_credit(account: Account) -> Decimal | None:
     if account.type != Account.Type.CREDIT or account.current is None or account.limit is None:
         return None
     return account.limit - account.current
+
+
+def balances_as_of(account: Account) -> datetime | None:
+    """Return when the bank last updated `account`'s balances if older than the refresh
+    that stored them, else None (`balance_age.balance_as_of`). Reads `account.item`."""
+    return balance_age.balance_as_of(account.balances_updated_at, account.item.last_refreshed_at)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -60,6 +67,9 @@ def account_json(account: Account) -> dict[str, Any]:
         "available_credit": decimal_text(available_credit(account), official=official),
         "utilization_percent": decimal_text(utilization_percent(account), official=False),
         "balances_updated_at": _iso(account.balances_updated_at),
+        # When the bank last updated these balances, if older than their refresh (Capital
+        # One's cards): the "as of …" the dashboard shows; null when as fresh as the refresh.
+        "balances_as_of": _iso(balances_as_of(account)),
         "source": SOURCE_PLAID,
     }
 
@@ -224,6 +234,7 @@ ACCOUNT_COLUMNS = [
     "available_credit",
     "utilization_percent",
     "balances_updated_at",
+    "balances_as_of",
     "closed_at",
     "source",
 ]
@@ -247,6 +258,7 @@ def account_csv_row(a: Account) -> list[str]:
         decimal_text(available_credit(a), official=official) or "",
         decimal_text(utilization_percent(a), official=False) or "",
         a.balances_updated_at.isoformat() if a.balances_updated_at else "",
+        _iso(balances_as_of(a)) or "",
         a.closed_at.isoformat() if a.closed_at else "",
         SOURCE_PLAID,
     ]
@@ -271,6 +283,7 @@ def manual_account_csv_row(m: ManualAccount) -> list[str]:
         "",
         "",
         m.value_as_of.isoformat(),
+        "",  # balances_as_of: a value entered by hand is as of its day
         "",
         SOURCE_MANUAL,
     ]

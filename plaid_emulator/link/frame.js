@@ -1,5 +1,9 @@
 /*
  * Link stand-in frame: institution picker -> sandbox login -> account list.
+ * OAuth institutions (link token with a redirect_uri): picker -> the bank's page
+ * (the whole browser leaves) -> back with received_redirect_uri -> account list.
+ * A login error other than wrong credentials (INSTITUTION_DOWN, ITEM_LOCKED...)
+ * ends on the error view; its Exit button hands Plaid's error to onExit.
  * Runs inside the iframe that link-initialize.js opens; talks to the parent
  * page only through postMessage(targetOrigin = the parent's origin) and to the
  * emulator through same-origin fetch() to /link/api/*. No inline script/style.
@@ -9,6 +13,9 @@
   var SOURCE = "plaid-emulator-link";
   var params = new URLSearchParams(window.location.search);
   var linkToken = params.get("token") || "";
+  var receivedRedirectUri = params.get("received_redirect_uri");
+  // Login errors the user can fix by typing again; any other one ends the session.
+  var RETRY_CODES = ["INVALID_CREDENTIALS", "INVALID_MFA", "INVALID_SEND_METHOD"];
   var parentOrigin = null;
   try {
     parentOrigin = new URL(params.get("origin") || "").origin;
@@ -122,11 +129,27 @@
   function pickInstitution(inst) {
     institution = inst;
     event("SELECT_INSTITUTION");
+    if (inst.oauth && session.redirect) {
+      leaveForOAuth();
+      return;
+    }
     $("login-title").textContent = "Log in to " + inst.name;
     $("login-error").hidden = true;
     $("username").value = "";
     $("password").value = "";
     show("view-login", "username");
+  }
+
+  // -- OAuth: the whole page goes to the bank, then comes back -----------------
+  function leaveForOAuth() {
+    $("status").textContent = "Opening " + institution.name + "\u2026";
+    VIEWS.forEach(function (v) { $(v).hidden = true; });
+    $("status").hidden = false;
+    event("OPEN_OAUTH");
+    api("oauth", { institution_id: institution.institution_id }).then(function (data) {
+      finished = true;
+      post({ type: "redirect", url: new URL(data.oauth_url, window.location.origin).href });
+    }, fatal);
   }
 
   // -- login ------------------------------------------------------------------
@@ -146,6 +169,16 @@
       show("view-accounts", "continue");
     }, function (err) {
       button.disabled = false;
+      var code = err.plaid ? err.plaid.error_code : null;
+      if (code && RETRY_CODES.indexOf(code) === -1) {
+        event("ERROR", {
+          error_code: code,
+          error_type: err.plaid.error_type,
+          error_message: err.plaid.error_message
+        });
+        fatal(err);
+        return;
+      }
       var box = $("login-error");
       box.textContent = err.message;
       box.dataset.errorCode = err.plaid ? err.plaid.error_code : "";
@@ -234,9 +267,17 @@
       fatal(new Error("Missing or invalid parent origin."));
       return;
     }
-    api("session", {}).then(function (data) {
+    var opening = receivedRedirectUri ? { received_redirect_uri: receivedRedirectUri } : {};
+    api("session", opening).then(function (data) {
       session = data;
-      if (data.mode === "update") {
+      if (data.mode === "oauth_resume") {
+        institution = data.institution;
+        renderAccounts(data.accounts);
+        show("view-accounts", "continue");
+      } else if (data.mode === "update" && data.institution.oauth && data.redirect) {
+        institution = data.institution;
+        leaveForOAuth();
+      } else if (data.mode === "update") {
         institution = data.institution;
         $("back").hidden = true;
         $("login-title").textContent = "Log in to " + institution.name;

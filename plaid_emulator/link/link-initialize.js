@@ -1,7 +1,11 @@
 /*
  * Plaid Link stand-in (offline emulator). Same browser API as Plaid's
  * link-initialize.js: window.Plaid.create({token, onSuccess, onExit, onEvent,
- * onLoad}) -> {open(), exit(opts), destroy(), submit()}.
+ * onLoad, receivedRedirectUri}) -> {open(), exit(opts), destroy(), submit()}.
+ *
+ * OAuth (redirect flow): when the frame leaves for an OAuth institution, the
+ * whole page goes to the emulator's bank page (only URLs on the emulator's
+ * origin are followed); created again with receivedRedirectUri, Link resumes.
  *
  * open() adds a full-page overlay holding an iframe served by the emulator
  * (its own origin). The iframe talks back with postMessage; messages are
@@ -52,6 +56,17 @@
         call(config.onEvent, "HANDOFF", eventMeta("HANDOFF"));
         close();
         call(config.onSuccess, data.public_token, data.metadata);
+      } else if (data.type === "redirect") {
+        var target = null;
+        try {
+          target = new URL(data.url);
+        } catch (e) {
+          target = null;
+        }
+        if (!target || target.origin !== EMULATOR_ORIGIN) return;
+        call(config.onEvent, "OPEN_OAUTH", eventMeta("OPEN_OAUTH"));
+        close();
+        window.location.assign(target.href);
       } else if (data.type === "exit") {
         call(config.onEvent, "EXIT", eventMeta("EXIT"));
         close();
@@ -136,7 +151,10 @@
       iframe.src =
         EMULATOR_ORIGIN +
         "/link/frame?token=" + encodeURIComponent(config.token) +
-        "&origin=" + encodeURIComponent(window.location.origin);
+        "&origin=" + encodeURIComponent(window.location.origin) +
+        (config.receivedRedirectUri
+          ? "&received_redirect_uri=" + encodeURIComponent(config.receivedRedirectUri)
+          : "");
       window.addEventListener("message", onMessage);
       document.addEventListener("keydown", onKey);
       overlay.appendChild(iframe);

@@ -3,6 +3,9 @@
 // token) and on each button.link-open (data-link-token-url, data-link-mode, and
 // data-link-complete-url in update mode). The pending state after linking is
 // static/js/dashboard.js's: it polls while a refresh runs and updates the page.
+// Back from an OAuth bank (/link/oauth-return/), #plaid-link carries the link token the
+// session started (data-oauth-link-token, plus data-link-complete-url in update mode): Link
+// re-opens at once with receivedRedirectUri = this page's URL and finishes the same way.
 (function () {
   "use strict";
 
@@ -74,62 +77,79 @@
     });
   }
 
+  // Plaid's display_message is written for the user; error_message is for developers, so
+  // without a display_message the user gets a generic sentence.
   function exitMessage(error, isUpdate) {
     if (!error) {
       return isUpdate
         ? "Reconnecting was cancelled. Nothing was changed."
         : "Linking was cancelled. No bank was added.";
     }
-    var detail = error.display_message || error.error_message || error.error_code || "unknown error";
+    var detail =
+      typeof error.display_message === "string" && error.display_message
+        ? error.display_message
+        : "Plaid could not connect to the bank.";
     return (
       (isUpdate ? "Reconnecting failed: " : "Linking failed: ") +
       detail +
-      " Nothing was changed; try again."
+      " Nothing was changed; try again later."
     );
   }
 
-  function openLink(button) {
-    if (busy) {
-      return;
+  // Open Link with `token`; finish through the exchange (or, with `completeUrl`, update
+  // mode's "reconnected"); call `done` when Link ends without leaving the page.
+  function runLink(token, completeUrl, receivedRedirectUri, done) {
+    var isUpdate = Boolean(completeUrl);
+    var config = {
+      token: token,
+      onSuccess: function (publicToken, metadata) {
+        var request = isUpdate
+          ? post(completeUrl, {})
+          : post(root.dataset.exchangeUrl, { public_token: publicToken, metadata: metadata });
+        request
+          .then(function (reply) {
+            window.location.assign(reply.redirect || "/");
+          })
+          .catch(function (err) {
+            showMessage(err.message);
+            done();
+          });
+      },
+      onExit: function (error) {
+        showMessage(exitMessage(error, isUpdate), error ? "error" : "info");
+        done();
+      },
+    };
+    if (receivedRedirectUri) {
+      config.receivedRedirectUri = receivedRedirectUri;
     }
+    window.Plaid.create(config).open();
+  }
+
+  function linkAvailable() {
     if (typeof window.Plaid === "undefined" || typeof window.Plaid.create !== "function") {
       showMessage(
         "Plaid Link could not be loaded, so no bank can be linked right now. Check your connection and reload the page."
       );
+      return false;
+    }
+    return true;
+  }
+
+  function openLink(button) {
+    if (busy || !linkAvailable()) {
       return;
     }
     clearMessages();
     busy = true;
     setButtonsDisabled(true);
-    var completeUrl = button.dataset.linkCompleteUrl;
-    var isUpdate = Boolean(completeUrl);
     var done = function () {
       busy = false;
       setButtonsDisabled(false);
     };
     post(button.dataset.linkTokenUrl, { mode: button.dataset.linkMode || "reconnect" })
       .then(function (data) {
-        var handler = window.Plaid.create({
-          token: data.link_token,
-          onSuccess: function (publicToken, metadata) {
-            var request = isUpdate
-              ? post(completeUrl, {})
-              : post(root.dataset.exchangeUrl, { public_token: publicToken, metadata: metadata });
-            request
-              .then(function (reply) {
-                window.location.assign(reply.redirect || "/");
-              })
-              .catch(function (err) {
-                showMessage(err.message);
-                done();
-              });
-          },
-          onExit: function (error) {
-            showMessage(exitMessage(error, isUpdate), error ? "error" : "info");
-            done();
-          },
-        });
-        handler.open();
+        runLink(data.link_token, button.dataset.linkCompleteUrl, null, done);
       })
       .catch(function (err) {
         showMessage(err.message);
@@ -143,4 +163,11 @@
     });
   });
   setButtonsDisabled(false);
+
+  if (root.dataset.oauthLinkToken && linkAvailable()) {
+    busy = true;
+    runLink(root.dataset.oauthLinkToken, root.dataset.linkCompleteUrl, window.location.href, function () {
+      busy = false;
+    });
+  }
 })();

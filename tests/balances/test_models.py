@@ -200,3 +200,21 @@ def test_manual_account_type_reads_the_same_in_sql_and_python():
         in_sql = set(ManualAccount.objects.filter(ManualAccount.type_q(wanted)))
         assert in_sql == {m for m in made if m.type in wanted}, wanted
     assert {m.type for m in made} == {"loan", "depository", "investment", "other"}
+
+
+@pytest.mark.django_db
+def test_counted_accounts_are_open_and_no_copy_of_another_connections():
+    from django.utils import timezone
+
+    from balances.models import Account
+    from tests.factories import AccountFactory
+
+    kept = AccountFactory()
+    copy = AccountFactory(duplicate_of=kept)
+    closed = AccountFactory(closed_at=timezone.now())
+    assert list(Account.objects.counted()) == [kept]
+    assert sorted(a.pk for a in Account.objects.in_history()) == sorted([kept.pk, closed.pk])
+    assert [a.is_counted for a in (kept, copy, closed)] == [True, False, False]
+    kept.delete()
+    copy.refresh_from_db()
+    assert copy.duplicate_of is None and copy.is_counted  # the copy counts again

@@ -315,3 +315,34 @@ def test_a_retry_that_cannot_be_queued_releases_the_mark(item, fake_plaid, monke
         tasks.refresh_item_balances.run(item.pk)
     item.refresh_from_db()
     assert not item.is_refresh_pending  # no retry comes: the next request may queue it
+
+
+@pytest.mark.parametrize("code", ["INVALID_API_KEYS", "NOT_CONFIGURED"])
+def test_configuration_error_is_the_operators_the_item_stays_healthy(
+    item, fake_plaid, monkeypatch, caplog, code
+):
+    store.item_refresh_balances(item=item)
+    item.refresh_from_db()
+    before = (item.status, item.error_code, item.error_message, item.error_at, item.updated_at)
+    assert item.status == PlaidItem.Status.HEALTHY
+    pending.item_pending_mark(item_id=item.pk)
+    fake_plaid.fail_next(code)
+    monkeypatch.setattr(
+        tasks.refresh_item_balances, "retry", lambda **kw: pytest.fail("must not retry")
+    )
+    with caplog.at_level("ERROR"):
+        result = tasks.refresh_item_balances.run(item.pk)
+    item.refresh_from_db()
+    assert (
+        item.status,
+        item.error_code,
+        item.error_message,
+        item.error_at,
+        item.updated_at,
+    ) == before
+    assert result == f"failed: {code} (the operator's Plaid keys)"
+    assert not item.is_refresh_pending  # it may be queued again once the keys are fixed
+    (record,) = [r for r in caplog.records if getattr(r, "operator_error", False)]
+    assert record.levelname == "ERROR"
+    assert record.plaid_error_code == code
+    assert "PLAID_CLIENT_ID" in record.getMessage()

@@ -216,3 +216,130 @@ def test_link_failures_in_the_browser_leave_nothing(
     page.get_by_text("Plaid Link could not be loaded").wait_for()
     assert not PlaidItem.objects.exists()
     page.close()
+
+
+def _log_in(browser: Any, live_server: Any, username: str) -> Any:
+    UserFactory(username=username, password=PASSWORD)
+    page = browser.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("heading", name="Net worth").wait_for()
+    return page
+
+
+def _leave_for_the_bank_and_come_back(page: Any, emulator: Any, live_server: Any) -> None:
+    """At the emulator's OAuth bank page: allow access; land on /link/oauth-return/."""
+    page.wait_for_url(f"{emulator.url}/link/oauth?oauth_state_id=*")
+    assert "Platypus OAuth Bank" in page.locator("h1").inner_text()
+    page.get_by_role("button", name="Allow access").click()
+    page.wait_for_url(f"{live_server.url}/link/oauth-return/?oauth_state_id=*")
+
+
+def test_oauth_bank_round_trip_links_and_reconnects_in_the_browser(
+    live_server: Any, app_on_emulator: Any, start_worker: Any, browser: Any, settings: Any
+) -> None:
+    emulator = app_on_emulator
+    settings.PLAID_REDIRECT_URI = f"{live_server.url}/link/oauth-return/"
+    start_worker()
+    page = _log_in(browser, live_server, "oauth-user")
+    problems: list[str] = []
+    page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+    page.on("pageerror", lambda e: problems.append(str(e)))
+
+    # Pick the OAuth bank: the whole page leaves for the bank, then comes back here.
+    page.get_by_role("button", name="Link a bank").first.click()
+    frame = page.frame_locator("#plaid-link-iframe-1")
+    frame.get_by_label("Search institutions").fill("OAuth")
+    frame.get_by_role("button", name="Platypus OAuth Bank").click()
+    _leave_for_the_bank_and_come_back(page, emulator, live_server)
+    assert not PlaidItem.objects.exists()
+
+    # Link resumes on the account list (no login: the bank had it), then finishes as usual.
+    frame = page.frame_locator("#plaid-link-iframe-1")
+    frame.get_by_role("button", name="Continue").click()
+    page.get_by_text("Platypus OAuth Bank is linked. Fetching balances…").wait_for()
+    assert page.url.rstrip("/") == live_server.url
+    page.locator("tr.account").first.wait_for(timeout=REFRESH_TIMEOUT_MS)
+    item = PlaidItem.objects.get()
+    assert (item.institution_id, item.institution_name) == ("ins_127287", "Platypus OAuth Bank")
+    assert item.owner.username == "oauth-user"
+    link_tokens = list(emulator.state.link_tokens.values())
+    assert [lt.redirect_uri for lt in link_tokens] == [settings.PLAID_REDIRECT_URI]
+
+    # The return page again (back button, a bookmark): the link is finished, nothing is added.
+    page.goto(f"{live_server.url}/link/oauth-return/?oauth_state_id=again")
+    page.get_by_text("No bank link was in progress in this browser").wait_for()
+    assert PlaidItem.objects.count() == 1
+
+    # Update mode through the same round trip: the bank asks for a new login.
+    configuration = plaid.Configuration(
+        host=emulator.url, api_key={"clientId": DEFAULT_CLIENT_ID, "secret": DEFAULT_SECRET}
+    )
+    plaid_api.PlaidApi(plaid.ApiClient(configuration)).sandbox_item_reset_login(
+        SandboxItemResetLoginRequest(access_token=item.access_token)
+    )
+    PlaidItem.objects.filter(pk=item.pk).update(
+        status=PlaidItem.Status.LOGIN_REQUIRED, error_code="ITEM_LOGIN_REQUIRED"
+    )
+    page.goto(live_server.url)
+    page.get_by_role("button", name="Reconnect", exact=True).click()
+    _leave_for_the_bank_and_come_back(page, emulator, live_server)
+    assert "Finishing the reconnection of Platypus OAuth Bank" in text(page)
+    page.frame_locator("#plaid-link-iframe-1").get_by_role("button", name="Continue").click()
+    page.get_by_text("Platypus OAuth Bank is reconnected.").wait_for()
+    item.refresh_from_db()
+    assert (item.status, item.error_code) == ("healthy", "")
+    assert PlaidItem.objects.count() == 1
+    assert emulator.state.items[item.plaid_item_id].error is None
+
+    assert not [p for p in problems if "Content Security Policy" in p or "Refused" in p], problems
+    page.close()
+
+
+def test_oauth_return_without_a_started_link_links_nothing(
+    live_server: Any, app_on_emulator: Any, browser: Any, settings: Any
+) -> None:
+    settings.PLAID_REDIRECT_URI = f"{live_server.url}/link/oauth-return/"
+    page = _log_in(browser, live_server, "stray")
+    page.goto(f"{live_server.url}/link/oauth-return/?oauth_state_id=made-up")
+    page.get_by_text("No bank link was in progress in this browser").wait_for()
+    assert page.url.rstrip("/") == live_server.url
+    assert page.locator("#plaid-link-overlay-1").count() == 0
+    assert not PlaidItem.objects.exists()
+    page.close()
+
+
+@pytest.mark.parametrize(
+    ("password", "shown"),
+    [
+        (
+            "error_INSTITUTION_DOWN",
+            "Linking failed: This financial institution is not currently responding to "
+            "requests. We apologize for the inconvenience.",
+        ),
+        ("error_ITEM_LOCKED", "Linking failed: The given account has been locked"),
+        # No display_message from Plaid: a generic sentence, never the developer's message.
+        ("error_PRODUCTS_NOT_SUPPORTED", "Linking failed: Plaid could not connect to the bank."),
+    ],
+)
+def test_link_exit_with_an_error_shows_plaids_display_message(
+    live_server: Any, app_on_emulator: Any, browser: Any, password: str, shown: str
+) -> None:
+    page = _log_in(browser, live_server, "exit-error")
+    page.get_by_role("button", name="Link a bank").first.click()
+    frame = page.frame_locator("#plaid-link-iframe-1")
+    frame.get_by_role("button", name="Tartan Bank").click()
+    frame.get_by_label("Username").fill("user_good")
+    frame.get_by_label("Password").fill(password)
+    frame.get_by_role("button", name="Submit").click()
+    frame.get_by_role("button", name="Exit").click()
+    message = page.locator("[data-link-message]")
+    message.wait_for()
+    assert shown in message.inner_text()
+    assert "not supported by this Item" not in message.inner_text()
+    assert page.locator("#plaid-link-overlay-1").count() == 0
+    assert not PlaidItem.objects.exists()
+    page.close()

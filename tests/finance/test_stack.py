@@ -16,3 +16,72 @@ def test_make_run_says_where_the_app_and_the_api_docs_are() -> None:
     assert url == "http://127.0.0.1:8123/api/v1/docs/"
     assert resolve("/api/v1/docs/").url_name == "api_docs"  # the URL it names exists
     assert Client().get("/api/v1/docs/").status_code == 302  # (a login first)
+
+
+def read_env_file(path) -> dict[str, str]:
+    """Return the variables a process started with `path` as its .env would see."""
+    import environ
+
+    seen: dict[str, str] = {}
+    original = environ.Env.ENVIRON
+    environ.Env.ENVIRON = seen  # read_env fills this instead of os.environ
+    try:
+        environ.Env.read_env(path)
+    finally:
+        environ.Env.ENVIRON = original
+    return seen
+
+
+def test_make_run_writes_the_emulators_settings_to_env_for_the_commands(tmp_path, monkeypatch):
+    env_file = tmp_path / ".env"
+    env_file.write_text("SECRET_KEY=mine\nPLAID_CLIENT_ID=\nBALANCE_REFRESH_INTERVAL=300")
+    monkeypatch.setattr(stack, "ENV_FILE", env_file)
+
+    given = stack.emulator_settings("http://127.0.0.1:8765", {})
+    stack.env_file_set_run_settings({**given, "CELERY_BROKER_URL": "filesystem://"})
+
+    seen = read_env_file(env_file)
+    # What `make run`'s processes get is what a command run beside it reads from .env.
+    assert {name: seen[name] for name in given} == given
+    assert given == {
+        "PLAID_CLIENT_ID": stack.EMULATOR_CLIENT_ID,
+        "PLAID_SECRET": stack.EMULATOR_SECRET,
+        "PLAID_ENV": "sandbox",
+        "PLAID_HOST": "http://127.0.0.1:8765",
+        "PLAID_LINK_SCRIPT_URL": "http://127.0.0.1:8765/link/v2/stable/link-initialize.js",
+    }
+    assert seen["CELERY_BROKER_URL"] == "filesystem://"
+    assert (seen["SECRET_KEY"], seen["BALANCE_REFRESH_INTERVAL"]) == ("mine", "300")
+    assert env_file.stat().st_mode & 0o077 == 0  # the file holds secrets
+    # Every variable written is one the settings read.
+    settings_source = (stack.BASE_DIR / "finance" / "settings.py").read_text()
+    for name in seen:
+        assert f'"{name}"' in settings_source, name
+
+    # Stopped: the block is gone, the operator's lines are as they were.
+    stack.env_file_set_run_settings({})
+    assert (
+        env_file.read_text() == "SECRET_KEY=mine\nPLAID_CLIENT_ID=\nBALANCE_REFRESH_INTERVAL=300\n"
+    )
+    assert read_env_file(env_file).get("PLAID_CLIENT_ID") == ""
+
+
+def test_a_block_left_by_a_killed_run_is_ignored_and_replaced(tmp_path, monkeypatch):
+    env_file = tmp_path / ".env"
+    monkeypatch.setattr(stack, "ENV_FILE", env_file)
+    env_file.write_text("SECRET_KEY=mine\n")
+    stack.env_file_set_run_settings(stack.emulator_settings("http://127.0.0.1:9999", {}))
+    text = env_file.read_text()
+    # At the next start the old block does not count as the operator's Plaid keys...
+    assert "PLAID_CLIENT_ID" not in stack.without_run_block(text)
+    assert stack.without_run_block(text) == "SECRET_KEY=mine\n"
+    # ...and the new run's block replaces it (one block, the new emulator's URL).
+    stack.env_file_set_run_settings(stack.emulator_settings("http://127.0.0.1:8765", {}))
+    text = env_file.read_text()
+    assert text.count(stack.RUN_BLOCK_BEGIN) == 1
+    assert read_env_file(env_file)["PLAID_HOST"] == "http://127.0.0.1:8765"
+
+
+def test_an_operators_link_script_url_is_kept() -> None:
+    given = stack.emulator_settings("http://127.0.0.1:8765", {"PLAID_LINK_SCRIPT_URL": "x"})
+    assert "PLAID_LINK_SCRIPT_URL" not in given

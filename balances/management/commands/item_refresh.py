@@ -12,6 +12,7 @@ from balances.services import queueing, refresh
 from balances.shared_state.api import SharedStateUnavailable
 
 from ._item_arg import add_item_argument, item_from
+from ._plaid_config import raise_if_operator_error, require_plaid_configured
 
 
 class Command(BaseCommand):
@@ -31,9 +32,11 @@ class Command(BaseCommand):
                 "(its owner must log in again, or `item_clear_error` to retry anyway)."
             )
         if options["sync"]:
+            require_plaid_configured()
             try:
                 result = refresh.item_refresh_in_process(item=item)
             except PlaidError as error:
+                raise_if_operator_error(error)
                 raise CommandError(f"{item}: Plaid said {error.code}: {error.message}") from error
             except refresh.ItemBusy as exc:
                 raise CommandError(f"{item}: not refreshed: {exc}.") from exc

@@ -13,6 +13,8 @@ from balances.plaid.errors import PlaidError
 from balances.services import queueing, refresh
 from balances.shared_state.api import SharedStateUnavailable
 
+from ._plaid_config import raise_if_operator_error, require_plaid_configured
+
 
 class Command(BaseCommand):
     help = "Refresh balances of active Items: queue tasks, or with --sync call Plaid now."
@@ -41,11 +43,13 @@ class Command(BaseCommand):
             self.stdout.write(f"Queued {queued} refresh task(s).")
             return
 
+        require_plaid_configured()
         failures = 0
         for item in items:
             try:
                 result = refresh.item_refresh_in_process(item=item)
             except PlaidError as error:
+                raise_if_operator_error(error)  # every other Item would fail the same way
                 failures += 1
                 self.stderr.write(f"{item}: {error.code} {error.message}")
                 continue

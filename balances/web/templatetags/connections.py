@@ -16,6 +16,9 @@ EXPIRY_WARNINGS = frozenset({"PENDING_EXPIRATION", "PENDING_DISCONNECT"})
 # Re-login errors whose own help text says what to do; the rest get RELOGIN_HELP.
 SPECIFIC_RELOGIN_HELP = frozenset({"ITEM_LOGIN_REQUIRED", "INVALID_CREDENTIALS", "ITEM_LOCKED"})
 RELOGIN_HELP = "Your bank needs you to sign in again. Reconnect this bank."
+# The bank had no balances as recent as the call accepted (Capital One's cards): not a
+# broken connection.
+OLD_BALANCES = "LAST_UPDATED_DATETIME_OUT_OF_RANGE"
 
 
 @register.simple_tag
@@ -32,6 +35,13 @@ def is_pending(item: PlaidItem) -> bool:
 @register.filter
 def has_expiry_warning(item: PlaidItem) -> bool:
     return item.warning_code in EXPIRY_WARNINGS
+
+
+@register.filter
+def has_old_balances(item: PlaidItem) -> bool:
+    """Whether `item`'s last refresh found no balances as recent as asked: the connection
+    works, the balances shown are the last ones (each says how old)."""
+    return item.error_code == OLD_BALANCES
 
 
 @register.filter

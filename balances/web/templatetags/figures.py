@@ -1,4 +1,5 @@
-"""Dashboard figures: signed amounts and percents for changes, utilization classes."""
+"""Dashboard figures: signed amounts and percents for changes, utilization classes, and
+how old a balance is ("as of …" when older than its refresh)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 from django import template
 from django.utils import timezone
 
-from balances.models import PlaidItem
+from balances.domain import balance_age
+from balances.models import Account, PlaidItem
 from balances.web.templatetags.money import MISSING, format_money
 
 register = template.Library()
@@ -55,6 +57,14 @@ def subtract(amount: Decimal | None, other: Decimal | None) -> Decimal | None:
 def is_stale(item: PlaidItem) -> bool:
     """Whether `item`'s balances are older than BALANCE_STALE_AFTER (or were never fetched)."""
     return item.is_stale
+
+
+@register.filter
+def balance_as_of(account: Account) -> datetime | None:
+    """Return when the bank last updated `account`'s balances if that is older than the
+    refresh that stored them (the page then says "as of …"), else None. Reads
+    `account.item` (select it with the account)."""
+    return balance_age.balance_as_of(account.balances_updated_at, account.item.last_refreshed_at)
 
 
 @register.filter

@@ -7,6 +7,7 @@
 - `profile`: the user's settings.
 - `api_tokens`: Settings → API tokens (create one, shown once; list; revoke).
 - `linking`: Plaid Link (link tokens, token exchange, update mode) and unlinking.
+- `keep`: choose which of two connections to one bank (linked twice) to keep.
 - `webhooks`: Plaid's webhook (verified by signature; the one CSRF-exempt view).
 - `health`: `/healthz/` for load balancers and monitoring.
 """

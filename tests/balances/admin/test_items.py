@@ -139,3 +139,21 @@ def test_refresh_action_queues_items(
 
 def test_items_cannot_be_added_by_hand(admin_client):
     assert admin_client.get(reverse("admin:balances_plaiditem_add")).status_code == 403
+
+
+def test_two_connections_at_one_bank_are_told_apart_by_their_masks(
+    admin_client, django_assert_max_num_queries
+):
+    owner = UserFactory(username="carol")
+    for masks in (["0000", "3333"], ["1111"]):
+        item = PlaidItemFactory(owner=owner, institution_name="Chase")
+        for mask in masks:
+            AccountFactory(item=item, mask=mask)
+    url = reverse("admin:balances_plaiditem_changelist")
+    page = admin_client.get(url).content.decode()
+    assert "2 (…0000, …3333)" in page and "1 (…1111)" in page
+    # The masks are one prefetch a page, not a query per row.
+    for _ in range(5):
+        PlaidItemFactory(owner=owner, institution_name="Chase")
+    with django_assert_max_num_queries(12):
+        admin_client.get(url)

@@ -77,6 +77,21 @@ def test_net_worth_is_per_currency_exact_and_unofficial_currencies_come_after(
     assert body["as_of"] == day_old.isoformat()
 
 
+def test_net_worth_counts_a_bank_linked_twice_once(
+    api: TokenClient, refreshed_user: Any, fake_plaid: Any
+) -> None:
+    from tests.helpers import link_again
+
+    link_again(fake_plaid, refreshed_user)
+    (usd,) = api.get("/api/v1/net-worth/").json()["totals"]
+    assert usd["net_worth"] == "44110.00"
+    history = api.get("/api/v1/net-worth/history/", {"range": "30d"}).json()
+    assert history["series"][0]["points"][-1]["net_worth"] == "44110.00"
+    listed = api.get("/api/v1/accounts/").json()
+    rows = listed.get("results", listed) if isinstance(listed, dict) else listed
+    assert sorted(a["mask"] for a in rows) == ["0000", "1111", "2222", "3333", "4444"]
+
+
 def test_net_worth_of_a_user_without_accounts_is_empty(make_client: Any) -> None:
     response = make_client(UserFactory()).get("/api/v1/net-worth/")
     assert response.status_code == 200

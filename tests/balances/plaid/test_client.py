@@ -222,6 +222,17 @@ def test_update_mode_sends_the_access_token_and_no_products(stub_plaid, link_set
     assert "webhook" not in body
 
 
+def test_redirect_uri_is_sent_when_given(stub_plaid, link_settings):
+    stub_plaid.reply("/link/token/create", LINK_REPLY)
+    plaid_client.link_token_create(
+        client_user_id="u1", redirect_uri="https://money.example.com/link/oauth-return/"
+    )
+    plaid_client.link_token_create(client_user_id="u1")
+    with_uri, without = (request[2] for request in stub_plaid.requests)
+    assert with_uri["redirect_uri"] == "https://money.example.com/link/oauth-return/"
+    assert "redirect_uri" not in without
+
+
 def test_update_mode_with_account_selection(stub_plaid, link_settings):
     stub_plaid.reply("/link/token/create", LINK_REPLY)
     plaid_client.link_token_create(client_user_id="u1", access_token="a", account_selection=True)

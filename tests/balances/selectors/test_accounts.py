@@ -173,3 +173,31 @@ def test_main_currency_and_currencies():
     assert accounts.currencies_for_user(user=user) == ["CAD"]
     Profile.objects.create(user=user, main_currency="CAD")
     assert accounts.main_currency_for(user=user) == "CAD"
+
+
+@pytest.mark.django_db
+def test_an_account_linked_twice_counts_once_in_balances_and_groups(refreshed_user, fake_plaid):
+    from balances.domain.totals import totals_by_currency
+    from tests.helpers import link_again
+
+    link_again(fake_plaid, refreshed_user)  # the checking account and the card again
+    balances = accounts.account_balances(user=refreshed_user)
+    assert len(balances) == 5
+    (usd,) = totals_by_currency(balances)
+    assert usd.net_worth == Decimal("44110")
+    groups = {g.key: g for g in accounts.group_balances(balances)}
+    assert groups["credit"].count == 1
+    assert groups["credit"].subtotals[0].amount == Decimal("410")
+    # Shown: both copies, the second marked with the account it repeats.
+    copies = [a for a in accounts.accounts_for_user(user=refreshed_user) if a.duplicate_of]
+    assert sorted(a.mask for a in copies) == ["0000", "3333"]
+
+
+@pytest.mark.django_db
+def test_balances_as_of_ignores_a_copy_of_another_connections_account(refreshed_user, fake_plaid):
+    from tests.helpers import link_again
+
+    before = accounts.balances_as_of(user=refreshed_user)
+    copy = Account.objects.get(pk=link_again(fake_plaid, refreshed_user, (0,)).accounts.get().pk)
+    Account.objects.filter(pk=copy.pk).update(balances_updated_at=datetime(2020, 1, 1, tzinfo=UTC))
+    assert accounts.balances_as_of(user=refreshed_user) == before

@@ -34,7 +34,9 @@ def make_user_with(accounts: int, items: int):
     user = UserFactory()
     made = [
         PlaidItemFactory(
-            owner=user, institution_name=f"Bank {n % 40}", last_refreshed_at=timezone.now()
+            owner=user,
+            institution_name=f"Bank {n}",  # one connection per bank (see the linked-twice test)
+            last_refreshed_at=timezone.now(),
         )
         for n in range(items)
     ]
@@ -251,3 +253,38 @@ def test_a_refresh_committing_mid_read_shows_as_pending_never_as_done_without_ac
     shown = sum(len(group.accounts) for group in board.groups)
     assert board.pending or shown == 5, (board.pending, shown)
     assert board.pending  # the Items were read before the refresh committed
+
+
+@pytest.mark.django_db
+def test_a_bank_linked_twice_counts_once_on_the_dashboard(refreshed_user, fake_plaid):
+    from tests.helpers import link_again
+
+    link_again(fake_plaid, refreshed_user)
+    board = dashboard_for_user(user=refreshed_user, range_key="30d", period_key="1m")
+    (usd,) = [t for t in board.totals if t.currency == "USD"]
+    assert usd.net_worth == Decimal("44110")
+    usd_history = next(h for h in board.history if h.currency == "USD")
+    assert usd_history.points[-1].net_worth == Decimal("44110")  # the chart's daily totals
+    assert sum(g.count for g in board.groups) == 5
+
+
+def test_connections_at_one_bank_cost_one_query_more_whatever_their_accounts(
+    django_assert_max_num_queries,
+):
+    """Telling two connections at one institution apart (their masks) reads their open
+    accounts once: one query, however many accounts or connections."""
+    counts = []
+    for accounts, items in SIZES[1:]:
+        user = make_user_with(accounts, items)
+        PlaidItem.objects.filter(owner=user).update(institution_name="Chase")
+        with django_assert_max_num_queries(8), CaptureQueriesContext(connection) as queries:
+            board = dashboard_for_user(
+                user=user,
+                range_key="90d",
+                period_key="1m",
+                accounts_per_group=20,
+                connections_shown=20,
+            )
+        counts.append(len(queries))
+        assert all(" (…" in entry.label for entry in board.connections)
+    assert len(set(counts)) == 1

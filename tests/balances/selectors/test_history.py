@@ -272,3 +272,17 @@ def test_account_history_of_a_closed_account_ends_when_it_closed(user):
     points = history.account_history(account=closed, start=None, end=TODAY)
     assert [p.day for p in points] == [TODAY - timedelta(days=d) for d in (4, 3, 2)]
     assert history.account_history(account=AccountFactory(), start=None, end=TODAY) == []
+
+
+def test_history_never_counts_a_copy_of_another_connections_account():
+    user = UserFactory()
+    cash = AccountFactory(item=PlaidItemFactory(owner=user), current=Decimal("110"))
+    copy = AccountFactory(
+        item=PlaidItemFactory(owner=user), current=Decimal("110"), duplicate_of=cash
+    )
+    for account in (cash, copy):
+        snap(account, TODAY - timedelta(days=1), "110")
+    assert [a.pk for a in history.history_accounts(user=user)] == [cash.pk]
+    net_worth.net_worth_rebuild(user_id=user.pk, end=TODAY)
+    (usd,) = history.net_worth_series(user=user, start=TODAY - timedelta(days=2), end=TODAY)
+    assert {p.net_worth for p in usd.points} == {Decimal("110")}

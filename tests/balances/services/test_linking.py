@@ -11,6 +11,7 @@ from balances import tasks
 from balances.models import Account, BalanceSnapshot, PlaidCall, PlaidItem, Profile
 from balances.plaid.errors import PlaidError
 from balances.plaid.link_metadata import MetadataError, parse_link_metadata
+from balances.selectors.items import items_sharing_accounts
 from balances.services import linking, store
 from tests.factories import PlaidItemFactory, UserFactory
 from tests.helpers import new_link
@@ -63,6 +64,24 @@ def test_update_mode_token_uses_the_items_access_token(fake_plaid):
     assert reconnect["account_selection"] is False
     assert new_accounts["account_selection"] is True
     assert reconnect["client_user_id"] == str(Profile.objects.get(user=item.owner).plaid_user_id)
+
+
+def test_every_link_token_carries_the_redirect_uri_when_set(fake_plaid, settings):
+    settings.PLAID_REDIRECT_URI = "https://money.example.com/link/oauth-return/"
+    item = PlaidItemFactory()
+    linking.link_token_create_for_user(user=item.owner)
+    linking.link_token_create_for_item(item=item)
+    linking.link_token_create_for_item(item=item, account_selection=True)
+    uris = [r["redirect_uri"] for r in fake_plaid.link_token_requests]
+    assert uris == ["https://money.example.com/link/oauth-return/"] * 3
+
+
+def test_no_redirect_uri_setting_sends_none(fake_plaid, settings):
+    settings.PLAID_REDIRECT_URI = ""
+    item = PlaidItemFactory()
+    linking.link_token_create_for_user(user=item.owner)
+    linking.link_token_create_for_item(item=item)
+    assert [r["redirect_uri"] for r in fake_plaid.link_token_requests] == [None, None]
 
 
 # --- Linking ------------------------------------------------------------------------------
@@ -240,7 +259,7 @@ def test_metadata_parses_plaid_links_shape():
     )
     assert metadata is not None
     assert (metadata.institution_id, metadata.institution_name) == ("ins_3", "Chase")
-    assert metadata.masks == frozenset({"0000"})
+    assert [a.mask for a in metadata.accounts] == ["0000", ""]
     assert parse_link_metadata(None) is None
 
 
@@ -344,3 +363,144 @@ def test_unlink_failing_at_plaid_changes_nothing(fake_plaid, code, retryable, me
         linking.item_unlink(item=item)
     assert PlaidItem.objects.count() == Account.objects.count() == 1
     assert BalanceSnapshot.objects.count() == 1
+
+
+# --- A bank linked twice never counts twice -------------------------------------------------
+
+
+def usd_net_worth(user):
+    from balances.domain.totals import totals_by_currency
+    from balances.selectors import accounts
+
+    (usd,) = totals_by_currency(accounts.account_balances(user=user))
+    return usd.net_worth
+
+
+def todays_net_worth(user):
+    from balances.models import NetWorthDay
+
+    row = NetWorthDay.objects.get(user=user, currency="USD", day=timezone.localdate())
+    return row.assets - row.liabilities
+
+
+def link_subset(fake_plaid, user, indexes, **kwargs):
+    """Link the example bank again with only the accounts at `indexes` ticked (new Plaid
+    ids, as a second Item has): no Link metadata, as the sandbox command and a browser
+    that sends none."""
+    public_token, _, _ = new_link(fake_plaid)
+    reply = fake_plaid.replies[fake_plaid.public_tokens[public_token][0]]
+    reply["accounts"] = [
+        {**a, "account_id": f"{a['account_id']}-again"}
+        for i, a in enumerate(reply["accounts"])
+        if i in indexes
+    ]
+    item = linking.item_link(user=user, public_token=public_token, **kwargs)
+    store.item_refresh_balances(item=item)
+    return item
+
+
+def test_relinking_a_subset_of_accounts_never_changes_net_worth(fake_plaid):
+    user = UserFactory()
+    first = linked_with_accounts(fake_plaid, user)
+    assert usd_net_worth(user) == todays_net_worth(user) == 44110
+    second = link_subset(fake_plaid, user, {0, 3})  # the checking account and the card
+    store.item_refresh_balances(item=first)
+    assert PlaidItem.objects.filter(owner=user).count() == 2
+    assert usd_net_worth(user) == todays_net_worth(user) == 44110
+    copies = Account.objects.filter(item=second)
+    assert {a.duplicate_of.item_id for a in copies} == {first.pk}
+    assert {(a.mask, a.duplicate_of.mask) for a in copies} == {("0000", "0000"), ("3333", "3333")}
+    assert items_sharing_accounts(item=second) == [first]
+    assert items_sharing_accounts(item=first) == [second]
+    assert fake_plaid.removed == []
+
+
+def test_a_subset_linked_first_then_the_whole_bank_counts_each_account_once(fake_plaid):
+    user = UserFactory()
+    first = link_subset(fake_plaid, user, {1})
+    second = linked_with_accounts(fake_plaid, user)
+    assert usd_net_worth(user) == todays_net_worth(user) == 44110
+    (copy,) = Account.objects.filter(item=second, duplicate_of__isnull=False)
+    assert (copy.mask, copy.duplicate_of.item_id) == ("1111", first.pk)
+
+
+def test_the_same_accounts_reported_by_plaid_are_a_duplicate_whatever_link_claims(fake_plaid):
+    user = UserFactory()
+    existing = linked_with_accounts(fake_plaid, user)
+    public_token, metadata, _ = new_link(fake_plaid)
+    for account in metadata["accounts"]:
+        account["mask"] = "9" + account["mask"][1:]  # the browser's word is not Plaid's
+    with pytest.raises(linking.ItemAlreadyLinked):
+        linking.item_link(
+            user=user, public_token=public_token, metadata=parse_link_metadata(metadata)
+        )
+    assert list(PlaidItem.objects.all()) == [existing]
+    assert fake_plaid.removed == [fake_plaid.public_tokens[public_token][0]]
+
+
+def test_the_sandbox_path_has_the_duplicate_guard_too(fake_plaid):
+    user = UserFactory()
+    first = linking.item_link_sandbox(user=user, institution_id="ins_3", queue_refresh=False)
+    store.item_refresh_balances(item=first)
+    with pytest.raises(linking.ItemAlreadyLinked) as raised:
+        linking.item_link_sandbox(user=user, institution_id="ins_3", queue_refresh=False)
+    assert raised.value.existing == first
+    assert list(PlaidItem.objects.all()) == [first]
+    assert len(fake_plaid.removed) == 1 and fake_plaid.removed[0] != first.access_token
+    assert usd_net_worth(user) == 44110
+
+
+def test_accounts_unreadable_after_the_exchange_removes_the_new_item(fake_plaid, monkeypatch):
+    user = UserFactory()
+
+    def down(access_token):
+        raise PlaidError(code="INTERNAL_SERVER_ERROR", message="down", retryable=True)
+
+    monkeypatch.setattr("balances.plaid.client.accounts_get", down)
+    public_token, metadata, _ = new_link(fake_plaid)
+    with pytest.raises(linking.LinkError, match="could not list this bank's accounts"):
+        linking.item_link(
+            user=user, public_token=public_token, metadata=parse_link_metadata(metadata)
+        )
+    assert PlaidItem.objects.count() == 0
+    assert fake_plaid.removed == [fake_plaid.public_tokens[public_token][0]]
+
+
+def test_keeping_one_connection_removes_the_other_at_plaid_and_here(fake_plaid):
+    user = UserFactory()
+    first = linked_with_accounts(fake_plaid, user)
+    second = link_subset(fake_plaid, user, {0, 3})
+    removed = linking.item_keep(keep=second)
+    assert removed == ["Chase"]
+    assert fake_plaid.removed == [first.access_token]
+    assert list(PlaidItem.objects.filter(owner=user)) == [second]
+    assert not Account.objects.filter(duplicate_of__isnull=False).exists()
+    # The kept connection's accounts count now: checking 110 - card 410.
+    assert usd_net_worth(user) == todays_net_worth(user) == -300
+
+
+def test_unlinking_the_older_connection_makes_the_copies_count(fake_plaid):
+    user = UserFactory()
+    first = linked_with_accounts(fake_plaid, user)
+    second = link_subset(fake_plaid, user, {4})
+    linking.item_unlink(item=first)
+    assert Account.objects.get(item=second).duplicate_of is None
+    assert usd_net_worth(user) == todays_net_worth(user) == 43200
+
+
+def test_accounts_added_in_update_mode_never_count_twice(fake_plaid, queued_refreshes):
+    user = UserFactory()
+    linked_with_accounts(fake_plaid, user)
+    second = link_subset(fake_plaid, user, {0})
+    # Plaid reports the card as new at the second connection; update mode adds it.
+    first_reply = fake_plaid.replies[PlaidItem.objects.exclude(pk=second.pk).get().access_token]
+    fake_plaid.replies[second.access_token]["accounts"].append(
+        {**first_reply["accounts"][3], "account_id": "card-again"}
+    )
+    second.new_accounts_available = True
+    second.save()
+    linking.item_update_complete(item=second)
+    store.item_refresh_balances(item=second)
+    card = Account.objects.get(item=second, plaid_account_id="card-again")
+    assert card.duplicate_of is not None and card.duplicate_of.mask == "3333"
+    assert usd_net_worth(user) == todays_net_worth(user) == 44110

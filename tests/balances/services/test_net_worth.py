@@ -268,3 +268,20 @@ def test_a_change_stored_late_for_a_day_reaches_the_days_after_it():
     )
     (usd,) = history.net_worth_series(user=user, start=DAY0, end=day1)
     assert [p.assets for p in usd.points] == [Decimal(30), Decimal(35)]
+
+
+def test_a_copy_of_another_connections_account_adds_nothing(refreshed_user, fake_plaid):
+    from tests.helpers import link_again
+
+    again = link_again(fake_plaid, refreshed_user)
+    copy = Account.objects.filter(item=again).first()
+    assert AccountState.of(copy).current is None
+    # A refresh of the copy's connection with changed balances changes no total.
+    for account in fake_plaid.replies[again.access_token]["accounts"]:
+        account["balances"]["current"] += 1000
+    store.item_refresh_balances(item=again)
+    usd = NetWorthDay.objects.get(user=refreshed_user, currency="USD", day=timezone.localdate())
+    assert (usd.net_worth, usd.accounts) == (Decimal("44110"), 5)
+    net_worth.net_worth_rebuild(user_id=refreshed_user.pk)
+    usd = NetWorthDay.objects.get(user=refreshed_user, currency="USD", day=timezone.localdate())
+    assert (usd.net_worth, usd.accounts) == (Decimal("44110"), 5)

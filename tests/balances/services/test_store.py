@@ -224,3 +224,82 @@ def test_a_store_costs_the_same_statements_whatever_the_number_of_accounts(fake_
         assert (result.accounts_updated, result.snapshots_written) == (n, n)
         counts[n] = len(queries)
     assert counts[2] == counts[20]  # statements per store, none per account
+
+
+# --- Capital One: min_last_updated_datetime -------------------------------------------------
+
+CAPITAL_ONE = "ins_128026"
+
+
+def _capital_one_item(fake_plaid, types: list[str]) -> PlaidItem:
+    """A Capital One Item whose reply (and known accounts, when `types`) are the example's
+    first accounts, retyped to `types` (none known: the first refresh)."""
+    item = PlaidItemFactory(institution_id=CAPITAL_ONE, institution_name="Capital One")
+    reply = fake_plaid.add_item(item.access_token)
+    reply["item"]["institution_id"] = CAPITAL_ONE
+    if types:
+        reply["accounts"] = reply["accounts"][: len(types)]
+        for account, type_ in zip(reply["accounts"], types, strict=True):
+            account["type"] = type_
+        store.item_store_balances(
+            item=item, result=fake_plaid.accounts_get(item.access_token), now=timezone.now()
+        )
+    return item
+
+
+@pytest.mark.parametrize("types", [[], ["depository", "credit"], ["credit"]])
+def test_a_capital_one_card_is_asked_for_with_the_oldest_balance_accepted(
+    fake_plaid, settings, types
+):
+    settings.PLAID_MIN_LAST_UPDATED_HOURS = 30
+    item = _capital_one_item(fake_plaid, types)
+    before = timezone.now()
+    store.item_refresh_balances(item=item)
+    after = timezone.now()
+    [options] = fake_plaid.balance_options
+    oldest = options["min_last_updated_datetime"]
+    assert oldest.tzinfo is not None
+    assert before - timedelta(hours=30) <= oldest <= after - timedelta(hours=30)
+
+
+def test_the_option_stays_out_of_calls_that_do_not_need_it(fake_plaid, item):
+    checking_only = _capital_one_item(fake_plaid, ["depository", "depository"])
+    store.item_refresh_balances(item=checking_only)
+    store.item_refresh_balances(item=item)  # Chase, with a credit card
+    store.item_refresh_balances(item=item, realtime=False)  # /accounts/get has no such option
+    assert fake_plaid.balance_options == [{}, {}]
+    # A Capital One card among them: the option goes with the call.
+    store.item_refresh_balances(item=_capital_one_item(fake_plaid, ["credit"]))
+    assert "min_last_updated_datetime" in fake_plaid.balance_options[-1]
+
+
+def test_a_card_balance_keeps_the_time_plaid_last_updated_it(fake_plaid):
+    item = _capital_one_item(fake_plaid, [])
+    hours_ago = (timezone.now() - timedelta(hours=6)).replace(microsecond=0)
+    reply = fake_plaid.replies[item.access_token]
+    card = next(a for a in reply["accounts"] if a["type"] == "credit")
+    card["balances"]["last_updated_datetime"] = hours_ago.isoformat()
+    store.item_refresh_balances(item=item)
+    item.refresh_from_db()
+    stored = Account.objects.get(item=item, plaid_account_id=card["account_id"])
+    assert stored.balances_updated_at == hours_ago
+    assert stored.balances_updated_at < item.last_refreshed_at
+
+
+def test_a_copy_counts_again_when_the_account_it_copies_closes(fake_plaid):
+    """A bank linked twice: when the counted account closes at a refresh, its copy in the
+    other connection counts from then on (never neither, never both)."""
+    from balances.services import duplicates
+
+    first = PlaidItemFactory(institution_id="ins_3")
+    second = PlaidItemFactory(owner=first.owner, institution_id="ins_3")
+    for item in (first, second):
+        fake_plaid.add_item(item.access_token)
+        store.item_refresh_balances(item=item)
+    duplicates.accounts_mark_duplicates(user_id=first.owner_id, institution_id="ins_3")
+    counted = Account.objects.counted().filter(mask="4444")
+    assert [a.item_id for a in counted] == [first.pk]
+    del fake_plaid.replies[first.access_token]["accounts"][4]  # the money market closes
+    store.item_refresh_balances(item=first)
+    assert [a.item_id for a in counted.all()] == [second.pk]
+    assert Account.objects.counted().count() == 5  # each account once

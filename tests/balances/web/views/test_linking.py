@@ -6,6 +6,8 @@ The dashboard's Link buttons and banners: tests/balances/web/views/test_dashboar
 """
 
 import json
+import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -207,8 +209,7 @@ def test_linking_the_same_bank_again_is_caught(client, user, fake_plaid, queued_
     first_token, metadata, _ = new_link(fake_plaid)
     exchange(client, first_token, metadata)
     item = PlaidItem.objects.get()
-    for account in fake_plaid.replies[item.access_token]["accounts"]:
-        AccountFactory(item=item, plaid_account_id=account["account_id"], mask=account["mask"])
+    assert item.accounts.count() == 5  # stored from /accounts/get at the exchange
     second_token, metadata, _ = new_link(fake_plaid)
     response = exchange(client, second_token, metadata)
     assert response.status_code == 200
@@ -217,6 +218,128 @@ def test_linking_the_same_bank_again_is_caught(client, user, fake_plaid, queued_
     assert fake_plaid.removed == [fake_plaid.public_tokens[second_token][0]]
     page = text(client.get(reverse("dashboard")))
     assert "Chase is already linked with these accounts, so nothing was added." in page
+
+
+# --- OAuth return (/link/oauth-return/) ------------------------------------------------------
+
+OAUTH_RETURN = "/link/oauth-return/?oauth_state_id=7d8a1c2e-4b7f-4e2a-9f3c-1a2b3c4d5e6f"
+
+
+def _resume_token(response):
+    """The link token the return page hands to static/js/link.js, or None."""
+    found = re.search(r'data-oauth-link-token="([^"]*)"', response.content.decode())
+    return found.group(1) if found else None
+
+
+def _refused(client, response, message):
+    assert response.status_code == 302
+    assert response.url == reverse("dashboard")
+    assert message in text(client.get(reverse("dashboard")))
+
+
+def test_oauth_return_reopens_link_with_the_sessions_token_never_the_urls(client, user, fake_plaid):
+    assert post_json(client, reverse("link_token")).status_code == 200
+    response = client.get(OAUTH_RETURN + "&link_token=link-sandbox-evil")
+    assert response.status_code == 200
+    assert _resume_token(response) == "link-sandbox-fake-1"
+    assert "link-sandbox-evil" not in response.content.decode()
+    assert 'data-exchange-url="/link/exchange/"' in response.content.decode()
+    assert "data-link-complete-url" not in response.content.decode()
+    assert "no-store" in response["Cache-Control"]
+    assert [name for name, _ in fake_plaid.calls] == ["/link/token/create"]
+
+
+def test_oauth_return_resumes_the_latest_link(client, user, fake_plaid):
+    post_json(client, reverse("link_token"))
+    post_json(client, reverse("link_token"))
+    assert _resume_token(client.get(OAUTH_RETURN)) == "link-sandbox-fake-2"
+
+
+def test_oauth_return_then_the_exchange_links_the_bank_once(
+    client, user, fake_plaid, queued_refreshes
+):
+    post_json(client, reverse("link_token"))
+    assert client.get(OAUTH_RETURN).status_code == 200
+    public_token, metadata, _ = new_link(fake_plaid)
+    assert exchange(client, public_token, metadata).status_code == 200
+    assert PlaidItem.objects.filter(owner=user).count() == 1
+    # The link is finished: the same return again resumes nothing.
+    _refused(client, client.get(OAUTH_RETURN), "No bank link was in progress in this browser")
+
+
+def test_oauth_return_in_update_mode_keeps_reconnected_working(
+    client, user, fake_plaid, queued_refreshes, django_capture_on_commit_callbacks
+):
+    item = _broken_item(user)
+    assert post_json(client, reverse("item_link_token", args=[item.pk])).status_code == 200
+    response = client.get(OAUTH_RETURN)
+    assert _resume_token(response) == "link-sandbox-fake-1"
+    complete_url = reverse("item_update_complete", args=[item.pk])
+    assert f'data-link-complete-url="{complete_url}"' in response.content.decode()
+    assert "Finishing the reconnection of Chase" in text(response)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post_json(client, complete_url).status_code == 200
+    item.refresh_from_db()
+    assert item.status == PlaidItem.Status.HEALTHY
+    _refused(client, client.get(OAUTH_RETURN), "No bank link was in progress in this browser")
+
+
+def test_oauth_return_without_a_started_link_links_nothing(client, user, fake_plaid):
+    response = client.get(OAUTH_RETURN)
+    _refused(client, response, "No bank link was in progress in this browser")
+    assert fake_plaid.calls == []
+    assert not PlaidItem.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["", "?oauth_state_id=", "?oauth_state_id=a%20b", "?oauth_state_id=" + "a" * 129, "?x=1"],
+)
+def test_oauth_return_without_a_valid_state_links_nothing(client, user, fake_plaid, query):
+    post_json(client, reverse("link_token"))
+    response = client.get("/link/oauth-return/" + query)
+    _refused(client, response, "This return from your bank is not a valid Plaid link")
+    # The started link stays: the real return can still come.
+    assert _resume_token(client.get(OAUTH_RETURN)) == "link-sandbox-fake-1"
+
+
+def test_oauth_return_after_the_link_token_expired_links_nothing(client, user, fake_plaid):
+    post_json(client, reverse("link_token"))
+    session = client.session
+    note = session["oauth_link"]
+    note["started"] -= 4 * 60 * 60 + 1  # Plaid's link tokens live 4 hours
+    session["oauth_link"] = note
+    session.save()
+    response = client.get(OAUTH_RETURN)
+    _refused(client, response, "This bank link took longer than Plaid allows (4 hours)")
+    _refused(client, client.get(OAUTH_RETURN), "No bank link was in progress in this browser")
+
+
+def test_oauth_return_to_another_user_links_nothing(client, user, fake_plaid):
+    post_json(client, reverse("link_token"))
+    other = UserFactory()
+    client.force_login(other)  # another sign-in on the same browser
+    _refused(client, client.get(OAUTH_RETURN), "No bank link was in progress in this browser")
+    # A note of another user's in this session (however it got there) is refused too.
+    session = client.session
+    session["oauth_link"] = {"user": user.pk, "token": "link-sandbox-a", "started": time.time()}
+    session.save()
+    response = client.get(OAUTH_RETURN)
+    _refused(client, response, "another sign-in started")
+    assert not PlaidItem.objects.exists()
+
+
+def test_oauth_return_for_a_connection_that_is_gone(client, user, fake_plaid):
+    item = _broken_item(user)
+    post_json(client, reverse("item_link_token", args=[item.pk]))
+    item.delete()
+    _refused(client, client.get(OAUTH_RETURN), "The connection being reconnected is gone")
+
+
+def test_oauth_return_needs_a_login(client, fake_plaid):
+    response = client.get(OAUTH_RETURN)
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("login"))
 
 
 # --- Update mode ----------------------------------------------------------------------------
