@@ -110,8 +110,9 @@ def test_a_copys_account_page_says_where_it_counts(client, linked_twice):
     copy = Account.objects.get(item=second, mask="0000")
     page = text(client.get(reverse("account_detail", args=[copy.pk])))
     assert "also in your other Chase connection and counts there, not here" in page
-    assert reverse("item_keep", args=[second.pk]) in client.get(
-        reverse("account_detail", args=[copy.pk])
-    ).content.decode()
+    assert (
+        reverse("item_keep", args=[second.pk])
+        in client.get(reverse("account_detail", args=[copy.pk])).content.decode()
+    )
     counted = Account.objects.get(item=first, mask="0000")
     assert "counts there" not in text(client.get(reverse("account_detail", args=[counted.pk])))
