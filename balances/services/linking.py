@@ -263,8 +263,8 @@ def item_update_complete(*, item: PlaidItem) -> bool:
 def _item_sync_accounts(*, item: PlaidItem) -> None:
     """Store the accounts Plaid now reports for `item` (`/accounts/get`, no fee) and mark
     those another connection of its owner holds, so accounts added in update mode never
-    count twice. Best effort: on failure (logged) the next refresh stores and marks them
-    (`store.item_store_balances` marks copies when accounts come or go)."""
+    count twice. Best effort: on failure (logged) the refresh stores them, and the next
+    link or unlink at the institution marks them."""
     try:
         reply = client.accounts_get(item.access_token)
         with transaction.atomic():

@@ -19,7 +19,7 @@ from balances.models import Account, BalanceSnapshot, PlaidCall, PlaidItem
 from balances.plaid import client
 from balances.plaid.errors import PlaidError
 from balances.plaid.types import AccountsResult
-from balances.services import bulk, calls, duplicates, errors, net_worth
+from balances.services import bulk, calls, errors, net_worth
 
 logger = logging.getLogger(__name__)
 
@@ -300,17 +300,6 @@ def item_store_balances(
             after=[net_worth.AccountState.of(a) for a in accounts],
             day=timezone.localdate(now),
         )
-        if (created or closed) and item.institution_id:
-            # A bank linked twice (`duplicates.py`): an account that appears or closes may
-            # change which copy counts. Only when the owner has another connection at this
-            # institution: one cheap query otherwise, and only when accounts came or went.
-            others = PlaidItem.objects.filter(
-                owner_id=item.owner_id, institution_id=item.institution_id
-            ).exclude(pk=item.pk)
-            if others.exists():
-                duplicates.accounts_mark_duplicates(
-                    user_id=item.owner_id, institution_id=item.institution_id
-                )
     return RefreshResult(
         accounts_created=len(created),
         accounts_updated=updated,

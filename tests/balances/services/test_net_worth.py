@@ -213,7 +213,9 @@ def test_concurrent_writers_of_a_new_day_add_up(monkeypatch):
 
 
 def test_unlink_sums_the_remaining_history_again(refreshed_user, fake_plaid):
-    other = PlaidItemFactory(owner=refreshed_user, institution_name="Other Bank")
+    other = PlaidItemFactory(
+        owner=refreshed_user, institution_id="ins_other", institution_name="Other Bank"
+    )
     fake_plaid.add_item(other.access_token)
     store.item_refresh_balances(item=other)
     assert todays_rows(refreshed_user)["USD"][2] == 10

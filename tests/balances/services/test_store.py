@@ -284,22 +284,3 @@ def test_a_card_balance_keeps_the_time_plaid_last_updated_it(fake_plaid):
     stored = Account.objects.get(item=item, plaid_account_id=card["account_id"])
     assert stored.balances_updated_at == hours_ago
     assert stored.balances_updated_at < item.last_refreshed_at
-
-
-def test_a_copy_counts_again_when_the_account_it_copies_closes(fake_plaid):
-    """A bank linked twice: when the counted account closes at a refresh, its copy in the
-    other connection counts from then on (never neither, never both)."""
-    from balances.services import duplicates
-
-    first = PlaidItemFactory(institution_id="ins_3")
-    second = PlaidItemFactory(owner=first.owner, institution_id="ins_3")
-    for item in (first, second):
-        fake_plaid.add_item(item.access_token)
-        store.item_refresh_balances(item=item)
-    duplicates.accounts_mark_duplicates(user_id=first.owner_id, institution_id="ins_3")
-    counted = Account.objects.counted().filter(mask="4444")
-    assert [a.item_id for a in counted] == [first.pk]
-    del fake_plaid.replies[first.access_token]["accounts"][4]  # the money market closes
-    store.item_refresh_balances(item=first)
-    assert [a.item_id for a in counted.all()] == [second.pk]
-    assert Account.objects.counted().count() == 5  # each account once
