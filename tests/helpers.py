@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+import shutil
+import socket
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -67,3 +70,33 @@ def link_again(fake: FakePlaid, user: Any, indexes: tuple[int, ...] = (0, 3)) ->
     item = linking.item_link(user=user, public_token=public_token, queue_refresh=False)
     store.item_refresh_balances(item=item)
     return item
+
+
+ROOT = Path(__file__).resolve().parents[1]
+# What a copy of the source tree leaves out: local state, caches, the developer's own
+# virtualenv and `.env` (a fresh clone has none of them).
+NOT_COPIED = shutil.ignore_patterns(
+    ".git",
+    ".venv",
+    ".env",
+    "var",
+    "staticfiles",
+    "__pycache__",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".ruff_cache",
+    "node_modules",
+)
+
+
+def copy_source_tree(destination: Path) -> Path:
+    """Copy the project's source tree to `destination` as a fresh clone would hold it."""
+    shutil.copytree(ROOT, destination, ignore=NOT_COPIED)
+    return destination
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,27 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import copy_source_tree, free_port
+
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
-
-ROOT = Path(__file__).resolve().parents[2]
-NOT_COPIED = shutil.ignore_patterns(
-    ".git",
-    ".venv",
-    ".env",
-    "var",
-    "staticfiles",
-    "__pycache__",
-    ".pytest_cache",
-    ".mypy_cache",
-    ".ruff_cache",
-    "node_modules",
-)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def clean_environment() -> dict[str, str]:
@@ -59,7 +39,7 @@ def clean_environment() -> dict[str, str]:
 @pytest.fixture
 def app(tmp_path: Path) -> Path:
     app = tmp_path / "app"
-    shutil.copytree(ROOT, app, ignore=NOT_COPIED)
+    copy_source_tree(app)
     return app
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -20,16 +19,11 @@ from cryptography.fernet import Fernet
 from balances.models import BeatRun
 from balances.services.beat import beat_run_record
 from tests.e2e.conftest import ROOT, database_url
+from tests.helpers import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 PROXY = {"X-Forwarded-Proto": "https"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def procfile_command(name: str) -> str:

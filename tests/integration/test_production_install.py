@@ -15,9 +15,7 @@ import json
 import os
 import re
 import secrets
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +28,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 from django.db import connection
 
+from tests.helpers import copy_source_tree, free_port
 from tests.services import require_service, tcp_open
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
@@ -39,19 +38,6 @@ ROOT = Path(__file__).resolve().parents[2]
 # which passes its PG_URL; the database named there is not used).
 SERVER = urlsplit(os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/"))
 PG_URL = SERVER._replace(path="/postgres").geturl()
-# Not copied: local state, caches, the developer's own virtualenv and `.env`.
-NOT_COPIED = shutil.ignore_patterns(
-    ".git",
-    ".venv",
-    ".env",
-    "var",
-    "staticfiles",
-    "__pycache__",
-    ".pytest_cache",
-    ".mypy_cache",
-    ".ruff_cache",
-    "node_modules",
-)
 
 
 def readme_setup_commands() -> list[str]:
@@ -66,12 +52,6 @@ def readme_setup_commands() -> list[str]:
         if command:
             commands.append(command)
     return commands
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def fill_in_env(env_file: Path, values: dict[str, str]) -> None:
@@ -142,7 +122,7 @@ def test_readme_production_steps_install_migrate_and_serve_on_postgresql(
     from cryptography.fernet import Fernet
 
     app = tmp_path / "app"
-    shutil.copytree(ROOT, app, ignore=NOT_COPIED)
+    copy_source_tree(app)
     env = {
         k: v
         for k, v in os.environ.items()
