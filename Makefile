@@ -16,14 +16,20 @@ help:
 	@echo "make test   lint, type-check and run the whole test suite on SQLite and PostgreSQL"
 	@echo "make bench  run the benchmarks in bench/ and update docs/BENCHMARKS.md"
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# Running needs only requirements.txt; the checks add the dev set (linters, a browser driver).
+$(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.runtime requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-run: $(VENV)/.installed
-	$(PY) -m finance.stack
+# finance.stack exits 0 on Ctrl-C: make stays quiet (no "Error 130").
+run: $(VENV)/.runtime
+	@$(PY) -m finance.stack
 
 test: lint unit
 

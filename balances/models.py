@@ -1,6 +1,7 @@
 """Linked Plaid Items, their Accounts, the append-only balance history and its daily totals;
 accounts and assets entered by hand with their dated values; the read API's personal
-access tokens (stored as hashes).
+access tokens (stored as hashes); households: one user's balances shared with another,
+view-only.
 
 Also the rules that belong to one row and must read the same in SQL and in Python: which
 Items are active, stale or pending a refresh (`PlaidItemQuerySet`, `PlaidItem`'s
@@ -113,6 +114,10 @@ class PlaidItem(models.Model):
     error_at = models.DateTimeField(null=True, blank=True)
     last_refreshed_at = models.DateTimeField(
         null=True, blank=True, help_text="Last successful balance refresh."
+    )
+    # Refreshes from Plaid's cache (/accounts/get) set only `last_refreshed_at`.
+    last_realtime_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last successful real-time (billed) balance refresh."
     )
     # The one record of a pending refresh (services/pending.py writes it).
     refresh_requested_at = models.DateTimeField(
@@ -516,6 +521,10 @@ class Profile(models.Model):
     main_currency = models.CharField(
         max_length=3, default="USD", help_text="Shown first wherever totals are per currency."
     )
+    # An IANA name ("Europe/Paris"); blank: the site's TIME_ZONE, until the user chooses.
+    time_zone = models.CharField(
+        max_length=64, blank=True, default="", help_text="Times are shown in this zone."
+    )
 
     def __str__(self) -> str:
         return f"Profile of {self.user}"
@@ -540,6 +549,26 @@ class BeatRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task} @ {self.ran_at:%Y-%m-%d %H:%M:%S}"
+
+
+class BalanceBudgetMonth(models.Model):
+    """The month's reservation counter of PLAID_BALANCE_MONTHLY_BUDGET (one row a month).
+
+    `reserved` counts the real-time calls the budget allowed this month (taken before each
+    call by one conditional UPDATE, so two workers cannot both take the last one);
+    `spent_at` is when it first refused one. See `services/budget.py`.
+    """
+
+    # The first day of the month, in TIME_ZONE.
+    month = models.DateField(unique=True)
+    reserved = models.PositiveIntegerField(default=0)
+    spent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "Plaid balance budget month"
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m}: {self.reserved} reserved"
 
 
 class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
@@ -601,3 +630,305 @@ class ApiToken(models.Model):
     @property
     def can_write(self) -> bool:
         return self.scope == self.Scope.WRITE
+
+
+class HouseholdShare(models.Model):
+    """One user (`owner`) letting another (`viewer`) see their balances, view-only.
+
+    Invited, then accepted or declined by the viewer; either side ends it. Only an
+    accepted share shows anything: all the owner's accounts (`all_accounts`, including
+    ones linked later) or only the chosen `accounts` and `manual_accounts`. What a user
+    may see is answered in one place, `selectors/households.py`; writes are in
+    `services/households.py`. Ended and declined shares are kept as a record.
+    """
+
+    class State(models.TextChoices):
+        INVITED = "invited", "Invited"
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+        ENDED = "ended", "Ended"
+
+    # The states in which a share is current (at most one per owner and viewer).
+    OPEN_STATES = (State.INVITED, State.ACCEPTED)
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="shares_given"
+    )
+    viewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="shares_received"
+    )
+    state = models.CharField(max_length=10, choices=State.choices, default=State.INVITED)
+    all_accounts = models.BooleanField(
+        default=True, help_text="Every account of the owner, including ones linked later."
+    )
+    accounts = models.ManyToManyField(Account, blank=True, related_name="+")
+    manual_accounts = models.ManyToManyField(ManualAccount, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    responded_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "household share"
+        ordering = ["owner", "viewer", "-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "viewer"],
+                condition=Q(state__in=["invited", "accepted"]),
+                name="household_share_one_open",
+            ),
+            models.CheckConstraint(
+                condition=~Q(owner=F("viewer")), name="household_share_not_to_self"
+            ),
+        ]
+        indexes = [models.Index(fields=["viewer", "state"])]
+
+    def __str__(self) -> str:
+        return f"{self.owner} → {self.viewer} ({self.state})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in self.OPEN_STATES
+
+
+class AlertSettings(models.Model):
+    """A user's choice of alerts about their connections, and whether they get e-mail.
+
+    Every alert is on by default: a user without a row gets all of them (the row is
+    created the first time it is needed). Its row is also the lock that serializes two
+    evaluations of one user's alerts (services/alerts/evaluate.py).
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alert_settings"
+    )
+    login_required = models.BooleanField("A bank needs me to log in again", default=True)
+    revoked = models.BooleanField("Access to a bank was revoked", default=True)
+    expiring = models.BooleanField("A bank's consent expires within 7 days", default=True)
+    new_accounts = models.BooleanField("A bank has new accounts to add", default=True)
+    not_refreshed = models.BooleanField("A bank has not refreshed for too long", default=True)
+    email = models.BooleanField("Send alerts to my e-mail address", default=True)
+
+    class Meta:
+        verbose_name = "alert settings"
+        verbose_name_plural = "alert settings"
+
+    def __str__(self) -> str:
+        return f"Alert settings of {self.user}"
+
+
+class AlertRule(models.Model):
+    """A condition on balances its owner wants to hear about (see services/alerts)."""
+
+    class Kind(models.TextChoices):
+        BALANCE_BELOW = "balance_below", "Balance below an amount"
+        DROP_AMOUNT = "drop_amount", "Balance fell by more than an amount since the day before"
+        DROP_PERCENT = "drop_percent", "Balance fell by more than a percentage since the day before"
+        UTILIZATION = "utilization", "Credit utilization above a percentage (each card)"
+        UTILIZATION_TOTAL = "utilization_total", "Credit utilization above a percentage (all cards)"
+        NET_WORTH_CHANGE = (
+            "net_worth_change",
+            "Net worth changed by more than a percentage in a day",
+        )
+
+    class Scope(models.TextChoices):
+        ALL = "all", "All accounts"
+        TYPE = "type", "Accounts of one type"
+        ACCOUNT = "account", "One account"
+
+    class Balance(models.TextChoices):
+        AVAILABLE = "available", "Available balance"
+        CURRENT = "current", "Current balance"
+
+    PERCENT_KINDS = frozenset(
+        {Kind.DROP_PERCENT, Kind.UTILIZATION, Kind.UTILIZATION_TOTAL, Kind.NET_WORTH_CHANGE}
+    )
+    # Kinds that look at one account at a time (the others: at a user's totals).
+    ACCOUNT_KINDS = frozenset(
+        {Kind.BALANCE_BELOW, Kind.DROP_AMOUNT, Kind.DROP_PERCENT, Kind.UTILIZATION}
+    )
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alert_rules"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    scope = models.CharField(max_length=10, choices=Scope.choices, default=Scope.ALL)
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, null=True, blank=True, related_name="alert_rules"
+    )
+    account_type = models.CharField(max_length=20, blank=True)
+    balance = models.CharField(max_length=10, choices=Balance.choices, default=Balance.AVAILABLE)
+    # An amount (in `currency`) or a percentage, by `kind`.
+    threshold = models.DecimalField(max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES)
+    # For amounts: the currency the amount is in (accounts in other currencies are not
+    # compared with it); blank for percentages.
+    currency = models.CharField(max_length=20, blank=True)
+    cooldown_hours = models.PositiveIntegerField(
+        default=24, help_text="After firing, stay quiet at least this long."
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["owner", "created_at", "pk"]
+        indexes = [models.Index(fields=["owner", "enabled"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.owner})"
+
+
+class AlertChannel(models.Model):
+    """A user's push destination: an Apprise URL (ntfy, Gotify, Pushover, Telegram, ...).
+
+    The URL holds the service's secrets: Fernet-encrypted at rest like access tokens, read
+    through `url`, never rendered, logged, queued or shown in the admin; `hint` (its
+    service, e.g. "ntfy") is what pages show.
+    """
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alert_channels"
+    )
+    name = models.CharField(max_length=100)
+    url_encrypted = models.TextField(editable=False)
+    hint = models.CharField(max_length=50, editable=False)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["owner", "name", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.hint})"
+
+    @property
+    def url(self) -> str:
+        """Return the decrypted Apprise URL. Never log, render or queue it."""
+        return crypto.decrypt(self.url_encrypted)
+
+    @url.setter
+    def url(self, value: str) -> None:
+        self.url_encrypted = crypto.encrypt(value)
+
+
+class AlertState(models.Model):
+    """Whether one alert condition held when last evaluated, and when it last fired.
+
+    `key` names the condition and its subject ("rule:3:account:12", "item:7:login").
+    An alert fires when its condition starts to hold (not again until it has stopped
+    holding), and no sooner than its cooldown after it last fired.
+    """
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=100)
+    holding = models.BooleanField(default=False)
+    fired_at = models.DateTimeField(null=True, blank=True)
+    changed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "key"], name="alert_state_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} {'holds' if self.holding else 'clear'}"
+
+
+class AlertMessage(models.Model):
+    """The alerts of one user gathered into one message (one refresh cycle's alerts).
+
+    Open while alerts may still join it (ALERT_GROUP_SECONDS after its first); closed by
+    its first delivery, which then sends what it holds.
+    """
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alert_messages"
+    )
+    created_at = models.DateTimeField()
+    is_open = models.BooleanField(default=True)
+    # A test message ("Send a test alert"): no alert of it is listed on the Notifications page.
+    is_test = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["owner", "is_open"])]
+
+    def __str__(self) -> str:
+        return f"Message to {self.owner} @ {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class Alert(models.Model):
+    """One alert that fired: what the Notifications page lists (read or unread)."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alerts"
+    )
+    message = models.ForeignKey(AlertMessage, on_delete=models.CASCADE, related_name="alerts")
+    rule = models.ForeignKey(
+        AlertRule, on_delete=models.SET_NULL, null=True, blank=True, related_name="alerts"
+    )
+    item = models.ForeignKey(
+        PlaidItem, on_delete=models.SET_NULL, null=True, blank=True, related_name="alerts"
+    )
+    account = models.ForeignKey(
+        Account, on_delete=models.SET_NULL, null=True, blank=True, related_name="alerts"
+    )
+    key = models.CharField(max_length=100)
+    title = models.CharField(max_length=200)
+    text = models.TextField()
+    # Where the user acts, as a path of this site (messages make it absolute: SITE_URL).
+    link = models.CharField(max_length=200)
+    link_label = models.CharField(max_length=100)
+    created_at = models.DateTimeField()
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["owner", "read_at"]),
+            models.Index(fields=["owner", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class AlertDelivery(models.Model):
+    """Sending one AlertMessage through one channel: e-mail (`email` set) or push (`channel`;
+    empty once the channel is removed, which fails the delivery).
+
+    Recorded with the message, before anything is sent; the delivery task sends it
+    (retrying with backoff) and records the outcome. `claimed_until`: a worker is sending
+    it until then (a compare-and-set claim: two tasks never send it at once; a worker
+    killed while sending lets it go when the claim runs out).
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RETRYING = "retrying", "Retrying"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    message = models.ForeignKey(AlertMessage, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.ForeignKey(
+        AlertChannel, on_delete=models.SET_NULL, null=True, blank=True, related_name="deliveries"
+    )
+    # The address of an e-mail delivery (blank for push).
+    email = models.EmailField(blank=True)
+    # What it goes to, as shown: "e-mail to a@b.c" or the channel's name and service.
+    target = models.CharField(max_length=300)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField()
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    UNSENT_STATES = (State.PENDING, State.RETRYING)
+
+    class Meta:
+        verbose_name_plural = "alert deliveries"
+        ordering = ["-pk"]
+        indexes = [models.Index(fields=["state", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.target}: {self.get_state_display()}"

@@ -11,10 +11,10 @@ from datetime import datetime
 
 from celery import shared_task
 from celery.app.task import Task
-from celery.exceptions import Retry
 
 from balances.log_fields import log_context
 from balances.services import beat, history, refresh
+from balances.services.alerts import debounce, deliver, sweep
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +26,7 @@ def refresh_item_balances(
     realtime: bool = True,
     attempt: int = 0,
     fetched_at: str | None = None,
+    on_demand: bool = False,
 ) -> str:
     """Refresh one Item's balances (`item_id` is PlaidItem's primary key).
 
@@ -34,7 +35,8 @@ def refresh_item_balances(
     Redis or the database (up to BALANCE_REFRESH_MAX_RETRIES, exponential backoff with
     jitter). `fetched_at` (ISO time, set by a retry after Plaid answered) lets the retry
     store the reply kept in this process instead of calling Plaid again. A refresh that
-    fails, or whose retry cannot be queued, ends the Item's pending mark.
+    fails, or whose retry cannot be queued, ends the Item's pending mark. `on_demand`: the
+    user's "Refresh now" (real time past a spent budget, within the per-user daily cap).
     """
     # `max_retries=None`: the service counts the failures (`attempt`); waits for the lock or
     # the rate limit are not failures. Every record this task logs carries the Item's id.
@@ -45,21 +47,27 @@ def refresh_item_balances(
             attempt=attempt,
             redelivered=bool((self.request.delivery_info or {}).get("redelivered")),
             fetched_at=datetime.fromisoformat(fetched_at) if fetched_at else None,
+            on_demand=on_demand,
         )
         if run.retry_in is None:
             return str(run)
         kwargs: dict[str, object] = {"realtime": realtime, "attempt": run.attempt}
+        if on_demand:
+            kwargs["on_demand"] = True
         if run.fetched_at is not None:
             kwargs["fetched_at"] = run.fetched_at.isoformat()
+        # Queued again as a new message, and this run ends as a success: not through
+        # `self.retry`, whose Retry exception has Celery build a traceback for every wait.
+        # At production shape a fifth of the runs wait (the lock, Plaid's rate limit), and
+        # those tracebacks were a tenth of the worker's GIL samples (docs/BENCHMARKS.md,
+        # finding 11).
         try:
-            retry = self.retry(args=(item_id,), kwargs=kwargs, countdown=run.retry_in)
-        except Retry:
-            raise  # queued: `retry` raises this to end the run
+            self.apply_async(args=(item_id,), kwargs=kwargs, countdown=run.retry_in)
         except Exception:
             # The retry could not be queued (the broker is unreachable): no refresh comes.
             refresh.item_refresh_abandon(item_id=item_id)
             raise
-        raise retry
+        return str(run)
 
 
 @shared_task(bind=True)
@@ -83,3 +91,32 @@ def refresh_all_items(self: Task) -> int:
 def prune_balance_history() -> int:
     """Thin intra-day snapshots older than BALANCE_HISTORY_DETAIL_DAYS (run daily by beat)."""
     return history.snapshots_prune().snapshots_deleted
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def alert_deliver(self: Task, delivery_id: int) -> str:
+    """Send one alert delivery (`delivery_id`: AlertDelivery's primary key) by e-mail or push.
+
+    Retries itself with backoff while the mail server or push service fails (the service
+    counts the attempts and records the state); a worker killed while sending leaves the
+    task unacknowledged, so it is delivered again and sends then.
+    """
+    run = deliver.alert_delivery_send(delivery_id=delivery_id)
+    if run.retry_in is None:
+        return str(run)
+    # A retry that cannot be queued (broker down) is found by beat's sweep (overdue).
+    raise self.retry(args=(delivery_id,), countdown=run.retry_in)
+
+
+@shared_task
+def alerts_evaluate(user_id: int) -> int:
+    """Evaluate the alerts of one user (queued after refreshes of their Items, once per
+    burst, and after a webhook changed one of them); return how many fired."""
+    return debounce.user_alerts_evaluate_queued(user_id=user_id)
+
+
+@shared_task
+def alerts_sweep() -> str:
+    """Alert connections not refreshed for too long; queue lost deliveries (run by beat)."""
+    result = sweep.alerts_sweep()
+    return f"{result.users_evaluated} users evaluated, {result.deliveries_queued} queued"

@@ -2,9 +2,11 @@ from django.urls import include, path
 
 from balances.web.views import (
     accounts,
+    alerts,
     api_tokens,
     dashboard,
     exports,
+    households,
     keep,
     linking,
     manual_accounts,
@@ -34,7 +36,46 @@ urlpatterns = [
     path("export/accounts.csv", exports.export_accounts_csv, name="export_accounts_csv"),
     path("export/history.csv", exports.export_history_csv, name="export_history_csv"),
     path("settings/", profile.profile_settings, name="profile_settings"),
+    path("notifications/", alerts.notifications_list, name="notifications"),
+    path("notifications/read/", alerts.notifications_read_all, name="notifications_read_all"),
+    path("notifications/<int:pk>/read/", alerts.notification_read, name="notification_read"),
+    path("settings/alerts/", alerts.alert_settings, name="alert_settings"),
+    path("settings/alerts/rules/add/", alerts.alert_rule_add, name="alert_rule_add"),
+    path(
+        "settings/alerts/rules/<int:pk>/delete/",
+        alerts.alert_rule_delete,
+        name="alert_rule_delete",
+    ),
+    path("settings/alerts/channels/add/", alerts.alert_channel_add, name="alert_channel_add"),
+    path(
+        "settings/alerts/channels/<int:pk>/delete/",
+        alerts.alert_channel_delete,
+        name="alert_channel_delete",
+    ),
+    path(
+        "settings/alerts/channels/<int:pk>/test/",
+        alerts.alert_channel_test,
+        name="alert_channel_test",
+    ),
+    path("settings/alerts/email/test/", alerts.alert_email_test, name="alert_email_test"),
     path("settings/api-tokens/", api_tokens.api_token_list, name="api_tokens"),
+    path("settings/household/", households.household, name="household"),
+    path(
+        "settings/household/<int:pk>/accept/",
+        households.household_accept,
+        name="household_accept",
+    ),
+    path(
+        "settings/household/<int:pk>/decline/",
+        households.household_decline,
+        name="household_decline",
+    ),
+    path("settings/household/<int:pk>/end/", households.household_end, name="household_end"),
+    path(
+        "settings/household/<int:pk>/accounts/",
+        households.household_accounts,
+        name="household_accounts",
+    ),
     path(
         "settings/api-tokens/<int:pk>/revoke/",
         api_tokens.api_token_revoke,

@@ -5,7 +5,8 @@ it at PostgreSQL, production's database) with three users: 5 accounts in 1 Item,
 20 and 1,000 in 200, each account with a snapshot every day for `--days` days, and a
 fifth as many accounts entered by hand with a value every 30 days. Renders
 `/` (90 days), `/?range=1y`, `/?range=all` and `/api/dashboard/?range=1y` through Django's
-test client (warm; the median of `--repeat` requests is the server time). Targets: the
+test client (warm; the median of `--repeat` requests, each read to its last byte, is the
+server time; `/` streams, so its time to the first byte is measured too). Targets: the
 same query count for all three users and at most 10 per request; the median time of `/`
 at 1,000 accounts at most 3x the time at 5. Writes the "1. Dashboard" section of
 docs/BENCHMARKS.md.
@@ -34,6 +35,9 @@ from bench import common, report  # noqa: E402
 
 MAX_QUERIES = 10
 MAX_RATIO = 3.0
+# `/` at the largest size against the login page (a page doing almost nothing), same run.
+MAX_TTFB_RATIO = 3.0
+LOGIN_PATH = "/accounts/login/"
 SIZES = ((5, 1), (100, 20), (1000, 200))  # (accounts, Items)
 PATHS = ("/", "/?range=1y", "/?range=all", "/api/dashboard/?range=1y")
 TARGET_PATH = "/"
@@ -55,6 +59,7 @@ def make_user(username: str, accounts: int, items: int, days: int) -> Any:
         item.access_token = f"access-bench-{username}-{n}"
         item.institution_name = f"Bank {n % 40}"
         item.last_refreshed_at = now
+        item.last_realtime_at = now  # fresh: opening the page queues no refresh
         item.save()
         made.append(item)
     types = ["depository", "credit", "investment", "loan", "other"]
@@ -111,30 +116,50 @@ def make_user(username: str, accounts: int, items: int, days: int) -> Any:
     return user
 
 
+def fetch(client: Any, path: str) -> tuple[Any, float, float]:
+    """GET `path` and read its whole body; return the response, the seconds to its first
+    byte (to the first chunk of a streamed page: `/` sends its header before its figures)
+    and to its last."""
+    started = time.perf_counter()
+    response = client.get(path)
+    if not response.streaming:
+        whole = time.perf_counter() - started
+        return response, whole, whole
+    chunks = iter(response.streaming_content)
+    next(chunks, b"")
+    first = time.perf_counter() - started
+    for _chunk in chunks:
+        pass
+    return response, first, time.perf_counter() - started
+
+
 def measure(client: Any, path: str, repeat: int) -> dict[str, float]:
-    """Return queries, median and min seconds of `repeat` GETs of `path`, and peak MB."""
+    """Return queries, median and min seconds of `repeat` GETs of `path` (the whole body
+    read), the median seconds to the first byte, and peak MB."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    client.get(path)  # warm caches (templates, session)
+    fetch(client, path)  # warm caches (templates, session)
     with CaptureQueriesContext(connection) as queries:
-        response = client.get(path)
+        response, _first, _last = fetch(client, path)
     if response.status_code != 200:
         raise RuntimeError(f"{path}: HTTP {response.status_code}")
     count = len(queries)
     times = []
+    firsts = []
     for _ in range(repeat):
-        started = time.perf_counter()
-        client.get(path)
-        times.append(time.perf_counter() - started)
+        _response, first, last = fetch(client, path)
+        times.append(last)
+        firsts.append(first)
     tracemalloc.start()  # a separate request: tracing slows Python down several times
-    client.get(path)
+    fetch(client, path)
     _current, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return {
         "queries": count,
         "median": statistics.median(times),
         "min": min(times),
+        "ttfb": statistics.median(firsts),
         "mb": peak / 1e6,
     }
 
@@ -156,7 +181,7 @@ def profile_request(client: Any, path: str) -> tuple[float, list[tuple[str, floa
     profiler = cProfile.Profile()
     started = time.perf_counter()
     profiler.enable()
-    client.get(path)
+    fetch(client, path)
     profiler.disable()
     seconds = time.perf_counter() - started
     stats: dict[Any, Any] = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
@@ -205,6 +230,8 @@ def main() -> int:
             results[accounts] = {path: measure(client, path, args.repeat) for path in PATHS}
             if accounts == sizes[-1][0]:
                 profiled = profile_request(client, TARGET_PATH)
+        # The login page, signed out: the floor of any request of the site.
+        login = measure(Client(), LOGIN_PATH, args.repeat)
         vendor = connection.vendor
     finally:
         teardown_databases(old_config, verbosity=0)
@@ -226,6 +253,8 @@ def main() -> int:
         results[large][TARGET_PATH]["median"], results[small][TARGET_PATH]["median"]
     )
     fast = time_ratio <= MAX_RATIO
+    ttfb_ratio = common.ratio(results[large][TARGET_PATH]["ttfb"], login["ttfb"])
+    ttfb_ok = ttfb_ratio <= MAX_TTFB_RATIO
     sizes_text = ", ".join(f"{a:,} accounts in {i} Item{'s' if i > 1 else ''}" for a, i in sizes)
     profile_rows = "\n".join(f"| {label} | {share * 100:.0f} % |" for label, share in profiled[1])
     section = f"""## 1. Dashboard
@@ -245,6 +274,13 @@ most {MAX_RATIO:.0f}x the time at {small}: {time_ratio:.1f}x, {common.verdict(fa
 query count is also a regular test (`tests/balances/selectors/test_dashboard.py`,
 `django_assert_max_num_queries`).
 
+Time to first byte of `{TARGET_PATH}` at {large:,} accounts over the login page's
+(`{LOGIN_PATH}`, signed out: a page doing almost nothing), the same run and client, the
+median of {args.repeat} requests: the time until the first chunk of the body exists (`/`
+streams its header and navigation before its figures, `balances/web/streaming.py`; the
+login page is whole at once): {results[large][TARGET_PATH]["ttfb"] * 1000:.0f} ms / {login["ttfb"] * 1000:.0f} ms
+= {ttfb_ratio:.1f}x, target at most {MAX_TTFB_RATIO:.0f}x: {common.verdict(ttfb_ok)}.
+
 Profile of `{TARGET_PATH}` at {large:,} accounts (cProfile, one request, {profiled[0] * 1000:.0f} ms
 under the profiler; share of the request's cumulative time, nested rows overlap):
 
@@ -256,13 +292,17 @@ under the profiler; share of the request's cumulative time, nested rows overlap)
         common.write_section("1. Dashboard", section)
         report.record(
             1,
-            "dashboard: same queries for 5/100/1,000 accounts (≤ 10); time ratio ≤ 3x",
+            "dashboard: same queries for 5/100/1,000 accounts (≤ 10); time ratio ≤ 3x; "
+            "`/` at 1,000 accounts ≤ 3x the login page's TTFB",
             f"queries {'same' if same else 'differ'}; `/` {time_ratio:.1f}x "
             f"({results[small][TARGET_PATH]['median'] * 1000:.0f} ms → "
-            f"{results[large][TARGET_PATH]['median'] * 1000:.0f} ms)",
-            same and fast,
+            f"{results[large][TARGET_PATH]['median'] * 1000:.0f} ms); "
+            f"first byte {ttfb_ratio:.1f}x the login page's "
+            f"({results[large][TARGET_PATH]['ttfb'] * 1000:.0f} ms / {login['ttfb'] * 1000:.0f} ms)",
+            same and fast and ttfb_ok,
         )
-    return 0 if same and fast else 1
+    print(f"TTFB / at {large} accounts over {LOGIN_PATH}: {ttfb_ratio:.1f}x", flush=True)
+    return 0 if same and fast and ttfb_ok else 1
 
 
 if __name__ == "__main__":

@@ -21,8 +21,8 @@ VERDICTS = (
 INTRO = """# Benchmarks
 
 `make bench` (`python bench/run.py`) measures the six targets of issue 8 on this machine,
-then the refresh at production shape (Plaid's latency and limits; last section), and
-rewrites this file. Every target is a ratio or a count taken within one run, so it
+the API's (issue 18), Plaid's bill over a simulated month and the refresh at production
+shape (Plaid's latency and limits; issue 20), and rewrites this file. Every target is a ratio or a count taken within one run, so it
 holds on a noisy machine; absolute times are beside it. How each is measured: the section
 of each target below, and `bench/README.md`.
 """
@@ -141,6 +141,75 @@ changed in the app because of them:
    CPU-bound target 2 (Plaid in 1 ms), where batches stored 50 replies in the statements of
    one: section 2 shows today's figure. "Refresh at production shape" below is this
    harness on today's code.
+11. **Production shape, issue 20: one worker keeps Plaid's limit busy, at twice the CPU per
+   refresh.** `bench/production.py`, 3,000 Items, ONE worker at the new Procfile default of
+   96 threads (was 8: at a mean latency of 4.1 s, 8 threads make about 120 calls a minute;
+   Plaid allows 1,200 and keeping them going takes about 80 in flight) with a pool of 20
+   database connections (`DATABASE_POOL_SIZE`; a refresh gives its connection back while
+   Plaid answers: 96 persistent connections would take most of PostgreSQL's default 100).
+   The limit is reached and never exceeded: 1,165 calls a minute while it binds (0.97), no
+   RATE_LIMIT_EXCEEDED from the emulator, which enforces it too. But a refresh cost 33.0 ms
+   of worker CPU (15.9 ms at 8 threads), 0.49 of a core over the run, and the worker
+   207 MiB: both goals missed (2026-11-30 20:58 UTC, run alone). The Items are now owned by
+   households of four: since alerts are evaluated after each refresh over the owner's
+   accounts, one user owning all 3,000 Items (15,000 accounts) made each refresh read all
+   of them: in a run at that shape py-spy (`--gil`, 25 s) found 95 % of the GIL's samples
+   in `user_alerts_evaluate` and the refreshes crawled (372 Items in 123 s of the warm-up);
+   that is the alerts' cost, being worked on apart. At households of four, py-spy (`--gil`,
+   30 s of the warm-up, 357 samples) put about 40 % in the store's ORM work
+   (`item_store_balances`), 10 % in `net_worth_add`, 10 % in Celery building a traceback
+   (`ExceptionInfo`) for each retry raised by a throttled run (917 of the 3,917 task runs
+   waited for the limit), 12 % in the worker's consumer loop. Earlier, a 5 ms switch
+   interval (`CELERY_WORKER_SWITCH_INTERVAL`, 19:46-shape run at 20:10 UTC) cost 29.7 ms
+   per refresh against 33.3 ms at 0.5 ms. At 1,200 calls a minute a quarter core allows
+   12.5 ms per refresh, re-queues included: not reached.
+   Since (issue 20; three runs, 23:26-23:48 UTC, on the shared machine: load average 1 to
+   13 during them): the store writes in raw SQL (the accounts read, the Item's row lock,
+   the call log's and the snapshots' INSERTs, the UPDATEs of values every row shares, and
+   the day's net-worth row as two UPDATEs and, for a new day, one upsert: a store of an
+   unchanged 5-account reply fell from 3.5 to 2.2 ms of CPU on PostgreSQL, in-process); a
+   wait (lock, rate limit) queues its task again without Celery's Retry exception (taken
+   out and put back on 2026-12-01: finding 12); calls
+   refused by the rate limit are lined up, one per 60 s / limit (`plaid_call_wait`), so
+   they no longer come back together to be refused again (task runs for 3,000 Items:
+   6,412 and 7,792 before the line, 4,801 with it; wall 227 and 208 s, then 180 s); the
+   worker caps glibc's malloc arenas at two (RSS 207-212 MiB before, 157-163 MiB after).
+   Worker CPU: 19.7, 24.0 and 20.5 ms per refresh in the three runs (0.26, 0.35 and 0.34
+   of a core; the last had all the changes). RSS goal met; CPU goal still missed, and a
+   shorter wall raises the cores. The section's run (2026-12-01 04:03 UTC) adds the
+   alerts' evaluation once per household and refresh cycle, as a task of its own (910
+   `alerts_evaluate` tasks beside 4,779 refresh runs): 25.1 ms per refresh, 0.43 of a core. The same harness at 1,500 Items
+   with py-spy attached (`--gil`, 25 Hz) measured 17.3 ms per refresh before the store and
+   re-queue changes and 14.8 ms after, so the 33.0 ms above, measured at another load,
+   does not compare directly. What is left is mostly per task, outside the store: Celery
+   and kombu's message handling (kombu's Redis transport builds a new redis-py client for
+   each ack and publish: 5 % of the GIL samples), GIL hand-overs every 0.5 ms among 96
+   threads, the alerts' evaluation after each refresh, and the SDK's request path.
+
+12. **Tasks delivered a second time while their first copy ran: a worker of another test
+   run on the same Redis database.** `tests/e2e/test_scale_out.py` (2,000 Items, two
+   workers) failed on 2026-11-30: the fan-out and hundreds of refreshes came again (marked
+   redelivered, no visibility timeout passed) while their first copies ran, and some Items
+   were called twice (billed twice). It was blamed on the countdown messages of the
+   alerts' evaluation (section 8) and of the waits re-queued without Celery's Retry
+   exception (finding 11), and both were taken out. The cause was elsewhere: kombu's
+   Redis transport keeps ONE record of the tasks taken and not yet acknowledged per Redis
+   database, and every worker's periodic check delivers again those in it older than its
+   own visibility timeout, whichever queue they came from. Test runs on one machine share
+   Redis database 15, and some tests start workers with a visibility timeout of 3 to 5 s
+   (`test_alerts_e2e.py`, `test_refresh_resilience.py`): running beside the scale test, such
+   a worker delivered again whatever the scale test's workers had held longer than that (a
+   fan-out queueing 2,000 Items, refreshes waiting out their countdown). Reproduced
+   (2026-12-01): a worker with `CELERY_VISIBILITY_TIMEOUT=3` on another queue of the same
+   database fails the scale test; with each test's broker keys under a prefix of its own
+   (`CELERY_BROKER_KEY_PREFIX`, kombu's `global_keyprefix`), the same intruder leaves all
+   three scale tests passing. Both are back. The alerts' debounced evaluation: section 8.
+   The re-queue without an exception: `bench/production.py` run without it and then with
+   it, back to back (2026-12-01 03:53 and 04:03 UTC, alone on the machine): 26.8 and
+   25.1 ms of worker CPU per refresh, RSS 234 and 154 MiB (the RSS goal of 200 MiB
+   missed without it; what the change removes is a Retry exception per wait, with its
+   traceback and the frames that holds). Two installs sharing a Redis database are in the same position:
+   `.env.example` says to give each its own prefix.
 """
 
 
@@ -188,6 +257,7 @@ def write(*, durations: dict[str, float], total: float, only: set[str], load: st
         "history": [4],
         "emulator": [6],
         "api": [7],
+        "alerts": [8],
     }
     wanted = {str(n) for name in only for n in expected.get(name, [])}
     return all(str(n) in data and data[str(n)]["ok"] for n in wanted)

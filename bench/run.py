@@ -10,7 +10,11 @@ skew another's.
 Last, `production`: the refresh at production shape (Plaid's latency and limits, one
 worker at the Procfile's settings; `bench/production.py`, its own database and Redis db).
 
-Usage: python bench/run.py [--only dashboard,api,refresh,history,emulator,production] [--quick]
+Then `cost`: Plaid's bill over a simulated month for a household of four Items
+(`bench/cost_month.py`: in process, its own database, no Redis).
+
+Usage: python bench/run.py [--only dashboard,api,alerts,refresh,history,emulator,cost,production]
+[--quick]
 (`--quick`: small sizes, figures written to var/BENCHMARKS-quick.md, docs left alone)
 """
 
@@ -32,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from bench import common, report  # noqa: E402
 
 DB_NAME = "finance_bench"
-TARGETS = ("emulator", "dashboard", "api", "history", "refresh", "production")
+TARGETS = ("emulator", "dashboard", "api", "alerts", "history", "refresh", "cost", "production")
 
 
 def migrate(env: dict[str, str]) -> None:
@@ -126,6 +130,10 @@ def main() -> int:
             durations["api"] = run_module(
                 "api", env, *(["--accounts-list", "5,20,50"] if args.quick else [])
             )
+        if "alerts" in only:
+            durations["alerts"] = run_module(
+                "alerts", env, *(["--items", "2", "--rounds", "5"] if args.quick else [])
+            )
         if "history" in only:
             durations["history"] = run_module(
                 "history", env, *(["--accounts", "50", "--days", "3"] if args.quick else [])
@@ -139,11 +147,27 @@ def main() -> int:
         emulator.stop()
         common.database_drop(DB_NAME)
         common.redis_cleanup(env)
+    if "cost" in only:
+        # In process on a compressed clock: its own database and emulator, no Redis.
+        print("== cost_month", flush=True)
+        t = time.perf_counter()
+        code = subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "cost_month.py"),
+                *(["--quick"] if args.quick else []),
+                "--write-doc",
+            ],
+            cwd=ROOT,
+            check=False,
+        ).returncode
+        durations["cost"] = time.perf_counter() - t
+        ok = ok and code == 0
     if "production" in only:
         # Its own database, Redis db, emulator and worker; bound by Plaid's latency.
         print("== production", flush=True)
         t = time.perf_counter()
-        size = ["--quick"] if args.quick else ["--items", "1000"]
+        size = ["--quick"] if args.quick else ["--items", "3000"]
         code = subprocess.run(
             [sys.executable, str(ROOT / "bench" / "production.py"), *size, "--write-doc"],
             cwd=ROOT,

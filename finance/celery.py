@@ -31,6 +31,33 @@ def _short_gil_switch_interval(**kwargs: Any) -> None:
     sys.setswitchinterval(settings.CELERY_WORKER_SWITCH_INTERVAL)
 
 
+# glibc's mallopt parameter M_ARENA_MAX (malloc.h).
+M_ARENA_MAX = -8
+WORKER_MALLOC_ARENAS = 2
+
+
+@worker_init.connect
+def _few_malloc_arenas(**kwargs: Any) -> bool:
+    """Cap glibc's malloc arenas at WORKER_MALLOC_ARENAS before the pool's threads start;
+    return whether the cap was set.
+
+    glibc gives threads up to 8 arenas per core, each keeping its own freed memory: with
+    the threads pool's 96 threads that alone held about 60 MiB of the worker's RSS (212
+    MiB against 150 MiB with two arenas, bench/production.py), for no CPU difference that
+    bench could measure (Python's own allocator serves most objects without malloc). An
+    operator's MALLOC_ARENA_MAX (read by glibc at start) wins; nothing is done off glibc.
+    """
+    if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt  # absent from musl (Alpine)
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(M_ARENA_MAX, WORKER_MALLOC_ARENAS))
+
+
 @worker_init.connect
 def _verify_encryption_keys(**kwargs: Any) -> None:
     """Refuse to start a worker when stored access tokens cannot be decrypted.

@@ -6,6 +6,7 @@ Every variable is documented in `.env.example`.
 
 import re
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import environ
@@ -48,11 +49,12 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    # Recovery codes: single-use static tokens (finance/security/services.py).
+    "django_otp.plugins.otp_static",
     "axes",
     "csp",
     "rest_framework",
     "drf_spectacular",
-    "drf_spectacular_sidecar",
     "balances",
     "finance.security",
 ]
@@ -67,6 +69,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    # The signed-in user's time zone (Settings) for everything shown, the admin included.
+    "balances.web.time_zones.TimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "finance.security.middleware.TwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -90,7 +94,7 @@ TEMPLATES = [
             # The app's tags live in its web layer (balances/web/templatetags/).
             "libraries": {
                 name: f"balances.web.templatetags.{name}"
-                for name in ("connections", "figures", "money")
+                for name in ("alerts", "connections", "figures", "money")
             },
         },
     },
@@ -114,6 +118,27 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 
+# PostgreSQL: a pool of at most DATABASE_POOL_SIZE connections per process (psycopg_pool),
+# shared by its threads; 0 = none. A refresh gives its connection back while Plaid answers
+# (seconds), so a worker of ~100 threads needs about 10-20, not one per thread (PostgreSQL
+# allows 100 by default). Instead of `conn_max_age` in DATABASE_URL, not with it.
+DATABASE_POOL_SIZE = env.int("DATABASE_POOL_SIZE", default=0)
+if DATABASE_POOL_SIZE < 0:
+    raise ImproperlyConfigured("DATABASE_POOL_SIZE must be 0 (no pool) or more connections.")
+if DATABASE_POOL_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    if DATABASES["default"].get("CONN_MAX_AGE"):
+        raise ImproperlyConfigured(
+            "DATABASE_POOL_SIZE and conn_max_age in DATABASE_URL exclude each other: "
+            "the pool keeps the connections."
+        )
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": DATABASE_POOL_SIZE,
+        # A thread waits at most this long for a free connection, then the task fails
+        # like any database outage (retried).
+        "timeout": 30,
+    }
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -132,6 +157,8 @@ LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+# Dates and times name their zone (finance/formats/en/formats.py): each user has their own.
+FORMAT_MODULE_PATH = ["finance.formats"]
 USE_I18N = True
 USE_TZ = True
 
@@ -240,7 +267,7 @@ PLAID_TIMEOUT = (
 )
 # Keep-alive connections to Plaid kept per worker process; at least the worker's thread
 # count (CELERY_CONCURRENCY), or threads beyond it reconnect on every call (and log it).
-PLAID_CONNECTION_POOL_SIZE = env.int("PLAID_CONNECTION_POOL_SIZE", default=64)
+PLAID_CONNECTION_POOL_SIZE = env.int("PLAID_CONNECTION_POOL_SIZE", default=128)
 PLAID_COUNTRY_CODES = env.list("PLAID_COUNTRY_CODES", default=["US"])
 PLAID_PRODUCTS = env.list("PLAID_PRODUCTS", default=["transactions"])
 # Plaid Link's browser script: Plaid's CDN, or the offline emulator's stand-in.
@@ -324,10 +351,6 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
-    # Swagger UI from drf-spectacular-sidecar's static files: no CDN, the CSP stays strict.
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Celery ---------------------------------------------------------------------------
@@ -350,6 +373,12 @@ else:
     _visibility_timeout = env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": _visibility_timeout,
+        # Before every key of the broker's (queues, the record of tasks taken and not yet
+        # acknowledged). kombu keeps one such record per Redis database, and every worker
+        # delivers again the tasks in it older than its own visibility timeout: two installs
+        # (or test runs) sharing a database without their own prefixes would each deliver
+        # again tasks the other's workers are still running.
+        "global_keyprefix": env.str("CELERY_BROKER_KEY_PREFIX", default=""),
         # Workers look for such tasks every few seconds (one small Redis query each).
         "unacked_restore_interval": max(1, min(10, _visibility_timeout // 3)),
         "unacked_restore_throttle": 1,
@@ -401,12 +430,43 @@ BALANCE_REFRESH_MAX_RETRIES = env.int("BALANCE_REFRESH_MAX_RETRIES", default=5)
 # Exponential backoff between those retries: base * 2**n seconds, capped, with jitter.
 BALANCE_RETRY_BASE_SECONDS = env.float("BALANCE_RETRY_BASE_SECONDS", default=30.0)
 BALANCE_RETRY_CAP_SECONDS = env.float("BALANCE_RETRY_CAP_SECONDS", default=1800.0)
-# Which Plaid endpoint scheduled (beat) and webhook-triggered refreshes use: "realtime"
-# (/accounts/balance/get, billed per call) or "cached" (/accounts/get, no per-call fee,
-# balances about a day old). "Refresh now" always asks for real-time balances.
-BALANCE_SCHEDULED_SOURCE = env.str("BALANCE_SCHEDULED_SOURCE", default="realtime")
+# Which Plaid endpoint scheduled (beat) refreshes use: "cached" (/accounts/get, no
+# per-call fee; Plaid's balances, refreshed by Plaid about daily or when new transactions
+# arrive) or "realtime" (/accounts/balance/get, billed per call: one call per Item per
+# interval, opt-in). Real time regardless: "Refresh now", after linking or repairing, on
+# Plaid's DEFAULT_UPDATE / SYNC_UPDATES_AVAILABLE webhooks, and when a user opens the
+# dashboard with balances older than BALANCE_REFRESH_ON_OPEN_AFTER (README, "Plaid costs").
+BALANCE_SCHEDULED_SOURCE = env.str("BALANCE_SCHEDULED_SOURCE", default="cached")
 if BALANCE_SCHEDULED_SOURCE not in ("realtime", "cached"):
     raise ImproperlyConfigured("BALANCE_SCHEDULED_SOURCE must be 'realtime' or 'cached'.")
+# Opening the dashboard with an Item's balances older than this many seconds queues one
+# real-time refresh of it (at most one per BALANCE_REFRESH_NOW_INTERVAL); 0 = never.
+BALANCE_REFRESH_ON_OPEN_AFTER = env.int("BALANCE_REFRESH_ON_OPEN_AFTER", default=4 * 3600)
+if BALANCE_REFRESH_ON_OPEN_AFTER < 0:
+    raise ImproperlyConfigured("BALANCE_REFRESH_ON_OPEN_AFTER must be 0 (never) or more seconds.")
+# What one billed call (/accounts/balance/get) costs, a decimal in your Plaid currency
+# (from your Plaid contract; no default is claimed): unset = no estimated bill is shown.
+_price = env.str("PLAID_BALANCE_PRICE", default="").strip()
+try:
+    PLAID_BALANCE_PRICE: Decimal | None = Decimal(_price) if _price else None
+except InvalidOperation as _exc:
+    raise ImproperlyConfigured(f"PLAID_BALANCE_PRICE must be a decimal, not {_price!r}.") from _exc
+if PLAID_BALANCE_PRICE is not None and not (
+    PLAID_BALANCE_PRICE.is_finite() and PLAID_BALANCE_PRICE >= 0
+):
+    raise ImproperlyConfigured("PLAID_BALANCE_PRICE must be a decimal of 0 or more.")
+# Billed calls a month for the whole deployment; unset = no cap. Once reached, every
+# refresh uses the free cached endpoint until the month ends, except "Refresh now", which
+# stays real time up to PLAID_BALANCE_REFRESH_NOW_DAILY_CAP billed calls per user per day.
+_budget = env.str("PLAID_BALANCE_MONTHLY_BUDGET", default="").strip()
+if _budget and not _budget.isdigit():
+    raise ImproperlyConfigured(
+        f"PLAID_BALANCE_MONTHLY_BUDGET must be a whole number of calls, not {_budget!r}."
+    )
+PLAID_BALANCE_MONTHLY_BUDGET: int | None = int(_budget) if _budget else None
+PLAID_BALANCE_REFRESH_NOW_DAILY_CAP = env.int("PLAID_BALANCE_REFRESH_NOW_DAILY_CAP", default=20)
+if PLAID_BALANCE_REFRESH_NOW_DAILY_CAP < 0:
+    raise ImproperlyConfigured("PLAID_BALANCE_REFRESH_NOW_DAILY_CAP must be 0 or more.")
 # "Refresh now": at most one on-demand refresh per Item per this many seconds.
 BALANCE_REFRESH_NOW_INTERVAL = env.int("BALANCE_REFRESH_NOW_INTERVAL", default=300)
 # Plaid's per-minute rate limits, enforced before Plaid has to (production values from Plaid's
@@ -445,10 +505,56 @@ BALANCE_REFRESH_PENDING_TTL = env.int("BALANCE_REFRESH_PENDING_TTL", default=360
 # Balance history: keep every snapshot this many days, then one per account per day.
 BALANCE_HISTORY_DETAIL_DAYS = env.int("BALANCE_HISTORY_DETAIL_DAYS", default=90)
 
+# --- E-mail and alerts (balances/services/alerts/) -----------------------------------
+# Outgoing mail, in django-environ's form: smtp://user:password@host:587, smtp+tls://...
+# (STARTTLS), smtp+ssl://... (TLS from the start), consolemail:// (print it). Unset: mail
+# is printed on the worker's console (what `make run` does), and the login page has no
+# "forgot password" link (there is no way to mail the reset link).
+EMAIL_URL = env.str("EMAIL_URL", default="")
+EMAIL_CONFIGURED = bool(EMAIL_URL) and not EMAIL_URL.startswith("consolemail:")
+vars().update(env.email_url_config(EMAIL_URL or "consolemail://"))
+# Seconds an SMTP connection may take (a dead server must not hold a worker thread).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Balances <balances@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# The app's public address, for links in alerts and password-reset mails.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+if not re.fullmatch(r"https?://[^/\s]+(/[^\s]*)?", SITE_URL):
+    raise ImproperlyConfigured(
+        f"SITE_URL must be the app's public address, e.g. https://balances.example.com, "
+        f"not {SITE_URL!r}."
+    )
+# "A bank has not refreshed": an active connection whose last refresh is older than this.
+ALERT_NOT_REFRESHED_HOURS = env.int("ALERT_NOT_REFRESHED_HOURS", default=48)
+# Alerts of one user within this many seconds go out as one message (one refresh cycle).
+ALERT_GROUP_SECONDS = env.int("ALERT_GROUP_SECONDS", default=60)
+# After a refresh stores (or fails), the owner's alerts are evaluated in the worker this
+# many seconds later, once for all the refreshes of that user within them (a fan-out
+# refreshing each of a household's banks, "Refresh now" of all of them).
+ALERT_EVALUATE_DELAY = env.float("ALERT_EVALUATE_DELAY", default=10.0)
+# Retries of a message that could not be sent (SMTP or a push service failing), with
+# backoff base * 2**n seconds, capped; then it is marked failed with the reason.
+ALERT_DELIVERY_MAX_RETRIES = env.int("ALERT_DELIVERY_MAX_RETRIES", default=8)
+ALERT_RETRY_BASE_SECONDS = env.float("ALERT_RETRY_BASE_SECONDS", default=60.0)
+ALERT_RETRY_CAP_SECONDS = env.float("ALERT_RETRY_CAP_SECONDS", default=3600.0)
+# A worker sending a message holds it this many seconds (longer than EMAIL_TIMEOUT); a
+# worker killed while sending lets it go then.
+ALERT_SEND_CLAIM_SECONDS = env.int("ALERT_SEND_CLAIM_SECONDS", default=2 * EMAIL_TIMEOUT + 30)
+# Beat's alert sweep: connections not refreshed for too long, and messages whose task was
+# lost (a worker killed before it queued them) are queued again.
+ALERT_SWEEP_INTERVAL = env.int("ALERT_SWEEP_INTERVAL", default=600)
+# Password-reset mails: at most this many per address and per client per hour.
+PASSWORD_RESET_PER_HOUR = env.int("PASSWORD_RESET_PER_HOUR", default=5)
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3600)
+
 CELERY_BEAT_SCHEDULE = {
     "refresh-all-items": {
         "task": "balances.tasks.refresh_all_items",
         "schedule": float(BALANCE_REFRESH_INTERVAL),
+    },
+    "alerts-sweep": {
+        "task": "balances.tasks.alerts_sweep",
+        "schedule": float(ALERT_SWEEP_INTERVAL),
     },
     "prune-balance-history": {
         "task": "balances.tasks.prune_balance_history",
@@ -472,8 +578,18 @@ LOGGING = {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
             "filters": ["context"],
-        }
+        },
+        "discard": {"class": "logging.NullHandler"},
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Apprise's records name the push URLs, which are secrets (a failed send names
+        # ntfy's topic; its debug lines whole addresses): none reaches a log. What a
+        # failed send says reaches the delivery, scrubbed, through `LogCapture`
+        # (balances/services/alerts/deliver.py).
+        "apprise": {"handlers": ["discard"], "propagate": False},
+        # urllib3's debug lines name each request's path (a push service's secret path).
+        "urllib3": {"level": "INFO"},
+    },
 }

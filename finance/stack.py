@@ -14,12 +14,16 @@ was killed is ignored and replaced at the next start.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -28,11 +32,18 @@ ENV_FILE = BASE_DIR / ".env"
 EMULATOR_CLIENT_ID = "emulator-client-id"
 EMULATOR_SECRET = "emulator-secret"  # noqa: S105 (the offline emulator's fixed test secret)
 # The Procfile's worker: a thread pool (Plaid calls wait on the network), CELERY_CONCURRENCY
-# threads, 8 unless set (in `.env` or the environment; the shell expands it).
+# threads, 96 unless set (in `.env` or the environment; the shell expands it): enough to
+# keep ~80 real-time calls in flight (Plaid answers in ~4 s on average; 1,200 a minute).
 WORKER_ARGS = (
-    "-m celery -A finance worker -l info --pool threads --concurrency ${CELERY_CONCURRENCY:-8}"
+    "-m celery -A finance worker -l info --pool threads --concurrency ${CELERY_CONCURRENCY:-96}"
 )
 
+
+# How long Ctrl-C waits for each process to stop before it is killed (see main()).
+STOP_WINDOW_SECONDS = 20
+# What honcho's Manager reports as its exit code when SIGINT or SIGTERM stopped it.
+SIGINT_EXIT = 130
+SIGTERM_EXIT = 143
 
 # The block of `.env` written while `make run` runs (see the module's docstring).
 RUN_BLOCK_BEGIN = "# >>> Written by `make run` while it runs (removed when it stops); do not edit."
@@ -106,6 +117,13 @@ def emulator_settings(emulator_url: str, env: dict[str, str]) -> dict[str, str]:
     return values
 
 
+def emulator_balances_flag(env: dict[str, str]) -> str:
+    """Return the emulator's flag for the demo's balances: held still unless
+    DEMO_BALANCE_DRIFT is true (then they move a little at each refresh, as real ones do)."""
+    drift = env.get("DEMO_BALANCE_DRIFT", "").strip().lower() in ("1", "true", "yes", "on")
+    return "--drift" if drift else "--freeze"
+
+
 def port_open(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=1):
@@ -135,7 +153,70 @@ def where_to_go(port: int) -> list[str]:
     ]
 
 
+def say_when_listening(
+    port: int, lines: list[str], stopped: threading.Event, seconds: float = 120
+) -> None:
+    """Print `lines` once something listens on 127.0.0.1:`port` (the web server).
+
+    Says so instead if nothing listens within `seconds`; prints nothing once `stopped` is set.
+    """
+    deadline = time.monotonic() + seconds
+    while not stopped.is_set():
+        if port_open("127.0.0.1", port):
+            for line in lines:
+                say(line)
+            return
+        if time.monotonic() > deadline:
+            say(f"The web server is not listening on port {port} yet; see its output above.")
+            return
+        stopped.wait(0.2)
+
+
+@contextlib.contextmanager
+def terminal_ctrl_c_to_this_run() -> Iterator[None]:
+    """Have the terminal's Ctrl-C reach this run and its processes, not `make` too.
+
+    `make run` starts us in make's process group, the terminal's foreground group: a
+    Ctrl-C went to make as well, which printed "*** [Makefile: run] Interrupt" (or
+    "Error 130") and failed however cleanly we stopped. As a shell does for a job, move
+    into a process group of our own (our processes inherit it), make it the terminal's
+    foreground group, and give the terminal back to the group that had it when we end.
+    Without a terminal, or when we lead the foreground group already (run from a shell:
+    `python -m finance.stack`), change nothing.
+    """
+    try:
+        fd = sys.stdin.fileno()
+        foreground = os.tcgetpgrp(fd) if os.isatty(fd) else None
+    except (OSError, ValueError):
+        foreground = None
+    if foreground is None or foreground != os.getpgrp() or os.getpid() == os.getpgrp():
+        yield
+        return
+    os.setpgid(0, 0)
+    _terminal_foreground(fd, os.getpgrp())
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            _terminal_foreground(fd, foreground)
+
+
+def _terminal_foreground(fd: int, group: int) -> None:
+    # A process outside the foreground group that sets it is sent SIGTTOU: ignore it for
+    # the call only (an ignored signal stays ignored in the processes started after).
+    previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+    try:
+        os.tcsetpgrp(fd, group)
+    finally:
+        signal.signal(signal.SIGTTOU, previous)
+
+
 def main() -> None:
+    with terminal_ctrl_c_to_this_run():
+        run()
+
+
+def run() -> None:
     if not ENV_FILE.exists():
         write_env_file()
     import environ
@@ -170,6 +251,7 @@ def main() -> None:
                 str(emu_port),
                 "--state",
                 str(data_dir / "emulator-state.json"),
+                emulator_balances_flag(env),
             ],
             cwd=BASE_DIR,
         )
@@ -199,8 +281,15 @@ def main() -> None:
         subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True)  # noqa: S603
         subprocess.run([*manage, "demo_setup"], env=env, check=True)  # noqa: S603
 
+        import honcho.manager
         from honcho.manager import Manager
         from honcho.printer import Printer
+
+        # Seconds between Ctrl-C's SIGTERM and honcho's SIGKILL (its own default: 5). A
+        # worker's warm shutdown lets the refresh it runs finish (tasks are acknowledged at
+        # the end: a killed one is lost on the file broker) and its loop looks for the stop
+        # every 2 s: on a busy machine that took over 5 s and the worker was SIGKILLed.
+        honcho.manager.KILL_WAIT = STOP_WINDOW_SECONDS
 
         manager = Manager(Printer(sys.stdout))
         manager.add_process(
@@ -215,10 +304,19 @@ def main() -> None:
         manager.add_process(
             "beat", f"{python} -m celery -A finance beat -l info", env=env, cwd=str(BASE_DIR)
         )
-        for line in where_to_go(port):
-            say(line)
+        # "Open ..." is printed when the server listens, not before (runserver takes seconds).
+        stopped = threading.Event()
+        threading.Thread(
+            target=say_when_listening, args=(port, where_to_go(port), stopped), daemon=True
+        ).start()
         manager.loop()
+        stopped.set()
         code = manager.returncode or 0
+        if code in (SIGINT_EXIT, SIGTERM_EXIT):
+            # Ctrl-C (or a SIGTERM) is how one stops `make run`: a clean, quiet exit, not
+            # make's "Error 130". (honcho reports these codes when a signal stopped it.)
+            say("Stopped.")
+            code = 0
     except subprocess.CalledProcessError as exc:
         code = exc.returncode or 1
     except KeyboardInterrupt:

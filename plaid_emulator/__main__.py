@@ -27,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--freeze", action="store_true", help="hold every balance at its initial value")
     p.add_argument(
+        "--drift", action="store_true", help="let balances drift (undoes a stored --freeze)"
+    )
+    p.add_argument(
         "--rate-limits",
         choices=("off", "sandbox", "production"),
         default="off",
@@ -86,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         state_path=args.state,
         freeze=args.freeze,
+        drift=args.drift and not args.freeze,
         rate_limits=args.rate_limits,
         client_id=args.client_id,
         secret=args.secret,

@@ -17,6 +17,7 @@ from .core import Emulator, iso, new_item_id, new_request_id
 from .errors import PlaidAPIError, invalid_field, missing_fields
 from .institutions import NEW_ACCOUNT_OFFER, get_institution
 from .institutions import search as search_institutions
+from .store import Item
 
 Handler = Callable[[Emulator, dict[str, Any]], dict[str, Any]]
 
@@ -193,12 +194,25 @@ def accounts_balance_get(emu: Emulator, body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def cached_as_of(item: Item, now: float) -> float:
+    """When the balances `/accounts/get` returns for ``item`` at ``now`` were true at the
+    bank: Plaid's cache is refreshed daily, by a real-time call, and when Plaid finds new
+    transactions (the DEFAULT_UPDATE webhook says so)."""
+    return max(
+        item.created_at,
+        item.last_refresh or 0.0,
+        item.last_transactions_update or 0.0,
+        now - now % 86400,
+    )
+
+
 def accounts_get(emu: Emulator, body: dict[str, Any]) -> dict[str, Any]:
-    """Return cached balances: as of the last refresh or the start of today."""
+    """Return cached balances: as of the last real-time refresh, Plaid's last transaction
+    update (DEFAULT_UPDATE) or the start of today, whichever is latest."""
     item = emu.item_for_token(body.get("access_token"), allow_error=False)
     opts = _options(body)
     now = emu.state.now()
-    as_of = max(item.created_at, item.last_refresh or 0.0, now - now % 86400)
+    as_of = cached_as_of(item, now)
     ids = _account_ids(opts, {a.account_id for a in item.accounts})
     return {
         "accounts": emu.accounts_json(item, as_of, updated=None, account_ids=ids),
@@ -325,6 +339,8 @@ def sandbox_item_fire_webhook(emu: Emulator, body: dict[str, Any]) -> dict[str, 
         raise invalid_field("the Item has no webhook URL: set one with /item/webhook/update")
     payload: dict[str, Any] = {"webhook_type": wtype, "webhook_code": code, "error": None}
     now = emu.state.now()
+    if code in ("DEFAULT_UPDATE", "SYNC_UPDATES_AVAILABLE"):
+        item.last_transactions_update = now  # Plaid found new data: its cache has it
     if code == "DEFAULT_UPDATE":
         payload["new_transactions"] = 0
     elif code == "SYNC_UPDATES_AVAILABLE":

@@ -75,9 +75,25 @@ def _clock(emu: Emulator, body: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(adv, (int, float)) or isinstance(adv, bool):
         raise invalid_field("advance_seconds must be a number")
     with emu.state.lock:
+        before = emu.state.now()
         emu.state.settings.clock_offset += float(adv)
+        after = emu.state.now()
     emu.state.changed()
-    return {"now": emu.state.now(), "offset_seconds": emu.state.settings.clock_offset}
+    sent = emu.transaction_updates(before, after) if emu.state.settings.transaction_updates else 0
+    return {
+        "now": after,
+        "offset_seconds": emu.state.settings.clock_offset,
+        "transaction_updates": sent,
+    }
+
+
+def _transaction_updates(emu: Emulator, body: dict[str, Any]) -> dict[str, Any]:
+    enabled = body.get("enabled")
+    if not isinstance(enabled, bool):
+        raise invalid_field("enabled must be true or false")
+    emu.state.settings.transaction_updates = enabled
+    emu.state.changed()
+    return {"enabled": enabled}
 
 
 def _stats(emu: Emulator, body: dict[str, Any]) -> dict[str, Any]:
@@ -128,6 +144,7 @@ ROUTES = {
     ("POST", "/emulator/freeze"): _freeze,
     ("POST", "/emulator/rate-limits"): _rate_limits,
     ("POST", "/emulator/clock"): _clock,
+    ("POST", "/emulator/transaction-updates"): _transaction_updates,
     ("GET", "/emulator/stats"): _stats,
     ("GET", "/emulator/webhooks"): _webhooks,
     ("GET", "/emulator/items"): _items,

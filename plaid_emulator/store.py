@@ -45,6 +45,9 @@ class Item:
     consent_expiration_time: str | None = None
     # Emulator time of the last /accounts/balance/get (memory only, not persisted).
     last_refresh: float | None = None
+    # Emulator time Plaid last found new transactions for the Item (its cached balances are
+    # as of then at least; memory only, not persisted).
+    last_transactions_update: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Return the Item as a plain dict for the state file."""
@@ -108,6 +111,9 @@ class Settings:
     rate_limits: str = "off"  # off | sandbox | production
     clock_offset: float = 0.0
     seed: int = 0
+    # Plaid's transaction updates on the emulator clock (see core.transaction_update_times):
+    # when on, moving the clock past one refreshes the Item's cache and sends DEFAULT_UPDATE.
+    transaction_updates: bool = False
 
 
 class State:

@@ -13,9 +13,37 @@ if TYPE_CHECKING:
     from tests.conftest import FakePlaid
 
 
+def body(response: Any) -> str:
+    """Return a response's body as text, a streamed one (the dashboard) too; read once
+    and kept on the response, so it can be asked again."""
+    kept: str | None = getattr(response, "_test_body", None)
+    if kept is None:
+        raw = b"".join(response.streaming_content) if response.streaming else response.content
+        kept = raw.decode()
+        response._test_body = kept
+    return kept
+
+
+def figures(response: Any) -> dict[str, Any]:
+    """Return the figures the streamed dashboard `response` rendered (its template context:
+    the test client records none of a page rendered while it streams), read again by the
+    view's own `dashboard_context` for the same user and parameters."""
+    from balances.web.forms import clean_period, clean_range, clean_view
+    from balances.web.views.dashboard import dashboard_context
+
+    body(response)  # the page first, as the browser gets it
+    request = response.wsgi_request
+    return dashboard_context(
+        user=request.user,
+        range_key=clean_range(request.GET.get("range")),
+        period_key=clean_period(request.GET.get("since")),
+        household=clean_view(request.GET.get("view")),
+    )
+
+
 def text(response: Any) -> str:
     """Return a response's body with runs of whitespace collapsed to one space."""
-    return re.sub(r"\s+", " ", response.content.decode())
+    return re.sub(r"\s+", " ", body(response))
 
 
 def tight_text(response: Any) -> str:

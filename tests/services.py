@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -53,3 +54,18 @@ def require_chromium() -> str:
     path = shutil.which("chromium")
     assert path is not None
     return path
+
+
+def press_link_button(button: Any) -> None:
+    """Press a button of Plaid Link's frame that ends Link (Close, Continue, Exit).
+
+    Its handler makes the page remove the frame the button is in. A real mouse click there
+    races that removal: Playwright's click returns once Chromium has the frame's answer to
+    the mouse event, and a frame removed first may never give it (seen in CI: a click on
+    Close stuck in "performing click action" until its timeout, Link already closed). So
+    the button is checked as a click would (visible, enabled), then gets its click event
+    from the frame's own script, which answers before the frame goes.
+    """
+    button.wait_for(state="visible")
+    assert button.is_enabled(), "the button is disabled"
+    button.dispatch_event("click")

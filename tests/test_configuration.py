@@ -40,4 +40,4 @@ def test_make_run_starts_the_worker_the_procfile_runs():
         line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line
     )
     assert pool_and_concurrency(stack.WORKER_ARGS) == pool_and_concurrency(procfile["worker"])
-    assert pool_and_concurrency(stack.WORKER_ARGS) == ("threads", "${CELERY_CONCURRENCY:-8}")
+    assert pool_and_concurrency(stack.WORKER_ARGS) == ("threads", "${CELERY_CONCURRENCY:-96}")

@@ -32,7 +32,7 @@ def status_history_html(item: PlaidItem) -> str:
         return "No Plaid calls yet."
 
     def when(value: Any) -> str:
-        return str(timezone.localtime(value).strftime("%Y-%m-%d %H:%M"))
+        return str(timezone.localtime(value).strftime("%Y-%m-%d %H:%M %Z"))
 
     rows = format_html_join(
         "",

@@ -46,3 +46,28 @@ class AttentionFilter(admin.SimpleListFilter):
         if self.value() == "login":
             return queryset.filter(login_required_q())
         return queryset
+
+
+class WarningCodeFilter(admin.SimpleListFilter):
+    """Items by Plaid's warning (PENDING_EXPIRATION, ...), or with none: each code once, by
+    name, never a blank entry for "no warning"."""
+
+    title = "warning code"  # the admin shows "By warning code"
+    parameter_name = "warning"
+    NONE = "none"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        codes = (
+            model_admin.get_queryset(request)
+            .exclude(warning_code="")
+            .order_by("warning_code")
+            .values_list("warning_code", flat=True)
+            .distinct()
+        )
+        return [(self.NONE, "No warning"), *((code, code) for code in codes)]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if value is None:
+            return queryset
+        return queryset.filter(warning_code="" if value == self.NONE else value)

@@ -14,15 +14,18 @@ from django.utils.html import format_html, format_html_join
 from kombu.exceptions import OperationalError
 
 from balances.admin.actions import clear_error_and_retry, remove_at_plaid, status_history_html
-from balances.admin.filters import AttentionFilter, FreshnessFilter
+from balances.admin.filters import AttentionFilter, FreshnessFilter, WarningCodeFilter
 from balances.admin.permissions import StaffViewSuperuserChangeMixin
 from balances.admin.records import AccountInline
 from balances.domain.duplicates import connection_label
 from balances.models import Account, PlaidCall, PlaidItem
+from balances.selectors import costs
 from balances.services import queueing
 
 # Rows of the call log shown on an Item's page (the full log is under "Plaid calls").
 RECENT_CALLS = 20
+# Users listed in the billed-calls summary above the Items list (the most calls first).
+USERS_IN_SUMMARY = 20
 
 
 @admin.register(PlaidItem)
@@ -32,8 +35,9 @@ class PlaidItemAdmin(StaffViewSuperuserChangeMixin, admin.ModelAdmin):
         "owner",
         "status",
         "account_count",
-        "last_refreshed_at",
-        "is_stale",
+        "last_refreshed",
+        "is_fresh",
+        "billed",
         "error_code",
         "warning_code",
     )
@@ -41,7 +45,7 @@ class PlaidItemAdmin(StaffViewSuperuserChangeMixin, admin.ModelAdmin):
         "status",
         FreshnessFilter,
         AttentionFilter,
-        "warning_code",
+        WarningCodeFilter,
         "institution_name",
     )
     search_fields = ("owner__username", "owner__email", "institution_name", "institution_id")
@@ -62,6 +66,8 @@ class PlaidItemAdmin(StaffViewSuperuserChangeMixin, admin.ModelAdmin):
         "warning_code",
         "expires_at",
         "new_accounts_available",
+        "last_realtime_at",
+        "billed_calls",
         "status_history",
         "recent_calls",
         "created_at",
@@ -79,6 +85,8 @@ class PlaidItemAdmin(StaffViewSuperuserChangeMixin, admin.ModelAdmin):
         "warning_code",
         "expires_at",
         "new_accounts_available",
+        "last_realtime_at",
+        "billed_calls",
         "status_history",
         "recent_calls",
         "created_at",
@@ -104,7 +112,11 @@ class PlaidItemAdmin(StaffViewSuperuserChangeMixin, admin.ModelAdmin):
         return (
             super()
             .get_queryset(request)
-            .annotate(_account_count=Count("accounts"))
+            .annotate(
+                _account_count=Count("accounts"),
+                _billed_today=costs.billed_calls_subquery(today=True),
+                _billed_month=costs.billed_calls_subquery(),
+            )
             .prefetch_related(Prefetch("accounts", queryset=masks, to_attr="_masked"))
         )
 
@@ -115,9 +127,50 @@ class PlaidItemAdmin(StaffViewSuperuserChangeMixin, admin.ModelAdmin):
         masks = [a.mask for a in getattr(obj, "_masked", ()) if a.mask]
         return connection_label(count, masks) if masks else count
 
-    @admin.display(description="Stale", boolean=True)
-    def is_stale(self, obj: PlaidItem) -> bool:
-        return obj.is_stale
+    @admin.display(description="Last refreshed", ordering="last_refreshed_at")
+    def last_refreshed(self, obj: PlaidItem) -> str:
+        """When, in the staff user's time zone, named ("2026-11-30 19:51 JST"): compact, so
+        the list fits a 1366 px screen."""
+        if obj.last_refreshed_at is None:
+            return "never"
+        return timezone.localtime(obj.last_refreshed_at).strftime("%Y-%m-%d %H:%M %Z")
+
+    # Green ✔ for fresh balances, red ✖ for stale (or never refreshed): the icon means
+    # what the column's name says (it was "Stale", where ✖ then meant fresh).
+    @admin.display(description="Fresh", boolean=True)
+    def is_fresh(self, obj: PlaidItem) -> bool:
+        return not obj.is_stale
+
+    # One column for both counts: two would push the list past a 1366 px screen.
+    @admin.display(description="Billed", ordering="_billed_month")
+    def billed(self, obj: PlaidItem) -> str:
+        """Billed Plaid calls today and this month ("4 / 120"), sorted by the month's."""
+        return format_html(
+            '<span title="Billed Plaid calls: today / this month">{} / {}</span>',
+            int(getattr(obj, "_billed_today", 0)),
+            int(getattr(obj, "_billed_month", 0)),
+        )
+
+    @admin.display(description="Billed Plaid calls")
+    def billed_calls(self, obj: PlaidItem) -> str:
+        """Billed calls (/accounts/balance/get) today and this month, with the estimated
+        bill when PLAID_BALANCE_PRICE is set (one query)."""
+        counts = costs.billed_calls_by_item(item_ids=[obj.pk]).get(obj.pk, costs.CallCounts())
+        text = f"{counts.today} today, {counts.month} this month"
+        cost = counts.cost_month()
+        return text if cost is None else f"{text} (about {cost} this month)"
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> Any:
+        """The list, under a summary of billed calls: in all, per user, and the budget."""
+        summary = {
+            "total": costs.billed_calls_total(),
+            "by_user": costs.billed_calls_by_user()[:USERS_IN_SUMMARY],
+            "budget": costs.budget_status(),
+            "price": costs.price(),
+        }
+        return super().changelist_view(request, {**(extra_context or {}), "costs": summary})
 
     @admin.display(description="Status history")
     def status_history(self, obj: PlaidItem) -> str:
@@ -135,7 +188,7 @@ class PlaidItemAdmin(StaffViewSuperuserChangeMixin, admin.ModelAdmin):
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
-                    timezone.localtime(c.called_at).strftime("%Y-%m-%d %H:%M:%S"),
+                    timezone.localtime(c.called_at).strftime("%Y-%m-%d %H:%M:%S %Z"),
                     c.endpoint,
                     c.error_code or "ok",
                     c.request_id,

@@ -2,13 +2,49 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
 
 from balances.admin.permissions import StaffViewSuperuserChangeMixin
+from balances.domain.amounts import decimal_text
 from balances.models import Account, BalanceSnapshot, PlaidCall
+
+
+def admin_money(amount: Decimal | None, account: Account) -> str:
+    """Return `amount` as money for staff: "409.87 USD", "1,234.5678 USD", "0.51234 BTC".
+
+    Exact (staff compare it with Plaid's figures): nothing is rounded, only the trailing
+    zeros of the stored 10-decimal value are dropped, official currencies keeping two.
+    None (the bank reported none) is a dash, never 0.
+    """
+    text = decimal_text(amount, official=account.currency_is_official)
+    if text is None:
+        return "—"
+    return f"{Decimal(text):,f} {account.currency}".strip()
+
+
+class AccountAmounts:
+    """The balances of an Account row as money (`obj.account` for a snapshot)."""
+
+    @staticmethod
+    def _account(obj: Any) -> Account:
+        return obj if isinstance(obj, Account) else obj.account
+
+    @admin.display(description="Available", ordering="available")
+    def available_amount(self, obj: Any) -> str:
+        return admin_money(obj.available, self._account(obj))
+
+    @admin.display(description="Current", ordering="current")
+    def current_amount(self, obj: Any) -> str:
+        return admin_money(obj.current, self._account(obj))
+
+    @admin.display(description="Limit", ordering="limit")
+    def limit_amount(self, obj: Any) -> str:
+        return admin_money(obj.limit, self._account(obj))
+
 
 ACCOUNT_READONLY = (
     "name",
@@ -17,15 +53,15 @@ ACCOUNT_READONLY = (
     "subtype",
     "iso_currency_code",
     "unofficial_currency_code",
-    "available",
-    "current",
-    "limit",
+    "available_amount",
+    "current_amount",
+    "limit_amount",
     "balances_updated_at",
     "closed_at",
 )
 
 
-class AccountInline(StaffViewSuperuserChangeMixin, admin.TabularInline):
+class AccountInline(AccountAmounts, StaffViewSuperuserChangeMixin, admin.TabularInline):
     model = Account
     fields = ACCOUNT_READONLY
     readonly_fields = ACCOUNT_READONLY
@@ -38,8 +74,8 @@ class AccountInline(StaffViewSuperuserChangeMixin, admin.TabularInline):
 
 
 @admin.register(Account)
-class AccountAdmin(StaffViewSuperuserChangeMixin, admin.ModelAdmin):
-    list_display = ("name", "mask", "type", "subtype", "current", "item")
+class AccountAdmin(AccountAmounts, StaffViewSuperuserChangeMixin, admin.ModelAdmin):
+    list_display = ("name", "mask", "type", "subtype", "current_amount", "item")
     list_filter = ("type",)
     search_fields = ("name", "item__owner__username", "item__institution_name")
     list_select_related = ("item", "item__owner")
@@ -51,11 +87,18 @@ class AccountAdmin(StaffViewSuperuserChangeMixin, admin.ModelAdmin):
 
 
 @admin.register(BalanceSnapshot)
-class BalanceSnapshotAdmin(StaffViewSuperuserChangeMixin, admin.ModelAdmin):
-    list_display = ("account", "taken_at", "available", "current", "limit")
+class BalanceSnapshotAdmin(AccountAmounts, StaffViewSuperuserChangeMixin, admin.ModelAdmin):
+    list_display = ("account", "taken_at", "available_amount", "current_amount", "limit_amount")
     list_select_related = ("account",)
     date_hierarchy = "taken_at"
-    readonly_fields = ("account", "taken_at", "available", "current", "limit")
+    readonly_fields = (
+        "account",
+        "taken_at",
+        "available_amount",
+        "current_amount",
+        "limit_amount",
+    )
+    fields = readonly_fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -62,6 +62,16 @@ def history_data(history: list[CurrencyHistory]) -> list[dict[str, Any]]:
     ]
 
 
+def _owner_of(account: Account | ManualAccount) -> str:
+    """The owner's username: annotated by the list selectors (`owner_name`), else read."""
+    annotated = getattr(account, "owner_name", None)
+    if annotated is not None:
+        return str(annotated)
+    if isinstance(account, ManualAccount):
+        return account.owner.username
+    return account.item.owner.username
+
+
 def account_data(account: Account) -> dict[str, Any]:
     official = account.currency_is_official
     credit = account.type == Account.Type.CREDIT
@@ -86,6 +96,7 @@ def account_data(account: Account) -> dict[str, Any]:
         "balances_as_of": _iso(account.balances_updated_at),
         "value_as_of": None,
         "closed_at": _iso(account.closed_at),
+        "owner": _owner_of(account),
     }
 
 
@@ -106,6 +117,7 @@ def manual_account_data(account: ManualAccount) -> dict[str, Any]:
         "note": account.note,
         "created_at": _iso(account.created_at),
         "updated_at": _iso(account.updated_at),
+        "owner": _owner_of(account),
     }
 
 
@@ -131,6 +143,7 @@ def manual_account_listed(account: ManualAccount) -> dict[str, Any]:
         "balances_as_of": None,
         "value_as_of": account.value_as_of.isoformat(),
         "closed_at": None,
+        "owner": _owner_of(account),
     }
 
 
@@ -292,6 +305,10 @@ class AccountSerializer(serializers.Serializer):
     closed_at = serializers.DateTimeField(
         allow_null=True, help_text="Set when the bank stopped reporting the account."
     )
+    owner = serializers.CharField(
+        help_text="The owner's username: yours, or whoever shares the account with you "
+        "(`view=household`). Shared accounts are read-only."
+    )
 
 
 class AccountPointSerializer(serializers.Serializer):
@@ -440,6 +457,10 @@ class ManualAccountSerializer(serializers.Serializer):
     note = serializers.CharField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
+    owner = serializers.CharField(
+        help_text="The owner's username: yours, or whoever shares the account with you "
+        "(`view=household`). Shared accounts are read-only."
+    )
 
 
 class ManualAccountPageSerializer(_Page):

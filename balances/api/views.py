@@ -1,7 +1,12 @@
 """The API's endpoints: thin, they read through selectors and write through services.
 
 Every one needs a token or the signed-in session; another user's object is a 404, the
-same as a missing one. Responses are never cached by a browser or a proxy.
+same as a missing one. A token sees what its user sees: `view=household` on the lists and
+totals adds what others share with the user, and an account shared with them opens by its
+id, read-only. Writes: to an object not visible to the user, 404 (as if missing); to one
+shared with them but not theirs, 403 (they can see it, they may not change it). A
+connection (Plaid Item) is never shared: another user's is always a 404. Responses are
+never cached by a browser or a proxy.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from kombu.exceptions import OperationalError
 from rest_framework import serializers, status
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import ParseError, PermissionDenied
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -37,7 +42,7 @@ from balances.api.schema import BearerTokenScheme  # noqa: F401 (registers the s
 from balances.domain import periods
 from balances.domain.totals import totals_by_currency
 from balances.models import Account, ManualAccount
-from balances.selectors import accounts, history
+from balances.selectors import accounts, history, households
 from balances.services import manual_accounts
 from balances.services.queueing import item_queue_refresh_now
 from balances.shared_state.api import SharedStateUnavailable
@@ -56,8 +61,18 @@ BAD_BODY = {
     )
 }
 WRITE_REFUSED = {
-    403: OpenApiResponse(shapes.ErrorSerializer, description="A read-only token, or no CSRF token.")
+    403: OpenApiResponse(
+        shapes.ErrorSerializer,
+        description="A read-only token, no CSRF token, or an account only shared with you.",
+    )
 }
+VIEW = OpenApiParameter(
+    "view",
+    OpenApiTypes.STR,
+    enum=["mine", "household"],
+    description="mine (default): your accounts; household: yours and those shared with you "
+    "(each account once, each with its `owner`).",
+)
 RANGE = OpenApiParameter(
     "range",
     OpenApiTypes.STR,
@@ -94,8 +109,16 @@ def _range(request: Request) -> tuple[str, date, date | None]:
     key = request.query_params.get("range", periods.DEFAULT_RANGE)
     if key not in periods.RANGES:
         raise InvalidParameter(f"range must be one of {', '.join(periods.RANGES)}.")
-    today = timezone.localdate()
+    today = timezone.localdate(timezone=timezone.get_default_timezone())  # the books' days
     return key, today, periods.range_start(key, today=today)
+
+
+def _household(request: Request) -> bool:
+    """Return whether `view` asks for the household view (400 for an unknown view)."""
+    view = request.query_params.get("view", "mine")
+    if view not in ("mine", "household"):
+        raise InvalidParameter("view must be mine or household.")
+    return view == "household"
 
 
 def _int(value: str, name: str) -> int:
@@ -108,7 +131,8 @@ class NetWorthView(ApiView):
     @extend_schema(
         operation_id="net_worth",
         summary="Net worth now, per currency",
-        responses={200: shapes.NetWorthSerializer, **ERRORS},
+        parameters=[VIEW],
+        responses={200: shapes.NetWorthSerializer, **BAD_INPUT, **ERRORS},
     )
     def get(self, request: Request) -> Response:
         """Assets, liabilities and net worth of every open account and every account
@@ -116,12 +140,16 @@ class NetWorthView(ApiView):
         added across currencies. Cost: a fixed number of queries whatever the number of
         accounts. `as_of` is of the linked accounts' balances."""
         user = self.me
+        household = _household(request)
         main_currency = accounts.main_currency_for(user=user)
         totals = totals_by_currency(
-            [*accounts.account_balances(user=user), *accounts.manual_balances(user=user)],
+            [
+                *accounts.account_balances(user=user, household=household),
+                *accounts.manual_balances(user=user, household=household),
+            ],
             main_currency=main_currency,
         )
-        as_of = accounts.balances_as_of(user=user)
+        as_of = accounts.balances_as_of(user=user, household=household)
         return Response(
             {
                 "as_of": as_of.isoformat() if as_of else None,
@@ -135,7 +163,7 @@ class NetWorthHistoryView(ApiView):
     @extend_schema(
         operation_id="net_worth_history",
         summary="Net worth by day, per currency",
-        parameters=[RANGE],
+        parameters=[RANGE, VIEW],
         responses={200: shapes.NetWorthHistorySerializer, **BAD_INPUT, **ERRORS},
     )
     def get(self, request: Request) -> Response:
@@ -143,9 +171,8 @@ class NetWorthHistoryView(ApiView):
         liabilities and net worth at the end of each day of the range."""
         key, today, start = _range(request)
         main_currency = accounts.main_currency_for(user=self.me)
-        series = history.net_worth_series(
-            user=self.me, start=start, end=today, main_currency=main_currency
-        )
+        read = history.household_series if _household(request) else history.net_worth_series
+        series = read(user=self.me, start=start, end=today, main_currency=main_currency)
         return Response(
             {
                 "range": key,
@@ -178,6 +205,7 @@ class AccountListView(ApiView):
                 OpenApiTypes.BOOL,
                 description="Also the accounts the bank stopped reporting (default false).",
             ),
+            VIEW,
         ],
         responses={200: shapes.AccountPageSerializer, **BAD_INPUT, **ERRORS},
     )
@@ -195,13 +223,15 @@ class AccountListView(ApiView):
         include_closed = params.get("include_closed", "false").lower()
         if include_closed not in ("true", "false", "1", "0"):
             raise InvalidParameter("include_closed must be true or false.")
+        household = _household(request)
         rows = accounts.accounts_filtered(
             user=self.me,
             types=types,
             item_id=None if connection is None else _int(connection, "connection"),
             include_closed=include_closed in ("true", "1"),
+            household=household,
         )
-        manual = accounts.manual_accounts_for_user(user=self.me)
+        manual = accounts.manual_accounts_for_user(user=self.me, household=household)
         if connection is not None:
             manual = manual.none()
         elif types:
@@ -249,7 +279,9 @@ class _Chain:
 
 
 def _own_account(user: User, pk: int) -> Account:
-    account = accounts.account_for_user(user=user, pk=pk)
+    """Return account `pk` if `user` owns it or it is shared with them (read-only), else
+    answer 404."""
+    account = households.visible_account(user=user, pk=pk)
     if account is None:
         raise Http404("No such account.")
     return account
@@ -262,7 +294,7 @@ class AccountDetailView(ApiView):
         responses={200: shapes.AccountSerializer, **NOT_FOUND, **ERRORS},
     )
     def get(self, request: Request, pk: int) -> Response:
-        """One of the user's accounts (closed ones too)."""
+        """One of the user's accounts (closed ones too), or one shared with them."""
         return Response(shapes.account_data(_own_account(self.me, pk)))
 
 
@@ -402,10 +434,22 @@ def _body(request: Request, *, partial: bool) -> dict[str, Any]:
     return dict(body.validated_data)
 
 
-def _own_manual(user: User, pk: int) -> ManualAccount:
-    account = accounts.manual_account_for_user(user=user, pk=pk)
+def _visible_manual(user: User, pk: int) -> ManualAccount:
+    """Return manual account `pk` if `user` may see it (theirs or shared), else 404."""
+    account = households.visible_manual_account(user=user, pk=pk)
     if account is None:
         raise Http404("No such manual account.")
+    return account
+
+
+def _own_manual(user: User, pk: int) -> ManualAccount:
+    """Return `user`'s manual account `pk` to change it: 403 if it is only shared with
+    them (visible, not theirs), 404 if they cannot see it at all."""
+    account = _visible_manual(user, pk)
+    if account.owner_id != user.pk:
+        raise PermissionDenied(
+            f"{account.owner.username} shares this account with you to see, not to change."
+        )
     return account
 
 
@@ -424,14 +468,17 @@ class ManualAccountListView(ApiView):
     @extend_schema(
         operation_id="manual_accounts_list",
         summary="Accounts and assets entered by hand",
-        responses={200: shapes.ManualAccountPageSerializer, **ERRORS},
+        parameters=[VIEW],
+        responses={200: shapes.ManualAccountPageSerializer, **BAD_INPUT, **ERRORS},
     )
     def get(self, request: Request) -> Response:
         """The user's accounts entered by hand, by name, with their latest values; paged
         (`page`, `page_size`)."""
         paginator = Pages()
         page = paginator.paginate_queryset(
-            accounts.manual_accounts_for_user(user=self.me), request, view=self
+            accounts.manual_accounts_for_user(user=self.me, household=_household(request)),
+            request,
+            view=self,
         )
         return paginator.get_paginated_response([shapes.manual_account_data(a) for a in page or []])
 
@@ -475,8 +522,8 @@ class ManualAccountDetailView(ApiView):
         responses={200: shapes.ManualAccountSerializer, **NOT_FOUND, **ERRORS},
     )
     def get(self, request: Request, pk: int) -> Response:
-        """One of the user's accounts entered by hand."""
-        return Response(shapes.manual_account_data(_own_manual(self.me, pk)))
+        """One of the user's accounts entered by hand, or one shared with them."""
+        return Response(shapes.manual_account_data(_visible_manual(self.me, pk)))
 
     @extend_schema(
         operation_id="manual_accounts_update",

@@ -27,7 +27,7 @@ DEFAULT_PERIOD = "1m"
 def range_start(key: str, *, today: date | None = None) -> date | None:
     """Return the first day of chart range `key` (None for all history)."""
     days = RANGES[key][1]
-    today = today or timezone.localdate()
+    today = today or timezone.localdate(timezone=timezone.get_default_timezone())
     return None if days is None else today - timedelta(days=days - 1)
 
 
@@ -37,7 +37,7 @@ def period_start(key: str, *, today: date | None = None) -> date:
     Months are calendar months, clamped to the month's last day (Mar 31 - 1m = Feb 28/29).
     """
     _label, months, days = PERIODS[key]
-    today = today or timezone.localdate()
+    today = today or timezone.localdate(timezone=timezone.get_default_timezone())
     if months:
         year, month = divmod(today.year * 12 + today.month - 1 - months, 12)
         last_day = calendar.monthrange(year, month + 1)[1]

@@ -1,23 +1,29 @@
 """Reads of a user's accounts: lists, the dashboard's groups, balances for totals; the
 accounts entered by hand (ManualAccount) with them.
 
+With `household=True`, the accounts others share with the user too (what is visible is
+decided by `selectors/households.py` alone); each row then carries `owner_name`, the
+owner's username, for the owner marker.
+
 Totals themselves are computed by `balances.domain.totals` (no ORM).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
 from django.contrib.auth.models import User
-from django.db.models import Min, Prefetch, QuerySet
+from django.db.models import F, Min, OuterRef, Prefetch, QuerySet, Subquery
 
 from balances.domain.groups import GROUP_OF_TYPE, GROUPS, LIABILITY_GROUPS, group_key
 from balances.domain.totals import ordered
 from balances.models import Account, BalanceSnapshot, ManualAccount, PlaidItem, Profile
+from balances.selectors.households import account_q, manual_q
+from balances.selectors.items import MaskRow
 
 
 @dataclass
@@ -74,6 +80,7 @@ class ManualBalance:
     value: Decimal
     value_as_of: date
     note: str
+    owner_name: str = ""
 
     @property
     def currency(self) -> str:
@@ -120,6 +127,7 @@ MANUAL_BALANCE_FIELDS = (
     "value",
     "value_as_of",
     "note",
+    "owner__username",
 )
 
 
@@ -143,12 +151,14 @@ def items_for_user(*, user: User) -> QuerySet[PlaidItem]:
     return PlaidItem.objects.filter(owner=user).order_by("institution_name", "pk")
 
 
-def accounts_for_user(*, user: User) -> QuerySet[Account]:
-    """Return `user`'s open accounts with their Items (and, for a copy of another
-    connection's account, that account and its Item), in one query."""
+def accounts_for_user(*, user: User, household: bool = False) -> QuerySet[Account]:
+    """Return `user`'s open accounts (with `household`, those shared with them too) with
+    their Items (and, for a copy of another connection's account, that account and its
+    Item) and `owner_name`, in one query."""
     return (
-        Account.objects.filter(item__owner=user, closed_at__isnull=True)
+        Account.objects.filter(account_q(user=user, household=household), closed_at__isnull=True)
         .select_related("item", "duplicate_of__item")
+        .annotate(owner_name=F("item__owner__username"))
         .order_by("item__institution_name", "item_id", "name", "mask")
     )
 
@@ -176,17 +186,20 @@ def accounts_filtered(
     types: Sequence[str] = (),
     item_id: int | None = None,
     include_closed: bool = False,
+    household: bool = False,
 ) -> QuerySet[Account]:
     """Return `user`'s accounts with their Items (one query), by institution, name and pk:
     open ones unless `include_closed`; only of `types` and of Item `item_id` when given.
     Never a copy of an account another connection holds (a bank linked twice): each
-    account is listed once, so a script summing the list counts it once."""
+    account is listed once, so a script summing the list counts it once. With `household`,
+    the accounts shared with `user` too (each with `owner_name`)."""
     # Of the Item, only what the API shows (its name): Items carry tokens and error texts.
     qs = (
         Account.objects.in_history()
-        .filter(item__owner=user)
+        .filter(account_q(user=user, household=household))
         .select_related("item")
         .only(*API_ACCOUNT_FIELDS, "item__institution_name", "item__institution_id")
+        .annotate(owner_name=F("item__owner__username"))
     )
     if not include_closed:
         qs = qs.filter(closed_at__isnull=True)
@@ -205,30 +218,68 @@ def items_with_account_ids(*, user: User) -> QuerySet[PlaidItem]:
     )
 
 
-def balances_as_of(*, user: User) -> datetime | None:
+def balances_as_of(*, user: User, household: bool = False) -> datetime | None:
     """Return when the oldest balance counted in `user`'s totals was fetched (None without
     one): every figure of the totals is at least this recent. One aggregate query (reading
     the time of every account instead costs a timestamp conversion per row)."""
     return (
         Account.objects.counted()
-        .filter(item__owner=user, current__isnull=False)
+        .filter(account_q(user=user, household=household), current__isnull=False)
         .aggregate(as_of=Min("balances_updated_at"))["as_of"]
     )
 
 
-def account_balances(*, user: User) -> list[AccountBalance]:
-    """Return the balance of every account of `user` that totals count (open, not a copy
-    of another connection's: `Account.objects.counted()`), in one query, no model
-    instances: a fraction of the cost of `accounts_for_user` per account."""
+def account_balances(*, user: User, household: bool = False) -> list[AccountBalance]:
+    """Return the balance of every account of `user` (with `household`, and of those
+    shared with them) that totals count (open, not a copy of another connection's:
+    `Account.objects.counted()`), in one query, no model instances: a fraction of the
+    cost of `accounts_for_user` per account. Each account once, whatever the shares."""
     rows = (
         Account.objects.counted()
-        .filter(item__owner=user)
+        .filter(account_q(user=user, household=household))
         .values_list("pk", "type", "iso_currency_code", "unofficial_currency_code", "current")
     )
     return [
         AccountBalance(pk, type_, iso or unofficial, bool(iso), current)
         for pk, type_, iso, unofficial, current in rows.order_by()
     ]
+
+
+def account_balances_and_masks(
+    *, user: User, household: bool = False, item_ids: Collection[int] = ()
+) -> tuple[list[AccountBalance], list[MaskRow]]:
+    """Return `account_balances(user=, household=)` and the open accounts of the Items
+    `item_ids` as `selectors.items.MaskRow`s (to label connections at one institution), in
+    one query: with `item_ids`, the open accounts are read with their masks and the Item
+    of the account each copies, copies too (the totals skip those); without, exactly
+    `account_balances`. The query count stays the same whether or not a bank is linked
+    twice."""
+    if not item_ids:
+        return account_balances(user=user, household=household), []
+    rows = (
+        Account.objects.filter(account_q(user=user, household=household), closed_at__isnull=True)
+        .values_list(
+            "pk",
+            "type",
+            "iso_currency_code",
+            "unofficial_currency_code",
+            "current",
+            "item_id",
+            "mask",
+            "duplicate_of_id",
+            "duplicate_of__item_id",
+        )
+        .order_by("mask", "pk")
+    )
+    balances: list[AccountBalance] = []
+    masks: list[MaskRow] = []
+    wanted = set(item_ids)
+    for pk, type_, iso, unofficial, current, item_id, mask, copy_of, original_item in rows:
+        if copy_of is None:  # `Account.objects.counted()`: open, not a copy
+            balances.append(AccountBalance(pk, type_, iso or unofficial, bool(iso), current))
+        if item_id in wanted:
+            masks.append((item_id, mask, original_item))
+    return balances, masks
 
 
 def group_accounts(
@@ -295,15 +346,23 @@ def attach_manual(
         group.manual = members
 
 
-def manual_accounts_for_user(*, user: User) -> QuerySet[ManualAccount]:
-    """Return `user`'s accounts entered by hand, by name (one query)."""
-    return ManualAccount.objects.filter(owner=user).order_by("name", "pk")
+def manual_accounts_for_user(*, user: User, household: bool = False) -> QuerySet[ManualAccount]:
+    """Return `user`'s accounts entered by hand (with `household`, those shared with them
+    too, each with `owner_name`), by name (one query)."""
+    return (
+        ManualAccount.objects.filter(manual_q(user=user, household=household))
+        .annotate(owner_name=F("owner__username"))
+        .order_by("name", "pk")
+    )
 
 
-def manual_balances(*, user: User) -> list[ManualBalance]:
-    """Return `user`'s accounts entered by hand, by name, for totals, groups and the
-    dashboard's rows (one query, plain values: their value is kept on the row)."""
-    rows = manual_accounts_for_user(user=user).values_list(*MANUAL_BALANCE_FIELDS)
+def manual_balances(*, user: User, household: bool = False) -> list[ManualBalance]:
+    """Return `user`'s accounts entered by hand (with `household`, and those shared with
+    them), by name, for totals, groups and the dashboard's rows (one query, plain values:
+    their value is kept on the row)."""
+    rows = manual_accounts_for_user(user=user, household=household).values_list(
+        *MANUAL_BALANCE_FIELDS
+    )
     return [ManualBalance(*row) for row in rows]
 
 
@@ -328,9 +387,10 @@ def largest_per_group(balances: Iterable[AccountBalance], *, limit: int) -> dict
     }
 
 
-def accounts_in_group(*, user: User, key: str) -> QuerySet[Account]:
-    """Return `user`'s open accounts of dashboard group `key`, by institution and name."""
-    accounts = accounts_for_user(user=user)
+def accounts_in_group(*, user: User, key: str, household: bool = False) -> QuerySet[Account]:
+    """Return `user`'s open accounts (with `household`, and those shared with them) of
+    dashboard group `key`, by institution and name."""
+    accounts = accounts_for_user(user=user, household=household)
     if key == "other":
         return accounts.exclude(type__in=GROUP_OF_TYPE)
     types = next(types for k, _, types in GROUPS if k == key)
@@ -345,7 +405,24 @@ def account_for_user(*, user: User, pk: int) -> Account | None:
 def main_currency_for(*, user: User) -> str:
     """Return `user`'s main currency (USD until they choose one)."""
     currency = Profile.objects.filter(user=user).values_list("main_currency", flat=True).first()
+    return main_currency_or_default(currency)
+
+
+def main_currency_subquery() -> Subquery:
+    """The main currency the user of the outer query chose (NULL or "" until they do), to
+    read with something else in one query; pass the value to `main_currency_or_default`."""
+    return Subquery(Profile.objects.filter(user=OuterRef("pk")).values("main_currency")[:1])
+
+
+def main_currency_or_default(currency: str | None) -> str:
+    """Return a user's main currency from their profile's value: USD until they choose."""
     return currency or "USD"
+
+
+def time_zone_for(*, user: User) -> str:
+    """Return the IANA name of `user`'s time zone ("" until they choose one)."""
+    zone = Profile.objects.filter(user=user).values_list("time_zone", flat=True).first()
+    return zone or ""
 
 
 def currencies_for_user(*, user: User) -> list[str]:

@@ -1,6 +1,7 @@
 """What `/healthz/` reports: database, broker and queue depth, shared state, beat.
 
-Cost per probe: one `SELECT 1`, one indexed read of two BeatRun rows, and on Redis one
+Cost per probe: one `SELECT 1`, one indexed read of two BeatRun rows, one count of the
+month's billed calls (plus one read of the budget's row when a budget is set), and on Redis one
 connection with PING, four LLEN (Celery's priority lists) and one HLEN, under 2 s
 timeouts. Reports no URL, host name, user, password or token.
 """
@@ -19,6 +20,7 @@ from django.utils import timezone
 from kombu import Connection
 
 from balances.models import BeatRun
+from balances.selectors import costs
 
 REDIS_TIMEOUT = 2.0
 # kombu's Redis transport keeps one list per priority step: "<queue>", "<queue>\x06\x163", ...
@@ -70,13 +72,14 @@ def check_broker() -> Report:
     url = settings.CELERY_BROKER_URL
     queue = settings.CELERY_TASK_DEFAULT_QUEUE
     if _is_redis(url):
+        prefix = str(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix") or "")
         client = _redis_client(url)
         try:
             client.ping()
             pipe = client.pipeline(transaction=False)
             for step in _PRIORITY_STEPS:
-                pipe.llen(queue if step == 0 else f"{queue}{_PRIORITY_SEP}{step}")
-            pipe.hlen(_UNACKED_KEY)
+                pipe.llen(prefix + (queue if step == 0 else f"{queue}{_PRIORITY_SEP}{step}"))
+            pipe.hlen(prefix + _UNACKED_KEY)
             *depths, unacked = pipe.execute()
         except redis.RedisError as exc:
             return {"ok": False, "kind": "redis", "queue": queue, "error": _describe(exc)}
@@ -148,12 +151,32 @@ def check_beat() -> Report:
     return report
 
 
+def check_plaid_budget() -> Report:
+    """Say whether this month's PLAID_BALANCE_MONTHLY_BUDGET is spent (not ok: refreshes
+    use cached balances until the month ends). Without a budget: ok, no cap. Reports
+    counts only, no user."""
+    status = costs.budget_status()
+    report: Report = {"budget": status.budget, "used": status.used}
+    if status.budget is None:
+        report["ok"] = True
+        return report
+    report["resets_at"] = status.resets_at.isoformat()
+    if status.spent:
+        report.update(ok=False, error="budget spent: scheduled refreshes use cached balances")
+        if status.spent_at is not None:
+            report["spent_at"] = status.spent_at.isoformat()
+    else:
+        report["ok"] = True
+    return report
+
+
 def health_report() -> Report:
     """Run every check and return the report.
 
     `status` is "ok" when every check passed, "degraded" when the database answers but the
     broker, shared state or beat do not (this node still serves pages; background work is
-    stalled), and "fail" when the database does not (this node cannot serve).
+    stalled) or the month's Plaid balance budget is spent (balances are cached), and
+    "fail" when the database does not (this node cannot serve).
     """
     database = _timed(check_database)
     broker = _timed(check_broker)
@@ -162,6 +185,9 @@ def health_report() -> Report:
         "broker": broker,
         "shared_state": _timed(lambda: check_shared_state(broker)),
         "beat": _timed(check_beat) if database["ok"] else {"ok": False, "error": "no database"},
+        "plaid_budget": _timed(check_plaid_budget)
+        if database["ok"]
+        else {"ok": False, "error": "no database"},
     }
     if not database["ok"]:
         status = "fail"

@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db.models import F, QuerySet, Window
+from django.db.models import F, Q, QuerySet, Window
 from django.db.models.functions import RowNumber, TruncDate
 from django.utils import timezone
 
@@ -37,18 +37,32 @@ from balances.domain.totals import (
     ordered,
 )
 from balances.models import Account, BalanceSnapshot, ManualAccount, ManualValue, NetWorthDay
+from balances.selectors.households import (
+    account_q,
+    chosen_account_q,
+    chosen_manual_q,
+    manual_q,
+    whole_users_q,
+)
 
 MANUAL_KEY_PREFIX = "m"
 
 
-def history_accounts(*, user: User) -> list[HistoryAccount]:
-    """Return every account of `user` that history counts, closed ones too, never a copy
-    of another connection's account, and the accounts entered by hand (keyed "m<pk>");
-    two queries."""
-    rows = (
-        Account.objects.in_history()
-        .filter(item__owner=user)
-        .values_list("pk", "iso_currency_code", "unofficial_currency_code", "type", "closed_at")
+def history_accounts(*, user: User, household: bool = False) -> list[HistoryAccount]:
+    """Return every account of `user` (with `household`, and those shared with them) that
+    history counts, closed ones too, never a copy of another connection's account, and the
+    accounts entered by hand (keyed "m<pk>"); two queries."""
+    return _history_accounts(
+        account_q(user=user, household=household) & Q(duplicate_of__isnull=True),
+        manual_q(user=user, household=household),
+    )
+
+
+def _history_accounts(from_plaid: Q, by_hand: Q) -> list[HistoryAccount]:
+    """The Accounts matching `from_plaid` and the ManualAccounts matching `by_hand`, as
+    HistoryAccounts (keyed "m<pk>" for the latter); two queries."""
+    rows = Account.objects.filter(from_plaid).values_list(
+        "pk", "iso_currency_code", "unofficial_currency_code", "type", "closed_at"
     )
     linked = [
         HistoryAccount(
@@ -56,12 +70,14 @@ def history_accounts(*, user: User) -> list[HistoryAccount]:
             currency=iso or unofficial,
             currency_is_official=bool(iso),
             is_liability=type_ in Account.LIABILITY_TYPES,
-            closed_on=timezone.localdate(closed) if closed else None,
+            closed_on=timezone.localdate(closed, timezone.get_default_timezone())
+            if closed
+            else None,
         )
         for pk, iso, unofficial, type_, closed in rows
         if iso or unofficial
     ]
-    manual = ManualAccount.objects.filter(owner=user).values_list(
+    manual = ManualAccount.objects.filter(by_hand).values_list(
         "pk", "iso_currency_code", "unofficial_currency_code", "kind"
     )
     return linked + [
@@ -210,7 +226,11 @@ def net_worth_history(
     its series rather than shown as 0. Ordered like `totals_by_currency`.
     """
     series: dict[str, list[HistoryPoint]] = {}
-    days = daily_running_totals(accounts=accounts, start=start, end=end or timezone.localdate())
+    days = daily_running_totals(
+        accounts=accounts,
+        start=start,
+        end=end or timezone.localdate(timezone=timezone.get_default_timezone()),
+    )
     for day, running in days:
         for currency, point in running.points(day):
             series.setdefault(currency, []).append(point)
@@ -243,23 +263,35 @@ def net_worth_series(
     day) to `end`, read from the daily totals kept at refresh time (NetWorthDay).
 
     The same series as `net_worth_history` over the user's accounts, at a cost in days x
-    currencies, whatever the number of accounts: two queries (one without `start`).
+    currencies, whatever the number of accounts: one query.
     """
-    end = end or timezone.localdate()
-    # Each currency's sums, carried forward day to day.
+    end = end or timezone.localdate(timezone=timezone.get_default_timezone())
+    # Each currency's sums, carried forward day to day: from its last row on or before
+    # `start`, then its rows after it, read together (one query).
     state: dict[str, CurrencySum] = {}
-    rows = NetWorthDay.objects.filter(user=user, day__lte=end)
+    columns = ("currency", "currency_is_official", "day", "assets", "liabilities", "accounts")
+    after = NetWorthDay.objects.filter(user=user, day__lte=end).order_by()
+    rows: QuerySet[NetWorthDay, tuple[str, bool, date, Decimal, Decimal, int]]
     if start is not None:
-        for currency, official, assets, liabilities, count in _net_worth_days_before(
-            user=user, day=start
-        ):
-            state[currency] = CurrencySum(official, assets, liabilities, count)
-        rows = rows.filter(day__gt=start)
+        carried_in = (
+            NetWorthDay.objects.filter(user=user, day__lte=start)
+            .order_by()
+            .annotate(
+                rank=Window(RowNumber(), partition_by=[F("currency")], order_by=F("day").desc())
+            )
+            .filter(rank=1)
+            .values_list(*columns)
+        )
+        rows = carried_in.union(after.filter(day__gt=start).values_list(*columns), all=True)
+    else:
+        rows = after.values_list(*columns)
     by_day: dict[date, list[tuple[str, CurrencySum]]] = defaultdict(list)
-    for currency, official, day, assets, liabilities, count in rows.values_list(
-        "currency", "currency_is_official", "day", "assets", "liabilities", "accounts"
-    ):
-        by_day[day].append((currency, CurrencySum(official, assets, liabilities, count)))
+    for currency, official, day, assets, liabilities, count in rows:
+        sums = CurrencySum(official, assets, liabilities, count)
+        if start is not None and day <= start:
+            state[currency] = sums
+        else:
+            by_day[day].append((currency, sums))
     if start is None:
         if not by_day:
             return []
@@ -343,9 +375,9 @@ def account_history(
 
     Two queries; days before its first snapshot are left out.
     """
-    end = end or timezone.localdate()
+    end = end or timezone.localdate(timezone=timezone.get_default_timezone())
     if account.closed_at is not None:
-        end = min(end, timezone.localdate(account.closed_at))
+        end = min(end, timezone.localdate(account.closed_at, timezone.get_default_timezone()))
     last: tuple[Decimal | None, Decimal | None, Decimal | None] | None = None
     if start is not None:
         for _pk, available, current, limit in _last_snapshots_before([account.pk], _end_of(start)):
@@ -365,3 +397,146 @@ def account_history(
             points.append(AccountPoint(day, *last))
         day += timedelta(days=1)
     return points
+
+
+def _whole_days_before(*, user: User, day: date) -> QuerySet[NetWorthDay, tuple[Any, ...]]:
+    """The last NetWorthDay row on or before `day` of each user and currency among the
+    users all of whose accounts `user` sees in the household view, in one windowed query."""
+    return (
+        NetWorthDay.objects.filter(whole_users_q(user=user), day__lte=day)
+        .annotate(
+            rank=Window(
+                RowNumber(), partition_by=[F("user_id"), F("currency")], order_by=F("day").desc()
+            )
+        )
+        .filter(rank=1)
+        .values_list(
+            "user_id", "currency", "currency_is_official", "assets", "liabilities", "accounts"
+        )
+    )
+
+
+# Per currency: whether it is official, and per day its (assets, liabilities).
+_Sums = dict[str, tuple[bool, dict[date, list[Decimal]]]]
+
+
+def _whole_users_sums(*, user: User, start: date | None, end: date) -> _Sums:
+    """The daily sums over the users all of whose accounts `user` sees (themself, and
+    every owner sharing all), read from their daily totals: each user's row carried
+    forward until their next, summed per currency. Two queries (one without `start`)."""
+    state: dict[tuple[int, str], CurrencySum] = {}
+    rows = NetWorthDay.objects.filter(whole_users_q(user=user), day__lte=end)
+    if start is not None:
+        for user_id, currency, official, assets, liabilities, count in _whole_days_before(
+            user=user, day=start
+        ):
+            state[(user_id, currency)] = CurrencySum(official, assets, liabilities, count)
+        rows = rows.filter(day__gt=start)
+    by_day: dict[date, list[tuple[tuple[int, str], CurrencySum]]] = defaultdict(list)
+    for user_id, currency, official, day, assets, liabilities, count in rows.values_list(
+        "user_id", "currency", "currency_is_official", "day", "assets", "liabilities", "accounts"
+    ):
+        by_day[day].append(((user_id, currency), CurrencySum(official, assets, liabilities, count)))
+    sums: _Sums = {}
+    if start is None:
+        if not by_day:
+            return sums
+        start = min(by_day)
+    day = start
+    while day <= end:
+        state.update(by_day.get(day, ()))
+        for (_user_id, currency), part in state.items():
+            if part.accounts:
+                official, days = sums.setdefault(currency, (part.currency_is_official, {}))
+                point = days.setdefault(day, [Decimal(0), Decimal(0)])
+                point[0] += part.assets
+                point[1] += part.liabilities
+        day += timedelta(days=1)
+    return sums
+
+
+def chosen_history_accounts(*, user: User) -> list[HistoryAccount]:
+    """Return the accounts owners chose to share with `user` (owners sharing only chosen
+    accounts), as `history_accounts` does for a user's own; two queries."""
+    return _history_accounts(
+        chosen_account_q(user=user) & Q(duplicate_of__isnull=True),
+        chosen_manual_q(user=user),
+    )
+
+
+def household_series(
+    *,
+    user: User,
+    start: date | None,
+    end: date | None = None,
+    main_currency: str = "USD",
+    chosen: Sequence[HistoryAccount] | None = None,
+) -> list[CurrencyHistory]:
+    """Return the daily net worth per currency over exactly the accounts `user` sees in
+    the household view: the daily totals (NetWorthDay) of `user` and of every owner
+    sharing all their accounts with them (each stands for all of one user's accounts),
+    plus the accounts owners chose to share (`chosen`, read here when None:
+    `chosen_history_accounts`), computed from their snapshots and values.
+
+    No account counts twice: an owner shares either all or chosen accounts with a user
+    (one open share per pair), and a user's own accounts are only in their own totals.
+    Five queries, and two to read `chosen` when not given, whatever the number of
+    accounts; rows read: days x currencies x whole users, plus chosen accounts x days.
+    """
+    end = end or timezone.localdate(timezone=timezone.get_default_timezone())
+    sums = _whole_users_sums(user=user, start=start, end=end)
+    if chosen is None:
+        chosen = chosen_history_accounts(user=user)
+    if chosen:
+        for history in net_worth_history(accounts=chosen, start=start, end=end):
+            _official, days = sums.setdefault(history.currency, (history.currency_is_official, {}))
+            for point in history.points:
+                both = days.setdefault(point.day, [Decimal(0), Decimal(0)])
+                both[0] += point.assets
+                both[1] += point.liabilities
+    return ordered(
+        (
+            CurrencyHistory(
+                currency=currency,
+                currency_is_official=official,
+                points=[HistoryPoint(d, *days[d]) for d in sorted(days)],
+            )
+            for currency, (official, days) in sums.items()
+        ),
+        main_currency,
+    )
+
+
+def household_change(
+    *,
+    user: User,
+    totals: Sequence[CurrencyTotals],
+    since: date,
+    chosen: Sequence[HistoryAccount] | None = None,
+) -> list[CurrencyChange]:
+    """Return, per currency of `totals`, the household's net worth now against at the end
+    of `since`, over the accounts of `household_series`: one query for the whole users'
+    daily totals, two for the chosen accounts' last values (and two to read `chosen` when
+    not given). A currency with no balance recorded by then has `before` None."""
+    before: dict[str, Decimal] = {}
+    for _user_id, currency, _official, assets, liabilities, count in _whole_days_before(
+        user=user, day=since
+    ):
+        if count:
+            before[currency] = before.get(currency, Decimal(0)) + assets - liabilities
+    if chosen is None:
+        chosen = chosen_history_accounts(user=user)
+    if chosen:
+        by_pk = {a.pk: a for a in chosen}
+        running = RunningTotals(by_pk)
+        for key, _day, value in _manual_values(by_pk, since):
+            running.set(key, value)  # by day, then entry: the last one counts
+        for pk, _available, current, _limit in _last_snapshots_before(by_pk, _end_of(since)):
+            running.set(pk, current)
+        for account in chosen:
+            # Closed on day D: gone by the end of D (as in `daily_running_totals`).
+            if account.closed_on is not None and account.closed_on <= since:
+                running.close(account.pk)
+        for currency, point in running.points(since):
+            before[currency] = before.get(currency, Decimal(0)) + point.net_worth
+    return _changes(totals, since, before)

@@ -3,7 +3,7 @@ reference, the stale/erroring/re-login lists, an Item's status history."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -45,11 +45,14 @@ class ItemFreshness:
         )
 
 
-def items_freshness(items: Sequence[PlaidItem]) -> list[ItemFreshness]:
+def items_freshness(
+    items: Sequence[PlaidItem], *, mask_rows: Iterable[MaskRow] | None = None
+) -> list[ItemFreshness]:
     """Flag Items whose last successful refresh is older than BALANCE_STALE_AFTER; name
     apart connections at the same institution (`connection_labels`). Cost: one query
-    when two of `items` are at the same institution of the same owner, else none."""
-    labels, shared = connection_labels(items)
+    when two of `items` are at the same institution of the same owner, else none; none
+    when `mask_rows` (the open accounts of `twin_items(items)`) are given."""
+    labels, shared = connection_labels(items, mask_rows=mask_rows)
     return [
         ItemFreshness(
             item=item,
@@ -61,24 +64,42 @@ def items_freshness(items: Sequence[PlaidItem]) -> list[ItemFreshness]:
     ]
 
 
-def connection_labels(items: Sequence[PlaidItem]) -> tuple[dict[int, str], set[int]]:
-    """Return (Item pk -> its name with its open accounts' masks, for Items of `items`
-    whose owner has another of them by the same name (the same institution linked twice);
-    the pks of those holding an account another connection holds too). One query, and
-    none without such Items."""
+# An open account of a connection, as labels read it: (Item pk, mask, the Item pk of the
+# account it is a copy of or None), in the order of (mask, pk).
+MaskRow = tuple[int, str, int | None]
+
+
+def twin_items(items: Sequence[PlaidItem]) -> list[PlaidItem]:
+    """Return the Items of `items` whose owner has another of them by the same name (the
+    same institution linked twice). No query."""
     seen: dict[tuple[int, str], int] = {}
     for item in items:
         key = (item.owner_id, item.display_name)
         seen[key] = seen.get(key, 0) + 1
-    twins = [i for i in items if seen[(i.owner_id, i.display_name)] > 1]
+    return [i for i in items if seen[(i.owner_id, i.display_name)] > 1]
+
+
+def connection_labels(
+    items: Sequence[PlaidItem], *, mask_rows: Iterable[MaskRow] | None = None
+) -> tuple[dict[int, str], set[int]]:
+    """Return (Item pk -> its name with its open accounts' masks, for `twin_items(items)`;
+    the pks of those holding an account another connection holds too). One query, and
+    none without such Items or when `mask_rows` (their open accounts, read along with
+    something else by the caller) are given."""
+    twins = twin_items(items)
     if not twins:
         return {}, set()
+    if mask_rows is None:
+        mask_rows = (
+            Account.objects.filter(item__in=twins, closed_at__isnull=True)
+            .values_list("item_id", "mask", "duplicate_of__item_id")
+            .order_by("mask", "pk")
+        )
     masks: dict[int, list[str]] = {i.pk: [] for i in twins}
     shared: set[int] = set()
-    rows = Account.objects.filter(item__in=twins, closed_at__isnull=True).values_list(
-        "item_id", "mask", "duplicate_of__item_id"
-    )
-    for item_id, mask, original_item in rows.order_by("mask", "pk"):
+    for item_id, mask, original_item in mask_rows:
+        if item_id not in masks:
+            continue  # an account of another connection (the caller read more)
         if mask:
             masks[item_id].append(mask)
         if original_item is not None:

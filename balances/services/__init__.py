@@ -11,7 +11,11 @@
 - `api_tokens`: the read API's personal access tokens (create, revoke, authenticate).
 - `manual_accounts`: accounts and assets entered by hand (create, edit, re-value, delete),
   keeping the daily totals.
+- `households`: household shares (invite by username, accept, decline, end, choose
+  accounts).
+- `alerts/`: evaluate a user's alerts (after refreshes, webhooks, beat's sweep), record
+  them, deliver them by e-mail and push (Apprise) with retries; rules and channels.
 
 Imports selectors, models, domain rules, the Plaid package and shared state; tasks only
-lazily where one is queued (`queueing`); never the web or the admin.
+lazily where one is queued (`queueing`, `alerts.record`); never the web or the admin.
 """

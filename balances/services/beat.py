@@ -66,7 +66,13 @@ def items_fanout(*, resume: bool = False) -> int | None:
     if cycle is None:
         return None
     items = PlaidItem.objects.active().exclude(last_refreshed_at__gte=cycle)
-    queued = queueing.items_queue_refresh(items=items.only("pk", "status"))
+    # Each Item is checked again as it is marked, not as this list was read: a fan-out
+    # delivered again while the first copy still runs (seen with kombu's Redis transport,
+    # tests/e2e/test_scale_out.py) reads a list its Items leave as their refreshes end,
+    # and must not queue (and bill) an Item the first copy's refresh has already done.
+    queued = queueing.items_queue_refresh(
+        items=items.only("pk", "status"), not_refreshed_since=cycle
+    )
     fanout_done(items_queued=queued)
     return queued
 

@@ -50,10 +50,71 @@ def update_changed(
         if len({_key(getattr(row, field)) for row in rows}) == 1:
             uniform[field] = getattr(changed_rows[0], field)
     if len(uniform) == len(changed):
-        model._default_manager.filter(pk__in=sorted(targets)).update(**uniform)
+        _update_uniform(model, sorted(targets), uniform)
     else:
         _update_rows(model, [targets[pk] for pk in sorted(targets)], list(changed))
     return 1
+
+
+def _columns(model: type[models.Model], fields: Sequence[str]) -> list[models.Field[Any, Any]]:
+    """Return the concrete fields of `model` named `fields` (every one must be)."""
+    columns = [field for field in model._meta.concrete_fields if field.name in fields]
+    if len(columns) != len(fields) or model._meta.pk is None:
+        raise ValueError(f"not concrete fields of {model._meta.label}: {fields}")
+    return columns
+
+
+def _update_uniform(model: type[M], pks: Sequence[Any], values: Mapping[str, Any]) -> None:
+    """Set the same `values` (field name: value) on the rows `pks`: one UPDATE. Raw SQL:
+    the ORM's `filter().update()` compiled its query for more CPU than the statement cost
+    the database (bench/production.py's profile)."""
+    opts = model._meta
+    connection = connections[router.db_for_write(model)]
+    quote = connection.ops.quote_name
+    columns = _columns(model, list(values))
+    # Only names from the model's own metadata, quoted; every value is a parameter.
+    sql = "UPDATE {} SET {} WHERE {} IN ({})".format(  # noqa: S608
+        quote(opts.db_table),
+        ", ".join(f"{quote(str(column.column))} = %s" for column in columns),
+        quote(str(opts.pk.column)),
+        ", ".join(["%s"] * len(pks)),
+    )
+    params = [column.get_db_prep_save(values[column.name], connection) for column in columns]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *pks])
+
+
+def insert_rows(model: type[M], rows: Sequence[M]) -> int:
+    """Insert `rows` (new objects) in one INSERT of every concrete field but the primary
+    key, which is not read back (the objects keep `pk` None). Return the rows inserted.
+
+    For rows nothing reads again in this process (snapshots, the call log): Django's
+    `save()` and `bulk_create()` cost more CPU than the statement itself (signals,
+    RETURNING, per-object state). Values go through each field's `pre_save` (auto_now,
+    defaults already set on the object) and `get_db_prep_save`, as Django's own INSERT.
+    """
+    if not rows:
+        return 0
+    opts = model._meta
+    connection = connections[router.db_for_write(model)]
+    quote = connection.ops.quote_name
+    columns = [field for field in opts.concrete_fields if not field.primary_key]
+    one = "({})".format(", ".join(["%s"] * len(columns)))
+    # Only names from the model's own metadata, quoted; every value is a parameter.
+    head = "INSERT INTO {} ({}) VALUES ".format(  # noqa: S608
+        quote(opts.db_table), ", ".join(quote(str(column.column)) for column in columns)
+    )
+    size = max(1, connection.ops.bulk_batch_size(columns, rows))  # SQLite's parameter cap
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), size):
+            batch = rows[start : start + size]
+            params = [
+                column.get_db_prep_save(column.pre_save(row, True), connection)
+                for row in batch
+                for column in columns
+            ]
+            cursor.execute(head + ", ".join([one] * len(batch)), params)
+    return len(rows)
 
 
 def _update_rows(model: type[M], rows: Sequence[M], fields: Sequence[str]) -> None:
@@ -64,9 +125,7 @@ def _update_rows(model: type[M], rows: Sequence[M], fields: Sequence[str]) -> No
     opts = model._meta
     connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name
-    columns = [field for field in opts.concrete_fields if field.name in fields]
-    if len(columns) != len(fields) or opts.pk is None:
-        raise ValueError(f"not concrete fields of {opts.label}: {fields}")
+    columns = _columns(model, fields)
     # Only names from the model's own metadata, quoted; every value is a parameter.
     sql = "UPDATE {} SET {} WHERE {} = %s".format(  # noqa: S608
         quote(opts.db_table),

@@ -34,7 +34,7 @@ def prune_cutoff(*, days: int | None = None, now: datetime | None = None) -> dat
     days = settings.BALANCE_HISTORY_DETAIL_DAYS if days is None else days
     if days < 0:
         raise ValueError("The number of days of detail to keep cannot be negative.")
-    local = timezone.localtime(now or timezone.now())
+    local = timezone.localtime(now or timezone.now(), timezone.get_default_timezone())
     return local.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days)
 
 

@@ -96,7 +96,7 @@ def clean_value(value: object) -> Decimal:
 
 
 def clean_as_of(as_of: date | None) -> date:
-    today = timezone.localdate()
+    today = timezone.localdate(timezone=timezone.get_default_timezone())
     if as_of is None:
         return today
     if as_of > today:
@@ -207,7 +207,11 @@ def manual_account_create(
         "currency", lambda: clean_currency(currency, category=category), ("", "")
     )
     amount = checks.run("value", lambda: clean_value(value), Decimal(0))
-    day = checks.run("as_of", lambda: clean_as_of(as_of), timezone.localdate())
+    day = checks.run(
+        "as_of",
+        lambda: clean_as_of(as_of),
+        timezone.localdate(timezone=timezone.get_default_timezone()),
+    )
     note = checks.run("note", lambda: clean_note(note), "")
     checks.raise_any()
     with transaction.atomic():
@@ -265,7 +269,11 @@ def manual_account_revalue(
     the totals from that day until the account's next value); keep every earlier value."""
     checks = _Checks()
     amount = checks.run("value", lambda: clean_value(value), Decimal(0))
-    day = checks.run("as_of", lambda: clean_as_of(as_of), timezone.localdate())
+    day = checks.run(
+        "as_of",
+        lambda: clean_as_of(as_of),
+        timezone.localdate(timezone=timezone.get_default_timezone()),
+    )
     checks.raise_any()
     with transaction.atomic():
         locked = _lock(account)

@@ -9,19 +9,22 @@ rows instead of summing accounts x days snapshots on every request.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connections, router, transaction
 from django.utils import timezone
 
 from balances.domain.totals import CurrencySum, sums_by_currency
 from balances.models import Account, ManualAccount, NetWorthDay
 from balances.selectors import history
+
+logger = logging.getLogger(__name__)
 
 
 def _lock_user(user_id: int) -> None:
@@ -65,7 +68,7 @@ def net_worth_add(
     Concurrent writers add up: the UPDATE is atomic, and a row created at the same time
     by another writer is updated instead.
     """
-    day = day or timezone.localdate()
+    day = day or timezone.localdate(timezone=timezone.get_default_timezone())
     old, new = sums_by_currency(before), sums_by_currency(after)
     changed = 0
     for currency in sorted(old.keys() | new.keys()):  # one lock order for every writer
@@ -89,37 +92,57 @@ def _add_to_day(
     liabilities: Decimal,
     count: int,
 ) -> None:
-    mine = NetWorthDay.objects.filter(user_id=user_id, currency=currency)
-    increment = {
-        "assets": F("assets") + assets,
-        "liabilities": F("liabilities") + liabilities,
-        "accounts": F("accounts") + count,
-    }
-    # Days after `day` already recorded carry this change too: a store whose clock read
-    # 23:59:59 may commit after another worker started the next day from the day before.
-    mine.filter(day__gt=day).update(**increment)
-    rows = mine.filter(day=day)
-    if rows.update(**increment):
-        return
-    base = (
-        NetWorthDay.objects.filter(user_id=user_id, currency=currency, day__lt=day)
-        .order_by("-day")
-        .values_list("assets", "liabilities", "accounts")
-        .first()
-    ) or (Decimal(0), Decimal(0), 0)
+    """Add the change to the user's row of `day` in `currency` and to later days' rows.
+
+    Raw SQL (the ORM's UPDATEs, SELECT, savepoint and INSERT compiled for more CPU than
+    the statements cost: bench/production.py's profile): an UPDATE of the later days and
+    one of the day; when the day has no row yet, one upsert: the new row starts from the
+    user's last row before it (carried forward) plus the change, and a row a concurrent
+    writer inserted first gets the change added instead (ON CONFLICT, atomic on
+    PostgreSQL and SQLite alike), in a savepoint: a row the CHECK refuses (fewer than 0
+    accounts, for accounts whose totals were never recorded) leaves the day as it was.
+    """
+    connection = connections[router.db_for_write(NetWorthDay)]
+    quote = connection.ops.quote_name
+    table = quote(NetWorthDay._meta.db_table)
+    col = {f.name: quote(str(f.column)) for f in NetWorthDay._meta.concrete_fields}
+    a, li, n = col["assets"], col["liabilities"], col["accounts"]
+    user, cur, d = col["user"], col["currency"], col["day"]
+    prep = connection.ops.adapt_decimalfield_value
+    delta: list[Any] = [prep(assets), prep(liabilities), count]
+    when = connection.ops.adapt_datefield_value(day)
+    # Only the model's own names, quoted; every value is a parameter.
+    increment = f"{a} = {a} + %s, {li} = {li} + %s, {n} = {n} + %s"
+    later = f"UPDATE {table} SET {increment} WHERE {user} = %s AND {cur} = %s AND {d} > %s"  # noqa: S608
+    same = f"UPDATE {table} SET {increment} WHERE {user} = %s AND {cur} = %s AND {d} = %s"  # noqa: S608
+    base = f"(SELECT {{}} FROM {table} WHERE {user} = %s AND {cur} = %s AND {d} < %s ORDER BY {d} DESC LIMIT 1)"  # noqa: S608, E501
+    carried = ", ".join(f"COALESCE({base.format(c)}, 0) + %s" for c in (a, li, n))
+    # `WHERE 1 = 1`: SQLite parses `INSERT ... SELECT ... ON CONFLICT` only with a WHERE.
+    upsert = (
+        f"INSERT INTO {table} ({user}, {cur}, {col['currency_is_official']}, {d}, {a}, {li}, {n}) "
+        f"SELECT %s, %s, %s, %s, {carried} WHERE 1 = 1 "
+        f"ON CONFLICT ({user}, {cur}, {d}) DO UPDATE SET "
+        f"{a} = {table}.{a} + %s, {li} = {table}.{li} + %s, {n} = {table}.{n} + %s"
+    )
+    key: list[Any] = [user_id, currency, when]
+    carried_params = [p for value in delta for p in (*key, value)]
+    with connection.cursor() as cursor:
+        # Days after `day` already recorded carry this change too: a store whose clock read
+        # 23:59:59 may commit after another worker started the next day from the day before.
+        cursor.execute(later, [*delta, *key])
+        cursor.execute(same, [*delta, *key])
+        if cursor.rowcount:
+            return
     try:
-        with transaction.atomic():  # a savepoint: a concurrent insert must not end ours
-            NetWorthDay.objects.create(
-                user_id=user_id,
-                currency=currency,
-                currency_is_official=official,
-                day=day,
-                assets=base[0] + assets,
-                liabilities=base[1] + liabilities,
-                accounts=base[2] + count,
-            )
+        # A savepoint, on a user's first change of the day only: a new row the CHECK
+        # refuses (fewer than 0 accounts: totals never recorded for accounts that existed)
+        # must not end the caller's transaction; the day is then left as it was.
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(upsert, [*key[:2], official, when, *carried_params, *delta])
     except IntegrityError:
-        rows.update(**increment)  # another writer created the day's row meanwhile
+        logger.warning(
+            "User %s: no %s totals for %s (none recorded before)", user_id, currency, day
+        )
 
 
 def net_worth_rebuild(*, user_id: int, end: date | None = None) -> int:
@@ -132,7 +155,7 @@ def net_worth_rebuild(*, user_id: int, end: date | None = None) -> int:
     are local days). A row is written where a currency's figures differ from the day
     before. Cost: O(accounts x days) snapshot rows streamed, like the old dashboard read.
     """
-    end = end or timezone.localdate()
+    end = end or timezone.localdate(timezone=timezone.get_default_timezone())
     user = get_user_model()(pk=user_id)
     made: list[NetWorthDay] = []
     with transaction.atomic():

@@ -21,16 +21,17 @@ from balances.models import PlaidItem
 RETRY_MARGIN_SECONDS = 60.0
 
 
-def item_pending_mark(*, item_id: int) -> datetime | None:
-    """Mark the Item's refresh pending unless it already is (or the Item is inactive);
-    return the mark's time, or None when it was not marked. One UPDATE."""
+def item_pending_mark(
+    *, item_id: int, not_refreshed_since: datetime | None = None
+) -> datetime | None:
+    """Mark the Item's refresh pending unless it already is (or the Item is inactive, or,
+    with `not_refreshed_since`, it was refreshed since then); return the mark's time, or
+    None when it was not marked. One UPDATE: the checks and the mark are one statement."""
     now = timezone.now()
-    marked = (
-        PlaidItem.objects.filter(pk=item_id)
-        .active()
-        .not_refresh_pending(now)
-        .update(refresh_requested_at=now)
-    )
+    items = PlaidItem.objects.filter(pk=item_id).active().not_refresh_pending(now)
+    if not_refreshed_since is not None:
+        items = items.exclude(last_refreshed_at__gte=not_refreshed_since)
+    marked = items.update(refresh_requested_at=now)
     return now if marked else None
 
 

@@ -1,8 +1,11 @@
-"""Profile settings: the user's main currency (a service and the choices it accepts)."""
+"""Profile settings: the user's main currency and time zone (services and the choices they
+accept)."""
 
 from __future__ import annotations
 
 import re
+import zoneinfo
+from functools import cache
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
@@ -39,6 +42,12 @@ def currency_choices(*, user: User) -> list[str]:
     return own + [c for c in COMMON_CURRENCIES if c not in own]
 
 
+@cache
+def time_zone_choices() -> tuple[str, ...]:
+    """Return every IANA time zone name this machine knows, sorted (read once a process)."""
+    return tuple(sorted(zoneinfo.available_timezones()))
+
+
 def profile_get_or_create(*, user: User) -> Profile:
     """Return `user`'s Profile, creating it (and its random plaid_user_id) on first use."""
     profile, _ = Profile.objects.get_or_create(user=user)
@@ -58,4 +67,18 @@ def profile_set_main_currency(*, user: User, currency: str) -> Profile:
     profile = profile_get_or_create(user=user)
     profile.main_currency = code
     profile.save(update_fields=["main_currency"])
+    return profile
+
+
+def profile_set_time_zone(*, user: User, time_zone: str) -> Profile:
+    """Set `user`'s time zone (an IANA name such as Europe/Paris); raise ValidationError
+    (nothing saved) for a name this machine does not know."""
+    name = (time_zone or "").strip()
+    if name not in time_zone_choices():
+        raise ValidationError(
+            "Choose a time zone from the list, such as Europe/Paris or America/New_York."
+        )
+    profile = profile_get_or_create(user=user)
+    profile.time_zone = name
+    profile.save(update_fields=["time_zone"])
     return profile

@@ -43,12 +43,15 @@ def item_queue_refresh_best_effort(*, item: PlaidItem) -> bool:
         return False
 
 
-def item_queue_refresh(*, item: PlaidItem, realtime: bool | None = None) -> bool:
+def item_queue_refresh(
+    *, item: PlaidItem, realtime: bool | None = None, on_demand: bool = False
+) -> bool:
     """Queue a refresh of an active Item unless one is already queued or running.
 
     Returns whether it was queued. Marks the refresh pending (`pending.py`; the dashboard
     shows "refreshing…" until the refresh ends). `realtime=None` follows
-    BALANCE_SCHEDULED_SOURCE. The task is published when the transaction commits.
+    BALANCE_SCHEDULED_SOURCE; `on_demand` marks the user's "Refresh now" (see
+    `budget.budget_take_call`). The task is published when the transaction commits.
     Raises kombu's OperationalError when the broker is unreachable (outside a transaction
     the callback runs at once, so the caller can tell the user); nothing then stays
     marked as pending.
@@ -64,17 +67,20 @@ def item_queue_refresh(*, item: PlaidItem, realtime: bool | None = None) -> bool
     # Inside a transaction the task is published at commit, where a failure can no longer
     # reach the caller: it is logged (robust) and the pending mark undone.
     transaction.on_commit(
-        partial(_publish_refresh, item.pk, realtime),
+        partial(_publish_refresh, item.pk, realtime, on_demand),
         robust=transaction.get_connection().in_atomic_block,
     )
     return True
 
 
-def _publish_refresh(item_id: int, realtime: bool) -> None:
+def _publish_refresh(item_id: int, realtime: bool, on_demand: bool = False) -> None:
     from balances import tasks
 
     try:
-        tasks.refresh_item_balances.delay(item_id, realtime=realtime)
+        if on_demand:
+            tasks.refresh_item_balances.delay(item_id, realtime=realtime, on_demand=True)
+        else:
+            tasks.refresh_item_balances.delay(item_id, realtime=realtime)
     except Exception:
         _unmark_pending([item_id])
         raise
@@ -85,20 +91,30 @@ def _unmark_pending(item_ids: list[int]) -> None:
     pending.items_pending_end(item_ids=item_ids)
 
 
-def items_queue_refresh(*, items: Iterable[PlaidItem], realtime: bool | None = None) -> int:
-    """Queue a refresh of each active Item not already pending; return how many were queued.
+def items_queue_refresh(
+    *,
+    items: Iterable[PlaidItem],
+    realtime: bool | None = None,
+    not_refreshed_since: datetime | None = None,
+) -> int:
+    """Queue a refresh of each active Item not already pending (nor, with
+    `not_refreshed_since`, refreshed since then); return how many were queued.
 
     Beat's fan-out and the admin's action: one task per Item, published when the
     transaction commits. Marks and errors as `item_queue_refresh`; the Items whose task
     could not be published are left not pending, so the next fan-out queues them. Cost:
-    one UPDATE per Item (the pending mark), one publish per Item.
+    one UPDATE per Item (the pending mark, which checks the Item as it is then, not as
+    `items` was read), one publish per Item.
     """
     if realtime is None:
         realtime = settings.BALANCE_SCHEDULED_SOURCE == "realtime"
     ids: list[int] = []
     try:
         for item in items:
-            if item.is_active and pending.item_pending_mark(item_id=item.pk) is not None:
+            marked = item.is_active and pending.item_pending_mark(
+                item_id=item.pk, not_refreshed_since=not_refreshed_since
+            )
+            if marked:
                 ids.append(item.pk)
     finally:
         # The database failing halfway: the Items marked so far are queued all the same.
@@ -175,7 +191,7 @@ def item_queue_refresh_now(*, item: PlaidItem) -> RefreshRequest:
         return RefreshRequest(queued=(), pending=(), throttled=((item, next_at),), inactive=())
     shared_state.refresh_now_claim(item.pk)
     try:
-        was_queued = item_queue_refresh(item=item, realtime=True)
+        was_queued = item_queue_refresh(item=item, realtime=True, on_demand=True)
     except Exception:
         with contextlib.suppress(shared_state.SharedStateUnavailable):
             shared_state.refresh_now_release(item.pk)
@@ -184,3 +200,46 @@ def item_queue_refresh_now(*, item: PlaidItem) -> RefreshRequest:
         return RefreshRequest(queued=(item,), pending=(), throttled=(), inactive=())
     shared_state.refresh_now_release(item.pk)
     return RefreshRequest(queued=(), pending=(item,), throttled=(), inactive=())
+
+
+def items_queue_refresh_on_open(*, items: Iterable[PlaidItem]) -> int:
+    """Queue a real-time refresh of each of `items` (a user's, as the dashboard loaded them)
+    that is active, not pending, and whose last real-time balances (`last_realtime_at`; a
+    refresh from Plaid's cache does not count) are older than BALANCE_REFRESH_ON_OPEN_AFTER:
+    the user opened the dashboard. Return how many; each one queued is marked pending on
+    the object too, so the page shows it refreshing (and updates itself when it ends).
+
+    Throttled as "Refresh now" is (its interval, in shared state): an Item whose refresh
+    fails is asked again at most once per BALANCE_REFRESH_NOW_INTERVAL however often the
+    page is opened. Not on demand: past a spent budget it uses cached balances. Never
+    raises for the broker, the database or Redis (logged; the page shows what it has).
+    Cost: no query when no Item is old; for each old one, two Redis round trips, one
+    UPDATE and one publish.
+    """
+    after = settings.BALANCE_REFRESH_ON_OPEN_AFTER
+    if after <= 0:
+        return 0
+    cutoff = timezone.now() - timedelta(seconds=after)
+    queued = 0
+    for item in items:
+        if not item.is_active or item.is_refresh_pending:
+            continue
+        if item.last_realtime_at is not None and item.last_realtime_at >= cutoff:
+            continue
+        claimed = False
+        try:
+            if shared_state.refresh_now_wait(item.pk) > 0:
+                continue
+            shared_state.refresh_now_claim(item.pk)
+            claimed = True
+            if item_queue_refresh(item=item, realtime=True):
+                queued += 1
+                continue
+        except (KombuOperationalError, DatabaseError, shared_state.SharedStateUnavailable):
+            logger.warning("Refresh on opening the dashboard not queued", exc_info=True)
+            if claimed:
+                with contextlib.suppress(shared_state.SharedStateUnavailable):
+                    shared_state.refresh_now_release(item.pk)
+            break  # the others would fail the same way
+        shared_state.refresh_now_release(item.pk)  # already pending
+    return queued

@@ -38,7 +38,8 @@ from django.db import Error, InterfaceError, OperationalError
 
 from balances.models import PlaidItem
 from balances.plaid.errors import PlaidError
-from balances.services import errors, pending, store
+from balances.services import budget, errors, pending, store
+from balances.services.alerts import debounce as alerts_debounce
 from balances.services.store import FetchedBalances, RefreshResult
 from balances.shared_state import api as shared_state
 
@@ -92,8 +93,13 @@ def item_refresh_run(
     attempt: int = 0,
     redelivered: bool = False,
     fetched_at: datetime | None = None,
+    on_demand: bool = False,
 ) -> RefreshRun:
     """Refresh one Item once, within the per-Item lock and Plaid's rate limits.
+
+    A real-time refresh first takes a call from PLAID_BALANCE_MONTHLY_BUDGET
+    (`budget.budget_take_call`; `on_demand`: the user's "Refresh now"); when the budget
+    allows none it uses the cached endpoint instead, and says so in its log.
 
     `attempt` counts the transient failures so far (Plaid's, Redis's, the database's).
     Permanent errors and exhausted retries end the run with the Item's status set
@@ -108,12 +114,19 @@ def item_refresh_run(
     (`RefreshRun.fetched_at`): the kept reply is stored without calling Plaid again, and
     nothing is done if it was stored after all.
 
+    A run that stored or failed then queues an evaluation of the owner's alerts in the
+    worker, one per user for all their Items refreshed within ALERT_EVALUATE_DELAY
+    (`alerts/debounce.py`); a failure there is logged and never changes the run's outcome.
+
     Cost: one query for the Item, a Redis round trip each for the lock, the rate limit and
-    the release, the Plaid call, then the store's transaction (about ten statements).
+    the release, the Plaid call, then the store's transaction (about ten statements), then
+    a Redis round trip for the alerts' mark (none within half ALERT_EVALUATE_DELAY of an
+    evaluation this process queued; the first of a user's burst also publishes; the
+    evaluation, four reads when nothing changes, runs once per burst: bench/alerts.py).
     """
     try:
         item = PlaidItem.objects.filter(pk=item_id).first()
-        return _run(item, item_id, realtime, attempt, redelivered, fetched_at)
+        run = _run(item, item_id, realtime, attempt, redelivered, fetched_at, on_demand)
     except shared_state.SharedStateUnavailable as exc:
         return _shared_state_down(item_id, attempt, exc)
     except DATABASE_UNAVAILABLE as exc:
@@ -130,6 +143,19 @@ def item_refresh_run(
         _kept.drop(item_id)
         _finish_quietly(item_id)
         raise
+    if item is not None and run.outcome in (Outcome.OK, Outcome.FAILED):
+        _alerts_after(item.owner_id)
+    return run
+
+
+def _alerts_after(user_id: int) -> None:
+    """Queue an evaluation of the owner's alerts after a stored or failed refresh (evaluate
+    them here when it cannot be queued). The refresh's outcome stands whatever happens
+    here: a failure is logged, and the next refresh (or beat's alert sweep) evaluates."""
+    try:
+        alerts_debounce.user_alerts_queue_after_refresh(user_id=user_id)
+    except Exception:
+        logger.exception("User %s: alerts not evaluated after a refresh", user_id)
 
 
 def _run(
@@ -139,6 +165,7 @@ def _run(
     attempt: int,
     redelivered: bool,
     fetched_at: datetime | None,
+    on_demand: bool = False,
 ) -> RefreshRun:
     if item is None or not item.is_active:
         _kept.drop(item_id)
@@ -169,24 +196,34 @@ def _run(
         pending.item_pending_keep(item_id=item_id, seconds=wait)
         return RefreshRun(Outcome.RETRY, "locked", wait, attempt, fetched_at)
     try:
-        return _call_and_store(item, realtime, attempt, fetched_at)
+        return _call_and_store(item, realtime, attempt, fetched_at, on_demand)
     finally:
         _release(item_id, token)
 
 
 def _call_and_store(
-    item: PlaidItem, realtime: bool, attempt: int, fetched_at: datetime | None
+    item: PlaidItem,
+    realtime: bool,
+    attempt: int,
+    fetched_at: datetime | None,
+    on_demand: bool = False,
 ) -> RefreshRun:
-    """Within the Item's lock: take a call from the rate limits, call Plaid, store.
+    """Within the Item's lock: take a call from the budget and the rate limits, call
+    Plaid, store.
 
     A reply kept from an earlier run of this request is stored instead of calling Plaid."""
     kept = _kept.take(item.pk, fetched_at) if fetched_at is not None else None
     if kept is not None:
         fetched = replace(kept, item=item)  # the Item as it is now, the reply as it was
     else:
+        if realtime and not budget.budget_take_call(item=item, on_demand=on_demand):
+            logger.info("Item %s: the Plaid balance budget is spent; cached balances", item.pk)
+            realtime = False
         endpoint = shared_state.BALANCE_GET if realtime else shared_state.ACCOUNTS_GET
         wait = shared_state.plaid_call_wait(endpoint, item.pk)
         if wait > 0:
+            if realtime:
+                budget.budget_return_call()  # not made: the retry takes one again
             pending.item_pending_keep(item_id=item.pk, seconds=wait)
             return RefreshRun(Outcome.RETRY, "throttled", wait, attempt)
         try:
@@ -346,16 +383,22 @@ class ItemBusy(Exception):
 def item_refresh_in_process(*, item: PlaidItem) -> RefreshResult:
     """Refresh `item` in this process (no retries), within its lock and the rate limits.
 
-    For `refresh_balances --sync`. Raises ItemBusy instead of waiting, PlaidError as
+    For `refresh_balances --sync`. Real time within PLAID_BALANCE_MONTHLY_BUDGET (cached
+    balances once it is spent). Raises ItemBusy instead of waiting, PlaidError as
     `store.item_refresh_balances` does, and SharedStateUnavailable when Redis is unreachable.
     """
     token = shared_state.item_lock_acquire(item.pk)
     if token is None:
         raise ItemBusy("a refresh of this Item is already running")
     try:
-        wait = shared_state.plaid_call_wait(shared_state.BALANCE_GET, item.pk)
+        # Within PLAID_BALANCE_MONTHLY_BUDGET like any refresh: cached balances once spent.
+        realtime = budget.budget_take_call(item=item)
+        endpoint = shared_state.BALANCE_GET if realtime else shared_state.ACCOUNTS_GET
+        wait = shared_state.plaid_call_wait(endpoint, item.pk)
         if wait > 0:
+            if realtime:
+                budget.budget_return_call()
             raise ItemBusy(f"Plaid's rate limit allows the next call in {wait:.0f} s")
-        return store.item_refresh_balances(item=item)
+        return store.item_refresh_balances(item=item, realtime=realtime)
     finally:
         shared_state.item_lock_release(item.pk, token)

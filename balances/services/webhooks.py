@@ -27,6 +27,7 @@ from balances.plaid.webhook_body import (
     webhook_from_payload,
 )
 from balances.services import errors, net_worth, queueing, webhook_keys
+from balances.services.alerts import record
 from balances.shared_state import api as shared_state
 from balances.shared_state.api import SharedStateUnavailable
 
@@ -121,10 +122,16 @@ def _process(webhook: Webhook) -> WebhookResult:
         result = _apply(item=item, webhook=webhook)
     if result.refresh:
         # After the commit, so a broker failure reaches the caller (who answers 503 and
-        # gets the delivery again). De-duplicated: never queued twice.
-        queued = queueing.item_queue_refresh(item=item)
+        # gets the delivery again). De-duplicated: never queued twice. Real time: Plaid
+        # says new data exists (or the login works again), so the billed call buys fresher
+        # balances than Plaid's cache (within PLAID_BALANCE_MONTHLY_BUDGET).
+        queued = queueing.item_queue_refresh(item=item, realtime=True)
         detail = "refresh queued" if queued else "refresh already pending"
         result = WebhookResult(True, f"{result.detail}; {detail}")
+    elif result.handled:
+        # The Item changed: its owner's alerts are evaluated in the worker (the refresh
+        # queued above evaluates them when it ends).
+        record.user_alerts_queue(user_id=item.owner_id)
     logger.info("Webhook %s/%s for item %s: %s", wtype, code, item.pk, result.detail)
     return result
 

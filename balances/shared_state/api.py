@@ -125,6 +125,12 @@ def _limits(endpoint: str) -> tuple[int, int]:
 def plaid_call_wait(endpoint: str, item_id: int) -> float:
     """Count one call to `endpoint` for the Item if both its per-Item and the per-client
     limit allow it now and return 0; otherwise count nothing and return the seconds to wait.
+
+    Refused callers are lined up: each is told to come back one `60 s / limit` after the
+    one refused before it (and never before the window has room), so the refresh tasks
+    refused while the client limit binds come back one per freed call instead of all at
+    the instant the oldest call leaves the window, where all but one were refused again
+    (bench/production.py: 3,412 to 4,792 re-queues for 3,000 Items, each a task run).
     """
     per_item, per_client = _limits(endpoint)
     return store().take(
@@ -133,6 +139,7 @@ def plaid_call_wait(endpoint: str, item_id: int) -> float:
             (_key("rate", endpoint, "client"), max(1, per_client)),
         ],
         WINDOW_SECONDS,
+        space=True,
     )
 
 
@@ -210,3 +217,18 @@ def webhook_delivery_claim(digest: str, ttl: float, *, local: bool = False) -> b
 def webhook_delivery_release(digest: str, *, local: bool = False) -> None:
     """Forget a delivery that was not applied (so the same delivery may be applied later)."""
     _webhook_store(local).delete(_key("webhook-delivery", digest))
+
+
+# --- Alerts: one evaluation of a user's alerts queued at a time --------------------------
+
+
+def alerts_evaluation_mark(user_id: int, ttl: float) -> bool:
+    """Mark an evaluation of the user's alerts as queued, for at most `ttl` seconds; return
+    False (and change nothing) when one already is. Atomic: of two concurrent marks, one
+    wins."""
+    return store().set_if_absent(_key("alerts-evaluate", user_id), "1", ttl)
+
+
+def alerts_evaluation_unmark(user_id: int) -> None:
+    """Forget the user's mark: the queued evaluation is starting (or was never queued)."""
+    store().delete(_key("alerts-evaluate", user_id))

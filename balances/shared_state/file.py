@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from balances.shared_state.base import SharedStateUnavailable
+from balances.shared_state.base import SharedStateUnavailable, line_up
 
 
 class FileStore:
@@ -63,18 +63,27 @@ class FileStore:
         with self._state() as state:
             return max(0.0, state[key]["exp"] - time.time()) if key in state else 0.0
 
-    def take(self, limits: Sequence[tuple[str, int]], window: float) -> float:
+    def take(
+        self, limits: Sequence[tuple[str, int]], window: float, *, space: bool = False
+    ) -> float:
         with self._state() as state:
             now = time.time()
-            wait = 0.0
+            wait, binding = 0.0, 0
             logs: list[list[float]] = []
-            for key, limit in limits:
+            for i, (key, limit) in enumerate(limits):
                 log = [t for t in state.get(key, {}).get("z", []) if t > now - window]
                 logs.append(log)
-                if len(log) >= limit:
-                    wait = max(wait, log[0] + window - now)
+                if len(log) >= limit and log[0] + window - now > wait:
+                    wait, binding = log[0] + window - now, i
             if wait > 0:
-                return wait
+                if not space:
+                    return wait
+                key, limit = limits[binding]
+                entry = state[key]  # present: its log is full
+                due = line_up(now + wait, entry.get("n", 0.0), window / limit)
+                entry.update(n=due, exp=max(entry["exp"], due + window))
+                return due - now
             for (key, _), log in zip(limits, logs, strict=True):
-                state[key] = {"z": [*log, now], "exp": now + window}
+                line = state.get(key, {}).get("n", 0.0)
+                state[key] = {"z": [*log, now], "exp": max(now, line) + window, "n": line}
             return 0.0

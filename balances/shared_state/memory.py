@@ -13,6 +13,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from balances.shared_state.base import line_up
+
 SWEEP_AT = 10_000
 
 
@@ -61,20 +63,29 @@ class MemoryStore:
             entry = self._live(key, now)
             return max(0.0, entry["exp"] - now) if entry is not None else 0.0
 
-    def take(self, limits: Sequence[tuple[str, int]], window: float) -> float:
+    def take(
+        self, limits: Sequence[tuple[str, int]], window: float, *, space: bool = False
+    ) -> float:
         with self._lock:
             now = time.time()
-            wait = 0.0
+            wait, binding = 0.0, 0
             logs: list[list[float]] = []
-            for key, limit in limits:
+            for i, (key, limit) in enumerate(limits):
                 entry = self._live(key, now) or {}
                 log = [t for t in entry.get("z", []) if t > now - window]
                 logs.append(log)
-                if len(log) >= limit:
-                    wait = max(wait, log[0] + window - now)
+                if len(log) >= limit and log[0] + window - now > wait:
+                    wait, binding = log[0] + window - now, i
             if wait > 0:
-                return wait
+                if not space:
+                    return wait
+                key, limit = limits[binding]
+                entry = self._state[key]  # live: its log is full
+                due = line_up(now + wait, entry.get("n", 0.0), window / limit)
+                entry.update(n=due, exp=max(entry["exp"], due + window))
+                return due - now
             self._sweep(now)
             for (key, _), log in zip(limits, logs, strict=True):
-                self._state[key] = {"z": [*log, now], "exp": now + window}
+                line = (self._live(key, now) or {}).get("n", 0.0)
+                self._state[key] = {"z": [*log, now], "exp": max(now, line) + window, "n": line}
             return 0.0

@@ -15,24 +15,37 @@ import redis
 from balances.shared_state.base import SharedStateUnavailable
 
 # Sliding-window log over several keys at once: either every key gets the call (returns 0)
-# or none does (returns the milliseconds until the fullest window has room).
+# or none does (returns the milliseconds until the fullest window has room). KEYS: the n
+# logs, then each log's line (`take(space=True)`, ARGV[3 + n] = 1): a refused call comes
+# back one `window / limit` after the caller refused before it (`base.line_up`).
 _TAKE_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local window = tonumber(ARGV[1])
-local wait = 0
-for i, key in ipairs(KEYS) do
+local n = #KEYS / 2
+local wait, binding = 0, 0
+for i = 1, n do
+  local key = KEYS[i]
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
   if redis.call('ZCARD', key) >= tonumber(ARGV[2 + i]) then
     local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
     local w = tonumber(oldest[2]) + window - now
-    if w > wait then wait = w end
+    if w > wait then wait, binding = w, i end
   end
 end
-if wait > 0 then return wait end
-for i, key in ipairs(KEYS) do
-  redis.call('ZADD', key, now, ARGV[2])
-  redis.call('PEXPIRE', key, math.ceil(window))
+if wait > 0 then
+  if tonumber(ARGV[3 + n]) ~= 1 then return wait end
+  local due = now + wait
+  local line = tonumber(redis.call('GET', KEYS[n + binding]) or '0')
+  local after = line + window / tonumber(ARGV[2 + binding])
+  if after > due then due = math.ceil(after) end
+  local ttl = math.ceil(due - now + window)
+  redis.call('SET', KEYS[n + binding], string.format('%d', due), 'PX', ttl)
+  return due - now
+end
+for i = 1, n do
+  redis.call('ZADD', KEYS[i], now, ARGV[2])
+  redis.call('PEXPIRE', KEYS[i], math.ceil(window))
 end
 return 0
 """
@@ -77,9 +90,13 @@ class RedisStore:
             ms = int(self.client.pttl(key))  # -2: absent, -1: no expiry (never set here)
         return max(ms, 0) / 1000
 
-    def take(self, limits: Sequence[tuple[str, int]], window: float) -> float:
+    def take(
+        self, limits: Sequence[tuple[str, int]], window: float, *, space: bool = False
+    ) -> float:
         keys = [key for key, _ in limits]
         args: list[Any] = [window * 1000, uuid.uuid4().hex, *(limit for _, limit in limits)]
         with self._errors():
-            wait_ms = int(self._take(keys=keys, args=args))
+            wait_ms = int(
+                self._take(keys=[*keys, *(f"{key}:line" for key in keys)], args=[*args, int(space)])
+            )
         return wait_ms / 1000

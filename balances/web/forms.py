@@ -8,12 +8,15 @@ from typing import Any
 from django import forms
 
 from balances.domain import periods
-from balances.models import ApiToken, ManualAccount
+from balances.models import Account, AlertRule, AlertSettings, ApiToken, ManualAccount
 from balances.services import manual_accounts
 from balances.web.json_body import json_body
 
 __all__ = [
     "PUBLIC_TOKEN_RE",
+    "AlertChannelForm",
+    "AlertChoicesForm",
+    "AlertRuleForm",
     "ApiTokenForm",
     "MainCurrencyForm",
     "ManualAccountEditForm",
@@ -21,6 +24,7 @@ __all__ = [
     "ManualValueForm",
     "clean_period",
     "clean_range",
+    "clean_view",
     "json_body",
 ]
 
@@ -38,6 +42,16 @@ def clean_period(value: str | None) -> str:
     return value if value in periods.PERIODS else periods.DEFAULT_PERIOD
 
 
+# GET `view`: "mine" (the default: the user's own accounts) or "household" (theirs and
+# those shared with them).
+HOUSEHOLD_VIEW = "household"
+
+
+def clean_view(value: str | None) -> bool:
+    """Return whether GET `view` asks for the household view (anything else: mine)."""
+    return value == HOUSEHOLD_VIEW
+
+
 class MainCurrencyForm(forms.Form):
     main_currency = forms.ChoiceField(
         label="Main currency",
@@ -50,6 +64,19 @@ class MainCurrencyForm(forms.Form):
         field = self.fields["main_currency"]
         if isinstance(field, forms.ChoiceField):
             field.choices = [(c, c) for c in choices]
+
+
+class TimeZoneForm(forms.Form):
+    time_zone = forms.ChoiceField(
+        label="Time zone",
+        help_text="Times on every page, in messages, exports and the admin are shown in it.",
+    )
+
+    def __init__(self, *args: Any, choices: tuple[str, ...], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["time_zone"]
+        if isinstance(field, forms.ChoiceField):
+            field.choices = [(z, z.replace("_", " ")) for z in choices]
 
 
 class ApiTokenForm(forms.Form):
@@ -148,3 +175,59 @@ class ManualAccountForm(ManualAccountEditForm, ManualValueForm):
     """A new account entered by hand, with its first value."""
 
     field_order = ["name", "kind", "category", "currency", "value", "as_of", "note"]
+
+
+class AlertRuleForm(forms.Form):
+    """A new alert rule. Shape only; the service checks the rest (the account is the
+    user's, the currency is the account's)."""
+
+    kind = forms.ChoiceField(label="Alert me when", choices=AlertRule.Kind.choices)
+    scope = forms.ChoiceField(label="For", choices=AlertRule.Scope.choices)
+    account = forms.TypedChoiceField(label="Account", coerce=int, required=False, empty_value=None)
+    account_type = forms.ChoiceField(
+        label="Type of account", required=False, choices=[("", "—"), *Account.Type.choices]
+    )
+    balance = forms.ChoiceField(
+        label="Balance", choices=AlertRule.Balance.choices, initial=AlertRule.Balance.AVAILABLE
+    )
+    threshold = forms.DecimalField(
+        label="Amount or percentage",
+        max_digits=20,
+        decimal_places=4,
+        help_text="An amount for “below” and “fell by an amount”; a percentage otherwise.",
+    )
+    currency = forms.CharField(
+        label="Currency of the amount",
+        required=False,
+        max_length=20,
+        help_text="Blank: the account's currency. Not used for percentages.",
+    )
+    cooldown_hours = forms.IntegerField(
+        label="Stay quiet after an alert for (hours)", initial=24, min_value=0, max_value=8760
+    )
+
+    def __init__(self, *args: Any, accounts: list[tuple[int, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["account"]
+        if isinstance(field, forms.ChoiceField):
+            field.choices = [("", "—"), *accounts]
+            # An id that is not among the user's accounts gets the service's error, not
+            # Django's "not one of the available choices".
+            field.valid_value = lambda value: True  # type: ignore[method-assign]
+
+
+class AlertChoicesForm(forms.ModelForm):
+    class Meta:
+        model = AlertSettings
+        fields = ["login_required", "revoked", "expiring", "new_accounts", "not_refreshed", "email"]
+
+
+class AlertChannelForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=100, required=False)
+    url = forms.CharField(
+        label="Apprise URL",
+        max_length=2000,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="e.g. ntfys://ntfy.sh/my-topic, tgram://bottoken/chatid, "
+        "gotify://host/token. Stored encrypted; never shown again.",
+    )

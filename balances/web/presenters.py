@@ -71,6 +71,9 @@ def account_json(account: Account) -> dict[str, Any]:
         # One's cards): the "as of …" the dashboard shows; null when as fresh as the refresh.
         "balances_as_of": _iso(balances_as_of(account)),
         "source": SOURCE_PLAID,
+        # The owner's username (the dashboard's rows carry it): someone else's in the
+        # household view when the account is shared with the user.
+        "owner": getattr(account, "owner_name", None) or None,
     }
 
 
@@ -89,6 +92,7 @@ def manual_account_json(account: ManualAccount | ManualBalance) -> dict[str, Any
         "value_as_of": account.value_as_of.isoformat(),
         "note": account.note,
         "source": SOURCE_MANUAL,
+        "owner": getattr(account, "owner_name", None) or None,
     }
 
 
@@ -214,9 +218,25 @@ def account_chart_json(account: Account, points: list[AccountPoint]) -> list[dic
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
+def csv_moment(moment: datetime | None) -> str:
+    """Return an ISO 8601 cell for `moment` in the user's time zone, its offset included
+    (so a program reads the same instant and a person reads their own clock)."""
+    return timezone.localtime(moment).isoformat() if moment else ""
+
+
 def csv_text(value: str) -> str:
     """Return a text cell that no spreadsheet runs as a formula."""
     return f"'{value}" if value.startswith(FORMULA_PREFIXES) else value
+
+
+def mask_label(mask: str) -> str:
+    """Return the account's mask as a spreadsheet keeps it: "ending 0042", text.
+
+    `mask` stays exact ("0042") for programs reading the CSV; a spreadsheet opening the file
+    reads that column as the number 42. Prefixing `mask` itself (="0042", '0042) would
+    hand every CSV reader a wrong value, so the text for people is a column of its own.
+    """
+    return f"ending {mask}" if mask else ""
 
 
 ACCOUNT_COLUMNS = [
@@ -224,6 +244,7 @@ ACCOUNT_COLUMNS = [
     "account",
     "official_name",
     "mask",
+    "mask_label",
     "type",
     "subtype",
     "currency",
@@ -248,6 +269,7 @@ def account_csv_row(a: Account) -> list[str]:
         csv_text(a.name),
         csv_text(a.official_name),
         csv_text(a.mask),
+        csv_text(mask_label(a.mask)),
         a.type,
         csv_text(a.subtype),
         a.currency,
@@ -257,9 +279,9 @@ def account_csv_row(a: Account) -> list[str]:
         decimal_text(a.limit, official=official) or "",
         decimal_text(available_credit(a), official=official) or "",
         decimal_text(utilization_percent(a), official=False) or "",
-        a.balances_updated_at.isoformat() if a.balances_updated_at else "",
-        _iso(balances_as_of(a)) or "",
-        a.closed_at.isoformat() if a.closed_at else "",
+        csv_moment(a.balances_updated_at),
+        csv_moment(balances_as_of(a)),
+        csv_moment(a.closed_at),
         SOURCE_PLAID,
     ]
 
@@ -271,6 +293,7 @@ def manual_account_csv_row(m: ManualAccount) -> list[str]:
     return [
         "",
         csv_text(m.name),
+        "",
         "",
         "",
         m.type,
@@ -294,6 +317,7 @@ HISTORY_COLUMNS = [
     "institution",
     "account",
     "mask",
+    "mask_label",
     "type",
     "currency",
     "available",
@@ -308,10 +332,11 @@ def snapshot_csv_row(row: SnapshotRow) -> list[str]:
     taken_at, bank, name, mask, type_, iso, unofficial, avail, cur, limit = row
     official = bool(iso)
     return [
-        taken_at.isoformat(),
+        csv_moment(taken_at),
         csv_text(bank),
         csv_text(name),
         csv_text(mask),
+        csv_text(mask_label(mask)),
         type_,
         iso or unofficial,
         decimal_text(avail, official=official) or "",
@@ -329,6 +354,7 @@ def manual_value_csv_row(value: ManualValue) -> list[str]:
         value.as_of.isoformat(),
         "",
         csv_text(m.name),
+        "",
         "",
         m.type,
         m.currency,

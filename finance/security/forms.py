@@ -18,13 +18,33 @@ class TokenForm(forms.Form):
                 "autocomplete": "one-time-code",
                 "inputmode": "numeric",
                 "pattern": r"\s*\d{6}\s*",
-                "autofocus": True,
             }
         ),
     )
 
+    def __init__(self, *args: Any, autofocus: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Where the code is what the page is for (setup, sign-in); not on a page where the
+        # field is one action among others (the status page's "Turn off").
+        self.fields["token"].widget.attrs["autofocus"] = autofocus
+
     def clean_token(self) -> str:
         return str(self.cleaned_data["token"]).strip()
+
+
+class SecondFactorForm(TokenForm):
+    """The authenticator's six digits, or one of the user's recovery codes."""
+
+    token = forms.RegexField(
+        label="Code from your authenticator app, or a recovery code",
+        # Recovery codes: 8 letters/digits of base32 (a-z, 2-7), shown as "abcd-efgh".
+        regex=r"^\s*(\d{6}|[A-Za-z2-7]{4}[\s-]?[A-Za-z2-7]{4})\s*$",
+        error_messages={
+            "invalid": "Enter the 6-digit code your authenticator app shows, or a recovery "
+            "code such as abcd-efgh."
+        },
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code"}),
+    )
 
 
 class _UsernameLengthChecked(forms.Form):

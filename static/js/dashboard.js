@@ -63,7 +63,7 @@
     });
   }
 
-  function datasetsFor(series, kind) {
+  function datasetsFor(series, kind, currentLabel) {
     var text = cssVar("--text", "#1b1f24");
     var ok = cssVar("--ok", "#1e7d32");
     var error = cssVar("--error", "#b3261e");
@@ -71,7 +71,12 @@
     var muted = cssVar("--muted", "#5b6573");
     if (kind === "account") {
       return [
-        { label: "Current", data: numbers(series.current), borderColor: accent, borderWidth: 2.5 },
+        {
+          label: currentLabel || "Current", // "Owed" on a credit card's or a loan's page
+          data: numbers(series.current),
+          borderColor: accent,
+          borderWidth: 2.5,
+        },
         { label: "Available", data: numbers(series.available), borderColor: ok, borderWidth: 1.5 },
         {
           label: "Limit",
@@ -115,7 +120,7 @@
       canvas.closest("figure").classList.add("has-chart");
       var fmt = formatter(series.currency, series.official);
       var tick = tickFormatter(series.currency, series.official);
-      var datasets = datasetsFor(series, canvas.dataset.chartKind).map(function (d) {
+      var datasets = datasetsFor(series, canvas.dataset.chartKind, canvas.dataset.currentLabel).map(function (d) {
         d.pointRadius = series.labels.length > 60 ? 0 : 2;
         d.pointHoverRadius = 4;
         d.tension = 0.2;
@@ -277,6 +282,10 @@
         window.location.reload();
         return;
       }
+      // "X is linked. Fetching balances…" no longer holds: say they arrived instead.
+      document.querySelectorAll(".messages .message.fetching").forEach(function (message) {
+        settleFetching(message, true);
+      });
       var live = document.getElementById("dashboard-live");
       live.dataset.pending = "false";
       live.dataset.updatedAt = new Date().toISOString();
@@ -284,6 +293,31 @@
       if (status) {
         status.textContent = "Balances updated.";
       }
+    });
+  }
+
+  // Replace a message's "Fetching balances…" with how the refresh ended: "Its balances
+  // are in." when they arrived, nothing when it failed (the connection's banner says why).
+  function settleFetching(message, arrived) {
+    message.textContent = message.textContent.replace(
+      /\s*Fetching balances….*$/,
+      arrived ? " Its balances are in." : ""
+    );
+    message.classList.remove("fetching");
+  }
+
+  // The message was written when the refresh was queued; a quick worker may have ended it
+  // before this page read the connections (so nothing is pending and nothing polls). Settle
+  // each message from its connection as this page shows it (`item-<pk>` in its classes).
+  function settleEndedFetching() {
+    var live = document.getElementById("dashboard-live");
+    if (!live || live.dataset.pending === "true") {
+      return;
+    }
+    document.querySelectorAll(".messages .message.fetching").forEach(function (message) {
+      var match = /(?:^|\s)item-(\d+)(?:\s|$)/.exec(message.className);
+      var connection = match && document.querySelector('.connections li[data-item="' + match[1] + '"]');
+      settleFetching(message, Boolean(connection && connection.dataset.balancesIn === "true"));
     });
   }
 
@@ -321,6 +355,7 @@
   }
 
   drawCharts();
+  settleEndedFetching();
   pollWhilePending();
   // Light/dark switch while the page is open: redraw with the new palette.
   if (window.matchMedia) {

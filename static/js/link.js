@@ -17,14 +17,14 @@
 
   function showMessage(text, kind) {
     var main = document.querySelector("main");
-    var list = main.querySelector("ul.messages");
+    var list = main.querySelector(".messages");
     if (!list) {
-      list = document.createElement("ul");
+      list = document.createElement("div");
       list.className = "messages";
       list.setAttribute("role", "status");
       main.insertBefore(list, main.firstChild);
     }
-    var item = document.createElement("li");
+    var item = document.createElement("p");
     item.className = "message " + (kind || "error");
     item.setAttribute("role", kind === "info" ? "status" : "alert");
     item.setAttribute("data-link-message", "");
@@ -146,6 +146,11 @@
     var done = function () {
       busy = false;
       setButtonsDisabled(false);
+      // Back where the user was: the button that opened Link (disabling it sent focus to
+      // <body>), so a keyboard or screen reader user does not start over from the top.
+      if (document.body.contains(button)) {
+        button.focus();
+      }
     };
     post(button.dataset.linkTokenUrl, { mode: button.dataset.linkMode || "reconnect" })
       .then(function (data) {

@@ -4,7 +4,6 @@ refresh task per Item); the services they run are tested in tests/balances/servi
 from datetime import timedelta
 
 import pytest
-from celery.exceptions import Retry
 from django.db import OperationalError, connection
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
@@ -31,17 +30,27 @@ def test_task_refreshes_by_primary_key(item):
     assert item.accounts.count() == 5
 
 
+def test_refresh_now_stays_on_demand_through_its_retries(item, fake_plaid, monkeypatch):
+    fake_plaid.fail_next("INSTITUTION_DOWN", retryable=True)
+    seen = {}
+
+    def queue_again(args, kwargs, countdown):
+        seen.update(args=args, kwargs=kwargs, countdown=countdown)
+
+    monkeypatch.setattr(tasks.refresh_item_balances, "apply_async", queue_again)
+    assert tasks.refresh_item_balances.run(item.pk, on_demand=True).startswith("retry")
+    assert seen["kwargs"] == {"realtime": True, "attempt": 1, "on_demand": True}
+
+
 def test_transient_error_is_retried_with_backoff(item, fake_plaid, monkeypatch):
     fake_plaid.fail_next("INSTITUTION_DOWN", retryable=True)
     seen = {}
 
-    def fake_retry(**kwargs):
-        seen.update(kwargs)
-        return Retry("retry", when=kwargs["countdown"])
+    def queue_again(args, kwargs, countdown):
+        seen.update(args=args, kwargs=kwargs, countdown=countdown)
 
-    monkeypatch.setattr(tasks.refresh_item_balances, "retry", fake_retry)
-    with pytest.raises(Retry):
-        tasks.refresh_item_balances.run(item.pk)
+    monkeypatch.setattr(tasks.refresh_item_balances, "apply_async", queue_again)
+    assert tasks.refresh_item_balances.run(item.pk).startswith("retry")
     assert 15 <= seen["countdown"] <= 30
     assert seen["kwargs"] == {"realtime": True, "attempt": 1}
     item.refresh_from_db()
@@ -53,7 +62,7 @@ def test_transient_error_is_retried_with_backoff(item, fake_plaid, monkeypatch):
 def test_permanent_error_is_not_retried(item, fake_plaid, monkeypatch):
     fake_plaid.fail_next("ITEM_LOGIN_REQUIRED")
     monkeypatch.setattr(
-        tasks.refresh_item_balances, "retry", lambda **kw: pytest.fail("must not retry")
+        tasks.refresh_item_balances, "apply_async", lambda **kw: pytest.fail("must not retry")
     )
     assert tasks.refresh_item_balances.run(item.pk) == "failed: ITEM_LOGIN_REQUIRED"
     item.refresh_from_db()
@@ -82,14 +91,12 @@ def test_database_giving_up_on_the_store_is_retried_with_backoff(item, fake_plai
     monkeypatch.setattr(store, "item_store_balances", deadlock)
     seen = {}
 
-    def fake_retry(**kwargs):
-        seen.update(kwargs)
-        return Retry("retry", when=kwargs["countdown"])
+    def queue_again(args, kwargs, countdown):
+        seen.update(args=args, kwargs=kwargs, countdown=countdown)
 
-    monkeypatch.setattr(tasks.refresh_item_balances, "retry", fake_retry)
+    monkeypatch.setattr(tasks.refresh_item_balances, "apply_async", queue_again)
     assert pending.item_pending_mark(item_id=item.pk)
-    with pytest.raises(Retry):
-        tasks.refresh_item_balances.run(item.pk)
+    assert tasks.refresh_item_balances.run(item.pk).startswith("retry")
     assert 15 <= seen["countdown"] <= 30
     assert seen["args"] == (item.pk,)
     fetched_at = seen["kwargs"].pop("fetched_at")  # when Plaid answered: the kept reply's
@@ -161,18 +168,14 @@ class Retries:
 
     def __init__(self, monkeypatch):
         self.queued = []
-        monkeypatch.setattr(tasks.refresh_item_balances, "retry", self._retry)
+        monkeypatch.setattr(tasks.refresh_item_balances, "apply_async", self._queue_again)
 
-    def _retry(self, *, args, kwargs, countdown):
+    def _queue_again(self, *, args, kwargs, countdown):
         self.queued.append((args, kwargs, countdown))
-        return Retry("retry", when=countdown)
 
     def run(self, *args, **kwargs):
-        """Run the task once; return its result, or the Retry it raised."""
-        try:
-            return tasks.refresh_item_balances.run(*args, **kwargs)
-        except Retry as retry:
-            return retry
+        """Run the task once; return its result ("retry: ..." when it queued itself again)."""
+        return tasks.refresh_item_balances.run(*args, **kwargs)
 
     def run_queued(self):
         """Run every retry queued so far (their countdown passed); return the results."""
@@ -230,7 +233,7 @@ def test_a_database_fault_at_each_point_refreshes_every_item_once_after_it_clear
     with monkeypatch.context() as during:
         FAULTS[point](database_fault, during)
         for item in items:
-            assert isinstance(retries.run(item.pk), Retry)  # not failed: retried
+            assert retries.run(item.pk).startswith("retry")  # not failed: retried
             database_fault.clear()  # the next Item meets the fault at the same point
             FAULTS[point](database_fault, during)
     database_fault.clear()
@@ -267,7 +270,7 @@ def test_a_database_down_for_every_retry_gives_up_and_releases_the_mark(
     retries = Retries(monkeypatch)
     assert pending.item_pending_mark(item_id=item.pk)
     database_fault.start()
-    assert isinstance(retries.run(item.pk), Retry)
+    assert retries.run(item.pk).startswith("retry")
     ((args, kwargs, _),) = retries.queued
     assert kwargs["attempt"] == 1
     # Down at the last retry's first read, back for what follows: the mark is ended.
@@ -308,7 +311,7 @@ def test_a_retry_that_cannot_be_queued_releases_the_mark(item, fake_plaid, monke
     def broker_down(**kwargs):
         raise KombuOperationalError("Error 111 connecting to 127.0.0.1:6379")
 
-    monkeypatch.setattr(tasks.refresh_item_balances, "retry", broker_down)
+    monkeypatch.setattr(tasks.refresh_item_balances, "apply_async", broker_down)
     fake_plaid.fail_next("INSTITUTION_DOWN", retryable=True)
     assert pending.item_pending_mark(item_id=item.pk)
     with pytest.raises(KombuOperationalError):
@@ -328,7 +331,7 @@ def test_configuration_error_is_the_operators_the_item_stays_healthy(
     pending.item_pending_mark(item_id=item.pk)
     fake_plaid.fail_next(code)
     monkeypatch.setattr(
-        tasks.refresh_item_balances, "retry", lambda **kw: pytest.fail("must not retry")
+        tasks.refresh_item_balances, "apply_async", lambda **kw: pytest.fail("must not retry")
     )
     with caplog.at_level("ERROR"):
         result = tasks.refresh_item_balances.run(item.pk)

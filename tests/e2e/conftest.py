@@ -60,17 +60,33 @@ def database_url() -> str:
 def process_env(redis_url: str, emulator: Any) -> dict[str, str]:
     """Environment for app processes: same keys and test database, real Redis, emulator."""
     env = os.environ.copy()
+    queue = f"test-{uuid.uuid4().hex[:12]}"
     env.update(
         DJANGO_SETTINGS_MODULE="tests.settings",
         DATABASE_URL=database_url(),
         CELERY_BROKER_URL=redis_url,
-        CELERY_TASK_DEFAULT_QUEUE=f"test-{uuid.uuid4().hex[:12]}",
+        CELERY_TASK_DEFAULT_QUEUE=queue,
+        # Broker keys of this test's own: another run's worker on the same Redis database
+        # (a shorter visibility timeout) would otherwise deliver again what ours are running.
+        CELERY_BROKER_KEY_PREFIX=f"{queue}:",
         PLAID_HOST=emulator.url,
         PLAID_CLIENT_ID=DEFAULT_CLIENT_ID,
         PLAID_SECRET=DEFAULT_SECRET,
         PLAID_ENV="sandbox",
     )
     return env
+
+
+def broker_connection(app: Any, env: dict[str, str]) -> Any:
+    """A connection of `app` (in this process) to the broker of the processes run in `env`.
+
+    Explicit: Celery prefers the CELERY_BROKER_URL environment variable (memory:// in the
+    test process) over the app's configuration.
+    """
+    return app.connection_for_write(
+        env["CELERY_BROKER_URL"],
+        transport_options={"global_keyprefix": env["CELERY_BROKER_KEY_PREFIX"]},
+    )
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """The API's pages in the machine's headless Chromium: create a token in Settings (shown
-once), then the Swagger UI docs render from our own static files with no CSP violation."""
+once), then read the API's reference (server-rendered) with no CSP violation."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from balances.models import ApiToken
 from balances.services import api_tokens
 from tests.e2e.dashboard_data import PASSWORD
-from tests.e2e.test_dashboard_browser import browser, log_in  # noqa: F401 (fixture)
+from tests.e2e.test_dashboard_browser import ARTIFACTS, browser, log_in  # noqa: F401 (fixture)
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -34,11 +34,22 @@ def test_create_a_token_then_read_the_api_docs(browser: Any, live_server: Any) -
     page.get_by_role("link", name="Done: back to API tokens").click()
     assert "Home Assistant" in page.content() and text not in page.content()
 
-    page.goto(f"{live_server.url}/api/v1/docs/")
-    page.wait_for_selector(".opblock", timeout=15000)
-    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    page.get_by_role("link", name="API", exact=True).click()
+    page.wait_for_url(f"{live_server.url}/api/v1/docs/")
+    assert page.get_by_role("heading", level=1).inner_text().startswith("Balances API")
+    paths = page.locator(".api-path").all_inner_texts()
     assert "/api/v1/net-worth/" in paths and "/api/v1/connections/{id}/refresh/" in paths
-    assert page.locator(".swagger-ui .info .title").inner_text().startswith("Balances API")
+    # The contents lead to an operation; its response body leads to the schema's fields.
+    contents = page.get_by_role("navigation", name="Endpoints")
+    contents.get_by_role("link", name="POST /api/v1/connections/{id}/refresh/").click()
+    assert page.evaluate("location.hash") == "#connections_refresh"
+    operation = page.locator("article", has=page.locator("#connections_refresh"))
+    operation.get_by_role("link", name="RefreshQueued").click()
+    assert page.evaluate("location.hash") == "#schema-RefreshQueued"
+    assert page.locator("#schema-RefreshQueued").is_visible()
+    assert page.get_by_role("table", name="Fields of RefreshQueued").is_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "api-docs.png"))
     # Nothing from elsewhere, nothing the Content-Security-Policy refused, no script error.
     assert hosts == {urlsplit(live_server.url).netloc}
     assert page.problems == []

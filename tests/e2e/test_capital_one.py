@@ -67,6 +67,9 @@ def test_a_worker_refreshes_a_capital_one_card_and_the_dashboard_says_as_of(
     user = UserFactory(username="cap")
     item = linking.item_link_sandbox(user=user, institution_id=CAPITAL_ONE, queue_refresh=False)
     assert item.institution_id == CAPITAL_ONE
+    # The option is sent on the real-time call (/accounts/balance/get): the schedule's
+    # opt-in source, so `refresh_balances` queues that call.
+    process_env["BALANCE_SCHEDULED_SOURCE"] = "realtime"
     start_worker()
     queued = manage(process_env, "refresh_balances", "--user", "cap")
     assert queued.returncode == 0, queued.stderr

@@ -19,7 +19,7 @@ from django.db import connection
 
 from balances.models import Account, BalanceSnapshot, PlaidCall, PlaidItem
 from balances.services import linking, pending
-from tests.e2e.conftest import emulator_post, manage, wait_for
+from tests.e2e.conftest import broker_connection, emulator_post, manage, wait_for
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -43,20 +43,21 @@ def shared(settings, process_env, redis_url):
         BALANCE_RETRY_BASE_SECONDS="0.2",
         BALANCE_RETRY_CAP_SECONDS="1",
         BALANCE_REFRESH_MAX_RETRIES="5",
+        # `refresh_balances` queues on the schedule's source: these tests are about the
+        # billed real-time path (Plaid's /accounts/balance/get), the schedule's opt-in.
+        BALANCE_SCHEDULED_SOURCE="realtime",
     )
     return process_env
 
 
 @pytest.fixture
-def publish(shared, redis_url):
+def publish(shared):
     """Publish refresh tasks straight to the workers' queue (bypassing de-duplication)."""
     # Not the current app: `shared_task` proxies (what later tests patch) must keep
     # resolving to the project's app in every thread.
     app = Celery("e2e-publisher", set_as_current=False)
     queue = shared["CELERY_TASK_DEFAULT_QUEUE"]
-    # An explicit connection: Celery prefers the CELERY_BROKER_URL environment variable
-    # (memory:// in the test process) over a `broker` argument.
-    connection = app.connection_for_write(redis_url)
+    connection = broker_connection(app, shared)
 
     def send(item_id):
         app.send_task(

@@ -28,7 +28,7 @@ from django.utils import timezone
 from balances.models import BeatRun, PlaidCall, PlaidItem
 from balances.services import pending
 from plaid_emulator import DEFAULT_CLIENT_ID, DEFAULT_SECRET
-from tests.e2e.conftest import ROOT, wait_for
+from tests.e2e.conftest import ROOT, broker_connection, wait_for
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -103,10 +103,7 @@ def cluster(settings, process_env, redis_url, emulator):
     http = urllib3.PoolManager()
     emulator_call(http, emulator, "/emulator/rate-limits", {"mode": "production"})
     app = Celery("scale-out-beat", set_as_current=False)  # see test_refresh_resilience
-    # Explicitly: Celery prefers the CELERY_BROKER_URL environment variable (memory:// in
-    # the test process) over a `broker` argument.
-    app.conf.broker_url = redis_url
-    connection = app.connection_for_write(redis_url)
+    connection = broker_connection(app, process_env)
     workers = [f"{name}@{socket.gethostname()}" for name in ("w1", "w2")]
 
     def fan_out() -> None:

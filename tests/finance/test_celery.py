@@ -19,3 +19,13 @@ def test_worker_threads_hand_the_gil_over_quickly(settings):
         sys.setswitchinterval(default)
     receivers = [ref() for _, ref in worker_init.receivers]
     assert celery._short_gil_switch_interval in receivers  # runs as every worker starts
+
+
+def test_worker_caps_mallocs_arenas_unless_the_operator_did(monkeypatch):
+    # Setting the cap again to the same value is harmless in this test process.
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    assert celery._few_malloc_arenas() is sys.platform.startswith("linux")
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert celery._few_malloc_arenas() is False  # glibc read the operator's at start
+    receivers = [ref() for _, ref in worker_init.receivers]
+    assert celery._few_malloc_arenas in receivers  # runs as every worker starts

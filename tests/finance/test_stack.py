@@ -85,3 +85,55 @@ def test_a_block_left_by_a_killed_run_is_ignored_and_replaced(tmp_path, monkeypa
 def test_an_operators_link_script_url_is_kept() -> None:
     given = stack.emulator_settings("http://127.0.0.1:8765", {"PLAID_LINK_SCRIPT_URL": "x"})
     assert "PLAID_LINK_SCRIPT_URL" not in given
+
+
+def test_open_is_printed_once_the_server_listens(capsys) -> None:
+    import socket
+    import threading
+
+    from tests.helpers import free_port
+
+    port = free_port()
+    stopped = threading.Event()
+    thread = threading.Thread(
+        target=stack.say_when_listening, args=(port, ["Open it"], stopped), daemon=True
+    )
+    thread.start()
+    thread.join(0.8)
+    assert thread.is_alive() and "Open it" not in capsys.readouterr().out  # not yet
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", port))
+        server.listen()
+        thread.join(5)
+    assert not thread.is_alive()
+    assert capsys.readouterr().out == "==> Open it\n"
+
+
+def test_make_run_installs_the_runtime_requirements_only(tmp_path) -> None:
+    import subprocess
+
+    venv = tmp_path / "venv"
+    dry = subprocess.run(
+        ["make", "-n", "run", f"VENV={venv}"],
+        cwd=stack.BASE_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "-r requirements.txt" in dry
+    assert "requirements-dev.txt" not in dry  # linters, mypy, a browser driver: `make test`
+    tests = subprocess.run(
+        ["make", "-n", "unit-sqlite", f"VENV={venv}"],
+        cwd=stack.BASE_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "-r requirements-dev.txt" in tests
+
+
+def test_the_demo_balances_hold_still_unless_drift_is_asked_for() -> None:
+    assert stack.emulator_balances_flag({}) == "--freeze"  # README: net worth $44,110.00
+    assert stack.emulator_balances_flag({"DEMO_BALANCE_DRIFT": "false"}) == "--freeze"
+    assert stack.emulator_balances_flag({"DEMO_BALANCE_DRIFT": "true"}) == "--drift"
+    assert "DEMO_BALANCE_DRIFT=" in (stack.BASE_DIR / ".env.example").read_text()

@@ -22,7 +22,7 @@ from plaid.model.sandbox_item_fire_webhook_request import SandboxItemFireWebhook
 from plaid.model.sandbox_item_reset_login_request import SandboxItemResetLoginRequest
 
 from plaid_emulator import EmulatorServer, start_emulator
-from tests.services import CHROMIUM_ARGS, require_chromium
+from tests.services import CHROMIUM_ARGS, press_link_button, require_chromium
 
 from .conftest import link_item, make_client, raw_post
 
@@ -140,7 +140,7 @@ def test_link_new_item(link_env: tuple[EmulatorServer, str, Any]) -> None:
         assert "credentials" in error.inner_text().lower()
         frame.get_by_label("Password").fill("pass_good")
         frame.get_by_role("button", name="Submit").click()
-        frame.get_by_role("button", name="Continue").click()
+        press_link_button(frame.get_by_role("button", name="Continue"))
         got = result(page)
     finally:
         page.close()
@@ -163,7 +163,7 @@ def test_link_close_and_escape_give_on_exit(link_env: tuple[EmulatorServer, str,
     client = make_client(emu.url)
     page, frame = open_link(browser, host_url, link_token(client))
     try:
-        frame.get_by_role("button", name="Close").click()
+        press_link_button(frame.get_by_role("button", name="Close"))
         got = result(page)
         assert got["kind"] == "exit" and got["error"] is None
         assert page.locator("#plaid-link-iframe-1").count() == 0
@@ -200,7 +200,7 @@ def test_link_update_mode_repairs_item(link_env: tuple[EmulatorServer, str, Any]
         new_box = frame.get_by_role("checkbox", name="Plaid New Checking")
         assert new_box.is_enabled() and not new_box.is_checked()
         new_box.check()
-        frame.get_by_role("button", name="Continue").click()
+        press_link_button(frame.get_by_role("button", name="Continue"))
         got = result(page)
     finally:
         page.close()

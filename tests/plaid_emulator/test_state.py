@@ -97,3 +97,20 @@ def test_cli_help_and_process(tmp_path: Path) -> None:
         "--fault",
     ):
         assert flag in out
+
+
+def test_drift_at_start_up_undoes_a_stored_freeze(tmp_path: Path) -> None:
+    """`make run` passes --freeze, or --drift when DEMO_BALANCE_DRIFT is true."""
+    path = tmp_path / "state.json"
+    emu = start_emulator(port=0, state_path=str(path), freeze=True)
+    emu.stop()
+    emu = start_emulator(port=0, state_path=str(path))
+    try:
+        assert emu.state.settings.frozen  # kept from the state file without a flag
+    finally:
+        emu.stop()
+    emu = start_emulator(port=0, state_path=str(path), drift=True)
+    try:
+        assert not emu.state.settings.frozen
+    finally:
+        emu.stop()

@@ -20,8 +20,10 @@ from plaid.model.sandbox_item_reset_login_request import SandboxItemResetLoginRe
 from plaid.model.webhook_verification_key_get_request import WebhookVerificationKeyGetRequest
 
 from plaid_emulator import EmulatorServer, start_emulator
+from plaid_emulator.api import cached_as_of
+from plaid_emulator.core import transaction_update_times
 
-from .conftest import link_item, make_client
+from .conftest import link_item, make_client, raw_post
 
 
 @pytest.fixture
@@ -127,3 +129,96 @@ def test_periodic_balance_webhooks(
         verify(client, headers, body)
     finally:
         emu.stop()
+
+
+def test_transaction_update_times_are_one_to_four_a_day_and_step_independent() -> None:
+    day = 86400.0
+    start = 20_000 * day
+    times = transaction_update_times(7, "item-a", start, start + 30 * day)
+    per_day = [
+        sum(1 for t in times if start + d * day < t <= start + (d + 1) * day) for d in range(30)
+    ]
+    assert all(1 <= n <= 4 for n in per_day) and len(set(per_day)) > 1
+    stepped: list[float] = []
+    for step in range(30 * 24 * 4):  # 15-minute steps give the same updates
+        lo = start + step * 900
+        stepped += transaction_update_times(7, "item-a", lo, lo + 900)
+    assert stepped == times
+    assert transaction_update_times(7, "item-b", start, start + 30 * day) != times
+    assert transaction_update_times(7, "item-a", start, start + 30 * day) == times  # pure
+
+
+def test_moving_the_clock_sends_the_transaction_updates_due_and_refreshes_the_cache(
+    receiver: tuple[str, queue.Queue[tuple[dict[str, str], bytes]]],
+) -> None:
+    url, got = receiver
+    server = start_emulator(port=0)
+    try:
+        client = make_client(server.url)
+        access_token, item_id = link_item(client, webhook=url)
+        item = server.emulator.state.by_access_token[access_token]
+        # Off by default: moving the clock sends nothing.
+        assert (
+            raw_post(server.url, "/emulator/clock", {"advance_seconds": 86400})[1][
+                "transaction_updates"
+            ]
+            == 0
+        )
+        status, _ = raw_post(server.url, "/emulator/transaction-updates", {"enabled": "yes"})
+        assert status == 400
+        raw_post(server.url, "/emulator/transaction-updates", {"enabled": True})
+        before = server.emulator.state.now()
+        reply = raw_post(server.url, "/emulator/clock", {"advance_seconds": 2 * 86400})[1]
+        due = transaction_update_times(0, item_id, before, reply["now"])
+        assert len(due) >= 2
+        # Due in one move of the clock, they arrive at its end as one webhook.
+        assert reply["transaction_updates"] == 1
+        for _ in range(1):
+            headers, body = got.get(timeout=5)
+            payload = json.loads(body)
+            assert (payload["webhook_type"], payload["webhook_code"]) == (
+                "TRANSACTIONS",
+                "DEFAULT_UPDATE",
+            )
+            assert payload["item_id"] == item_id
+            verify(client, headers, body)
+        assert item.last_transactions_update == due[-1]
+        # /accounts/get's balances are as of the latest of the day's start and that update.
+        now = server.emulator.state.now()
+        assert cached_as_of(item, now) == max(due[-1], now - now % 86400)
+        # Moved in steps, each update due in its own step sends its own webhook.
+        before = server.emulator.state.now()
+        sent = sum(
+            raw_post(server.url, "/emulator/clock", {"advance_seconds": 600})[1][
+                "transaction_updates"
+            ]
+            for _ in range(6 * 48)
+        )
+        # (Steps of 10 minutes: the wall clock moving between them may put two in one.)
+        assert (
+            2 <= sent <= len(transaction_update_times(0, item_id, before, before + 2 * 86400 + 60))
+        )
+        for _ in range(sent):
+            got.get(timeout=5)
+    finally:
+        server.stop()
+
+
+def test_fired_default_update_refreshes_the_cached_balances(
+    receiver: tuple[str, queue.Queue[tuple[dict[str, str], bytes]]],
+) -> None:
+    url, got = receiver
+    server = start_emulator(port=0)
+    try:
+        client = make_client(server.url)
+        access_token, _ = link_item(client, webhook=url)
+        item = server.emulator.state.by_access_token[access_token]
+        assert item.last_transactions_update is None
+        client.sandbox_item_fire_webhook(
+            SandboxItemFireWebhookRequest(access_token=access_token, webhook_code="DEFAULT_UPDATE")
+        )
+        got.get(timeout=5)
+        fired = item.last_transactions_update
+        assert fired is not None and cached_as_of(item, fired + 10) == fired
+    finally:
+        server.stop()

@@ -6,6 +6,9 @@
 - `manual_accounts`: accounts and assets entered by hand (add, edit, re-value, delete).
 - `profile`: the user's settings.
 - `api_tokens`: Settings → API tokens (create one, shown once; list; revoke).
+- `households`: Settings → Household (invite, answer, choose accounts, end a share).
+- `alerts`: Notifications (read/unread) and Settings → Alerts (choices, rules, push
+  channels, test alerts).
 - `linking`: Plaid Link (link tokens, token exchange, update mode) and unlinking.
 - `keep`: choose which of two connections to one bank (linked twice) to keep.
 - `webhooks`: Plaid's webhook (verified by signature; the one CSRF-exempt view).

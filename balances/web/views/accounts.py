@@ -11,11 +11,11 @@ from django.views.decorators.http import require_GET
 
 from balances.domain import periods
 from balances.domain.groups import LIABILITY_GROUPS, group_key, group_label
-from balances.selectors import accounts, history
+from balances.selectors import accounts, history, households
 from balances.selectors.accounts import AccountGroup
 from balances.selectors.items import items_freshness
 from balances.web import presenters
-from balances.web.forms import clean_range
+from balances.web.forms import clean_range, clean_view
 from balances.web.views import AuthenticatedRequest
 
 # Rows per page of the full lists (a type's accounts, the connections).
@@ -25,10 +25,12 @@ PAGE_SIZE = 100
 @require_GET
 @login_required
 def account_detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
-    """Show one of the user's accounts with its balance history; 404 for anyone else's."""
-    account = accounts.account_for_user(user=request.user, pk=pk)
+    """Show one of the user's accounts, or one shared with them (read-only, marked with
+    its owner), with its balance history; 404 for any other."""
+    account = households.visible_account(user=request.user, pk=pk)
     if account is None:
         raise Http404("No such account.")
+    owner = account.item.owner
     range_key = clean_range(request.GET.get("range"))
     points = history.account_history(
         account=account, start=periods.range_start(range_key), end=timezone.localdate()
@@ -41,6 +43,8 @@ def account_detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
         "chart_data": presenters.account_chart_json(account, points),
         "utilization": presenters.utilization_percent(account),
         "available_credit": presenters.available_credit(account),
+        # Someone else's account, shared with the user: nothing to act on, only figures.
+        "shared_by": None if owner.pk == request.user.pk else owner.username,
     }
     return render(request, "balances/account_detail.html", context)
 
@@ -50,22 +54,28 @@ def account_detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
 def account_group(request: AuthenticatedRequest, group: str) -> HttpResponse:
     """List all of the user's open accounts of one dashboard group (`group`: "depository"
     for Cash, "credit", ...) by institution, PAGE_SIZE a page (GET `page`), and on the
-    first page the group's accounts entered by hand; 404 for an unknown group."""
+    first page the group's accounts entered by hand; 404 for an unknown group. With
+    `view=household`, the accounts shared with the user too."""
     label = group_label(group)
     if label is None:
         raise Http404("No such type of account.")
-    members = accounts.accounts_in_group(user=request.user, key=group)
+    household = clean_view(request.GET.get("view"))
+    members = accounts.accounts_in_group(user=request.user, key=group, household=household)
     page = Paginator(members, PAGE_SIZE).get_page(request.GET.get("page"))
     main_currency = accounts.main_currency_for(user=request.user)
-    balances = accounts.account_balances(user=request.user)
-    manual = [m for m in accounts.manual_balances(user=request.user) if group_key(m) == group]
+    balances = accounts.account_balances(user=request.user, household=household)
+    manual = [
+        m
+        for m in accounts.manual_balances(user=request.user, household=household)
+        if group_key(m) == group
+    ]
     summary = accounts.group_balances(
         [*(b for b in balances if group_key(b) == group), *manual], main_currency=main_currency
     )
     shown = summary[0] if summary else AccountGroup(group, label, group in LIABILITY_GROUPS)
     if page.number == 1:
         accounts.attach_manual([shown], manual)
-    context = {"group": shown, "page": page}
+    context = {"group": shown, "page": page, "household": household}
     return render(request, "balances/account_group.html", context)
 
 

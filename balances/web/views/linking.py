@@ -48,6 +48,16 @@ LINK_TOKEN_MAX_AGE = 4 * 60 * 60
 # Plaid's oauth_state_id is a UUID; anything far from that is not a real return.
 OAUTH_STATE_ID_RE = re.compile(r"\A[A-Za-z0-9_-]{1,128}\Z")
 
+# A message that says balances are being fetched: dashboard.js rewrites it once the
+# refresh of the Item it names (`item-<pk>`) has ended, whether before the page was read
+# or while it polls.
+FETCHING_TAG = "fetching"
+
+
+def fetching_tags(item: PlaidItem) -> str:
+    """The message tags of "<bank> is linked/reconnected. Fetching balances…"."""
+    return f"{FETCHING_TAG} item-{item.pk}"
+
 
 def _error(message: str, status: int) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
@@ -168,6 +178,7 @@ def link_exchange(request: AuthenticatedRequest) -> JsonResponse:
     messages.success(
         request,
         f"{item.display_name} is linked. Fetching balances… they appear here in a few seconds.",
+        extra_tags=fetching_tags(item),
     )
     shared = items_sharing_accounts(item=item)
     if shared:
@@ -239,9 +250,11 @@ def item_update_complete(request: AuthenticatedRequest, pk: int) -> JsonResponse
     _oauth_link_finished(request)
     if linking.item_update_complete(item=item):
         text = f"{item.display_name} is reconnected. Fetching balances…"
+        tags = fetching_tags(item)
     else:
         text = f"{item.display_name} is reconnected. Its balances update with the next refresh."
-    messages.success(request, text)
+        tags = ""
+    messages.success(request, text, extra_tags=tags)
     return JsonResponse({"redirect": reverse("dashboard")})
 
 

@@ -1,18 +1,19 @@
 """Accounts and assets entered by hand: add, edit, re-value and delete (with a
-confirmation page). Another user's account is a 404; bad input is a 400 that saves
-nothing, with the form's errors field by field."""
+confirmation page). Another user's account is a 404, one shared with the user (visible,
+not theirs) a 403; bad input is a 400 that saves nothing, with the form's errors field
+by field."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from balances.models import ManualAccount
-from balances.selectors.accounts import manual_account_for_user
+from balances.selectors.households import visible_manual_account
 from balances.services import manual_accounts
 from balances.web.forms import ManualAccountEditForm, ManualAccountForm, ManualValueForm
 from balances.web.views import AuthenticatedRequest
@@ -21,9 +22,13 @@ FORM_TEMPLATE = "balances/manual_account_form.html"
 
 
 def _own(request: AuthenticatedRequest, pk: int) -> ManualAccount:
-    account = manual_account_for_user(user=request.user, pk=pk)
+    """Return the user's manual account `pk`: 404 if they cannot see it, 403 if it is only
+    shared with them (the same rule as the API's writes)."""
+    account = visible_manual_account(user=request.user, pk=pk)
     if account is None:
         raise Http404("No such account.")
+    if account.owner_id != request.user.pk:
+        raise PermissionDenied("This account is shared with you to see, not to change.")
     return account
 
 

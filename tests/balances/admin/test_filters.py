@@ -1,5 +1,6 @@
 """The Items admin's list filters: freshness, and what needs an operator's attention."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -29,7 +30,30 @@ def test_stale_filter_and_last_refresh(admin_client, settings):
     assert listed(admin_client, freshness="stale") == sorted([stale.pk, never.pk])
     assert listed(admin_client, freshness="fresh") == [fresh.pk]
     page = admin_client.get(reverse("admin:balances_plaiditem_changelist")).content.decode()
-    assert "Last refreshed at" in page and "Stale" in page
+    assert "Last refreshed" in page and "never" in page
+    # The column says "Fresh": its ✔ for the fresh Item, ✖ for the stale and the never
+    # refreshed ones (it was "Stale", whose ✖ meant fresh).
+    assert ">Fresh<" in page and ">Stale<" not in page
+    rows = re.findall(r"<tr>.*?</tr>", page, re.S)
+    icons = {
+        bank: re.search(r"icon-(yes|no)\.svg", row).group(1)
+        for row in rows
+        for bank in ("Fresh Bank", "Stale Bank", "Never Bank")
+        if bank in row
+    }
+    assert icons == {"Fresh Bank": "yes", "Stale Bank": "no", "Never Bank": "no"}
+
+
+def test_the_warning_code_filter_lists_each_code_and_no_blank_entry(admin_client):
+    warned = PlaidItemFactory(warning_code="PENDING_EXPIRATION")
+    quiet = PlaidItemFactory(warning_code="")
+    response = admin_client.get(reverse("admin:balances_plaiditem_changelist"))
+    (spec,) = [s for s in response.context["cl"].filter_specs if s.title == "warning code"]
+    choices = [c["display"] for c in spec.choices(response.context["cl"])]
+    assert choices == ["All", "No warning", "PENDING_EXPIRATION"]  # no blank entry
+    assert listed(admin_client, warning="none") == [quiet.pk]
+    assert listed(admin_client, warning="PENDING_EXPIRATION") == [warned.pk]
+    assert listed(admin_client, warning="NOPE") == []
 
 
 def test_attention_filters(admin_client, settings):

@@ -152,8 +152,68 @@ def test_two_connections_at_one_bank_are_told_apart_by_their_masks(
     url = reverse("admin:balances_plaiditem_changelist")
     page = admin_client.get(url).content.decode()
     assert "2 (…0000, …3333)" in page and "1 (…1111)" in page
-    # The masks are one prefetch a page, not a query per row.
+    # The masks are one prefetch a page, not a query per row (the billed calls: two
+    # subqueries in the list's query; their summary above it: three queries).
     for _ in range(5):
         PlaidItemFactory(owner=owner, institution_name="Chase")
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(15):
         admin_client.get(url)
+
+
+def test_amounts_show_as_money_not_as_stored_decimals(admin_client, item):
+    from decimal import Decimal
+
+    from balances.admin.records import admin_money
+    from balances.models import Account
+
+    account = Account.objects.filter(item=item, current__isnull=False).order_by("pk").first()
+    Account.objects.filter(pk=account.pk).update(
+        current=Decimal("409.87"), available=Decimal("1234.5678"), limit=None
+    )
+    for url in (
+        reverse("admin:balances_plaiditem_change", args=[item.pk]),
+        reverse("admin:balances_account_change", args=[account.pk]),
+        reverse("admin:balances_account_changelist"),
+    ):
+        page = admin_client.get(url).content.decode()
+        assert "409.87 USD" in page, url
+        assert "409.8700000000" not in page and "409.87000" not in page, url
+    page = admin_client.get(reverse("admin:balances_account_change", args=[account.pk]))
+    assert "1,234.5678 USD" in page.content.decode()  # Plaid's 4 decimals kept, exact
+    account.refresh_from_db()
+    assert admin_money(None, account) == "—"  # none reported is not 0
+
+
+def test_favicon_ico_is_the_apps_icon(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    assert response["Location"].endswith("favicon.svg")
+
+
+def test_billed_calls_per_item_per_user_in_all_and_the_budget(admin_client, settings):
+    from decimal import Decimal
+
+    from balances.models import BalanceBudgetMonth
+    from balances.selectors import costs
+
+    settings.PLAID_BALANCE_PRICE = Decimal("0.10")
+    settings.PLAID_BALANCE_MONTHLY_BUDGET = 4
+    alice = UserFactory(username="alice")
+    item = PlaidItemFactory(owner=alice, institution_name="Chase")
+    now = timezone.now()
+    for _ in range(4):
+        PlaidCall.objects.create(item=item, called_at=now, endpoint="/accounts/balance/get")
+    PlaidCall.objects.create(item=item, called_at=now, endpoint="/accounts/get")  # free
+    page = admin_client.get(reverse("admin:balances_plaiditem_changelist")).content.decode()
+    summary = page[page.index('id="plaid-costs"') :]
+    summary = " ".join(summary[: summary.index("</div>")].split())
+    assert "4 today, 4 this month (estimated bill this month: 0.40 at 0.10 a call)" in summary
+    assert "Monthly budget: 4 of 4 used." in summary and "The budget is spent" in summary
+    assert "<td>alice</td> <td>4</td> <td>4</td> <td>0.40</td>" in summary
+    assert 'today / this month">4 / 4</span></td>' in page
+    BalanceBudgetMonth.objects.create(month=costs.month_start(now).date(), spent_at=now)
+    detail = admin_client.get(reverse("admin:balances_plaiditem_change", args=[item.pk]))
+    assert "4 today, 4 this month (about 0.40 this month)" in detail.content.decode()
+    settings.PLAID_BALANCE_MONTHLY_BUDGET = None
+    page = admin_client.get(reverse("admin:balances_plaiditem_changelist")).content.decode()
+    assert "No monthly budget is set" in page and "The budget is spent" not in page

@@ -163,6 +163,7 @@ def test_accounts_list_every_field_of_each_open_account(
         "balances_as_of": card.balances_updated_at.isoformat(),
         "value_as_of": None,
         "closed_at": None,
+        "owner": refreshed_user.username,
     }
     cd = by_mask["2222"]
     assert cd["available"] is None and cd["current"] == "1000.00" and cd["utilization"] is None

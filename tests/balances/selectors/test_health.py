@@ -4,6 +4,7 @@
 import json
 from datetime import timedelta
 from unittest import mock
+from unittest.mock import ANY
 
 import pytest
 import redis
@@ -32,7 +33,8 @@ def test_healthy(beat_ran):
     report = health_report()
     assert report["status"] == "ok", report
     checks = report["checks"]
-    assert set(checks) == {"database", "broker", "shared_state", "beat"}
+    assert set(checks) == {"database", "broker", "shared_state", "beat", "plaid_budget"}
+    assert checks["plaid_budget"] == {"ok": True, "budget": None, "used": 0, "ms": ANY}
     assert checks["database"]["ok"] and checks["database"]["vendor"] == connection.vendor
     assert checks["broker"]["ok"] and checks["broker"]["kind"] == "memory"
     assert checks["beat"]["ok"] and checks["beat"]["items_queued"] == 3
@@ -81,20 +83,24 @@ def test_separate_shared_state_redis_down_is_degraded(settings, beat_ran):
     assert "s3cret" not in json.dumps(report)
 
 
-def test_redis_broker_reports_queue_depth(settings, beat_ran):
+@pytest.mark.parametrize("prefix", ["", "healthz-install:"])
+def test_redis_broker_reports_queue_depth(settings, beat_ran, prefix):
     require_service("Redis", lambda: tcp_open("127.0.0.1", 6379), "nothing on 127.0.0.1:6379")
     queue = "healthz-test-queue"
     settings.CELERY_BROKER_URL = REDIS_URL
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": prefix}
     settings.CELERY_TASK_DEFAULT_QUEUE = queue
     settings.THROTTLE_REDIS_URL = REDIS_URL
+    keys = (f"{prefix}{queue}", f"{prefix}{queue}\x06\x169")
     r = redis.Redis.from_url(REDIS_URL)
-    r.delete(queue, f"{queue}\x06\x169")
+    r.delete(*keys)
     try:
-        r.lpush(queue, "a", "b", "c")
-        r.lpush(f"{queue}\x06\x169", "d")  # a message at priority 9
+        r.lpush(keys[0], "a", "b", "c")
+        r.lpush(keys[1], "d")  # a message at priority 9
+        r.lpush(queue if prefix else f"other:{queue}", "another install's")
         report = health_report()
     finally:
-        r.delete(queue, f"{queue}\x06\x169")
+        r.delete(*keys, queue, f"other:{queue}")
     assert report["status"] == "ok", report
     broker = report["checks"]["broker"]
     assert (broker["kind"], broker["queue"], broker["queue_depth"]) == ("redis", queue, 4)
@@ -164,3 +170,21 @@ def test_beat_never_run_is_degraded_until_beat_starts():
     report = health_report()
     assert report["status"] == "ok", report
     assert "started" in report["checks"]["beat"] and "last_run" not in report["checks"]["beat"]
+
+
+def test_spent_plaid_budget_is_reported_degraded(beat_ran, settings):
+    from balances.models import PlaidCall
+    from tests.factories import PlaidItemFactory
+
+    settings.PLAID_BALANCE_MONTHLY_BUDGET = 2
+    item = PlaidItemFactory()
+    PlaidCall.objects.create(item=item, called_at=timezone.now(), endpoint="/accounts/balance/get")
+    report = health_report()
+    budget = report["checks"]["plaid_budget"]
+    assert (report["status"], budget["ok"], budget["budget"], budget["used"]) == ("ok", True, 2, 1)
+    PlaidCall.objects.create(item=item, called_at=timezone.now(), endpoint="/accounts/balance/get")
+    report = health_report()
+    budget = report["checks"]["plaid_budget"]
+    assert report["status"] == "degraded"
+    assert budget["ok"] is False and "budget spent" in budget["error"]
+    assert "resets_at" in budget and "username" not in json.dumps(report)

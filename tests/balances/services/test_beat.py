@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from balances.models import BeatRun, PlaidItem
-from balances.services import beat
+from balances.services import beat, queueing
 from tests.factories import PlaidItemFactory
 
 pytestmark = pytest.mark.django_db
@@ -94,6 +94,28 @@ def test_fan_out_delivered_again_finishes_the_cycle(
     assert sorted(queued) == sorted([before.pk, never.pk]) and done.pk not in queued
     run = BeatRun.objects.get(task=BeatRun.FANOUT)
     assert (run.ran_at, run.items_queued) == (cycle, 3)
+
+
+def test_fan_out_delivered_again_never_queues_what_the_first_copy_refreshed(
+    settings, queued_refreshes, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Delivered again while the first copy still runs: its list of Items was read before
+    some of the first copy's refreshes ended; those Items are not queued (billed) again."""
+    settings.BALANCE_REFRESH_INTERVAL = 3600
+    cycle = timezone.now() - timedelta(seconds=5)
+    BeatRun.objects.create(task=BeatRun.FANOUT, ran_at=cycle, items_queued=2)
+    refreshed, waiting = PlaidItemFactory(), PlaidItemFactory()
+    real = queueing.items_queue_refresh
+
+    def first_copy_refreshes_one(**kwargs):
+        items = list(kwargs.pop("items"))  # read now, as the fan-out's query is
+        PlaidItem.objects.filter(pk=refreshed.pk).update(last_refreshed_at=timezone.now())
+        return real(items=items, **kwargs)
+
+    monkeypatch.setattr(beat.queueing, "items_queue_refresh", first_copy_refreshes_one)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert beat.items_fanout(resume=True) == 1
+    assert queued_refreshes.item_ids == [waiting.pk]
 
 
 def test_fanout_done_adds_to_the_cycles_count():

@@ -100,3 +100,48 @@ def test_rows_that_did_not_change_are_not_written():
     assert query["sql"].startswith("2 times: UPDATE")
     assert Account.objects.get(pk=rows[0].pk).current == Decimal("1.23")
     assert Account.objects.get(pk=rows[2].pk).current == Decimal("4.56")
+
+
+def test_inserted_rows_keep_every_digit_and_time_in_one_statement():
+    from balances.models import BalanceSnapshot
+
+    rows = accounts(2)
+    snaps = [
+        BalanceSnapshot(
+            account=rows[0],
+            taken_at=T1,
+            available=None,
+            current=Decimal("0.01"),
+            limit=Decimal("12345678901.23"),
+        ),
+        BalanceSnapshot(
+            account=rows[1],
+            taken_at=T1,
+            available=Decimal("-7.5"),
+            current=Decimal("1E+2"),
+            limit=None,
+        ),
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        assert bulk.insert_rows(BalanceSnapshot, snaps) == 2
+    assert len(queries) == 1
+    stored = BalanceSnapshot.objects.order_by("account_id").values_list(
+        "account_id", "taken_at", "available", "current", "limit"
+    )
+    assert list(stored) == [
+        (rows[0].pk, T1, None, Decimal("0.01"), Decimal("12345678901.23")),
+        (rows[1].pk, T1, Decimal("-7.5"), Decimal("100"), None),
+    ]
+
+
+def test_inserted_rows_beyond_the_parameter_cap_are_all_written():
+    from balances.models import PlaidCall, PlaidItem
+
+    item = PlaidItem.objects.get(pk=PlaidItemFactory().pk)
+    calls = [
+        PlaidCall(item=item, called_at=T1, endpoint="/accounts/get", request_id=str(i))
+        for i in range(7000)  # 7 parameters each: past SQLite's 32,766 (and 999) caps
+    ]
+    assert bulk.insert_rows(PlaidCall, calls) == 7000
+    assert PlaidCall.objects.filter(item=item).count() == 7000
+    assert bulk.insert_rows(PlaidCall, []) == 0

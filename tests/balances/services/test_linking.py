@@ -285,7 +285,7 @@ def test_update_complete_makes_the_item_healthy_and_refreshes_it(
     assert (item.error_code, item.error_message, item.error_at) == ("", "", None)
     assert (item.warning_code, item.expires_at, item.new_accounts_available) == ("", None, False)
     assert item.refresh_requested_at is not None
-    assert queued == [(item.pk, {"realtime": True})]
+    assert queued == [(item.pk, {"realtime": True, "on_demand": True})]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -148,10 +148,10 @@ def test_database_failing_mid_fan_out_still_queues_the_items_marked(
     first, second = PlaidItemFactory(), PlaidItemFactory()
     real_mark = pending.item_pending_mark
 
-    def mark(*, item_id):
+    def mark(*, item_id, not_refreshed_since=None):
         if item_id == second.pk:
             raise DatabaseError("the database went away")
-        return real_mark(item_id=item_id)
+        return real_mark(item_id=item_id, not_refreshed_since=not_refreshed_since)
 
     monkeypatch.setattr(pending, "item_pending_mark", mark)
     with (
@@ -196,7 +196,7 @@ def test_refresh_now_is_throttled_per_item_and_says_when(
     with django_capture_on_commit_callbacks(execute=True):
         first = client.post(reverse("refresh"), follow=True)
     assert "Refreshing 1 connection." in text(first)
-    assert queued == [(item.pk, {"realtime": True})]
+    assert queued == [(item.pk, {"realtime": True, "on_demand": True})]
     # The task ran and stored: not pending any more, but refreshed on demand just now.
     fake_plaid.add_item(item.access_token)
     store.item_refresh_balances(item=item)
@@ -206,9 +206,9 @@ def test_refresh_now_is_throttled_per_item_and_says_when(
     assert len(queued) == 1
     page = text(second)
     next_at = timezone.localtime(timezone.now() + timedelta(seconds=600))
-    refreshed_at = timezone.localtime(item.last_refreshed_at).strftime("%H:%M")
+    refreshed_at = timezone.localtime(item.last_refreshed_at).strftime("%H:%M %Z")
     assert f"Chase was refreshed at {refreshed_at}. The next refresh can run at" in page
-    assert re.search(r"at \d\d:\d\d \(in (9|10) minutes\)", page)
+    assert re.search(r"at \d\d:\d\d UTC \(in (9|10) minutes\)", page)  # the zone named
     assert (
         next_at.strftime("%H:%M") in page
         or (next_at - timedelta(minutes=1)).strftime("%H:%M") in page
@@ -239,7 +239,7 @@ def test_refresh_now_never_claims_a_refresh_that_did_not_happen(
     assert "was refreshed" not in page
     assert re.search(
         r"Chase was asked for a refresh recently\. The next one can run at "
-        r"\d\d:\d\d \(in (9|10) minutes\)",
+        r"\d\d:\d\d UTC \(in (9|10) minutes\)",
         page,
     )
 
@@ -291,7 +291,7 @@ def test_refresh_now_of_one_item_queued_then_pending_then_throttled(
     with django_capture_on_commit_callbacks(execute=True):
         outcome = queueing.item_queue_refresh_now(item=item)
     assert outcome.queued == (item,) and not (outcome.pending or outcome.throttled)
-    assert queued_refreshes.tasks == [([item.pk], {"realtime": True})]
+    assert queued_refreshes.tasks == [([item.pk], {"realtime": True, "on_demand": True})]
     item.refresh_from_db()
     assert queueing.item_queue_refresh_now(item=item).pending == (item,)
     PlaidItem.objects.filter(pk=item.pk).update(last_refreshed_at=timezone.now())
@@ -328,3 +328,61 @@ def test_refresh_now_with_a_failed_publish_leaves_nothing_claimed(monkeypatch):
     with pytest.raises(KombuOperationalError):
         queueing.item_queue_refresh_now(item=item)
     assert shared_state.refresh_now_wait(item.pk) == 0
+
+
+# --- Opening the dashboard --------------------------------------------------------------
+
+
+def test_scheduled_refreshes_are_cached_by_default(queued, django_capture_on_commit_callbacks):
+    from django.conf import settings as live
+
+    assert live.BALANCE_SCHEDULED_SOURCE == "cached"  # the default (tests/settings.py keeps it)
+    item = PlaidItemFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert queueing.items_queue_refresh(items=[item]) == 1
+    assert queued == [(item.pk, {"realtime": False})]
+
+
+def test_opening_the_dashboard_refreshes_old_balances_in_real_time_once(
+    queued, django_capture_on_commit_callbacks, settings
+):
+    settings.BALANCE_REFRESH_ON_OPEN_AFTER = 3600
+    settings.BALANCE_REFRESH_NOW_INTERVAL = 300
+    now = timezone.now()
+    old = PlaidItemFactory(last_realtime_at=now - timedelta(hours=2))
+    never = PlaidItemFactory()
+    fresh = PlaidItemFactory(last_realtime_at=now - timedelta(minutes=5))
+    # Recent cached balances do not count: only real-time ones.
+    cached = PlaidItemFactory(last_refreshed_at=now, last_realtime_at=now - timedelta(hours=3))
+    inactive = PlaidItemFactory(status=PlaidItem.Status.LOGIN_REQUIRED)
+    items = [old, never, fresh, cached, inactive]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert queueing.items_queue_refresh_on_open(items=items) == 3
+    assert queued == [(i.pk, {"realtime": True}) for i in (old, never, cached)]
+    assert old.is_refresh_pending  # on the object: the page shows it refreshing
+    # Opened again: pending, so nothing; and once the refreshes ended (failed), throttled.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert queueing.items_queue_refresh_on_open(items=items) == 0
+    pending.items_pending_end(item_ids=[old.pk, never.pk, cached.pk])
+    for i in items:
+        i.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert queueing.items_queue_refresh_on_open(items=items) == 0
+    assert len(queued) == 3
+
+
+def test_opening_the_dashboard_never_refreshes_when_turned_off(queued, settings):
+    settings.BALANCE_REFRESH_ON_OPEN_AFTER = 0
+    assert queueing.items_queue_refresh_on_open(items=[PlaidItemFactory()]) == 0
+    assert queued == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_opening_the_dashboard_survives_a_broker_or_redis_outage(monkeypatch, settings):
+    item = PlaidItemFactory()
+    broker_down(monkeypatch)
+    assert queueing.items_queue_refresh_on_open(items=[item, PlaidItemFactory()]) == 0
+    assert not is_pending(item)
+    assert shared_state.refresh_now_wait(item.pk) == 0  # its claim undone: asked next time
+    settings.THROTTLE_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    assert queueing.items_queue_refresh_on_open(items=[PlaidItemFactory()]) == 0

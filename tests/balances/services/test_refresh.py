@@ -8,7 +8,14 @@ import pytest
 from django.db import DatabaseError, OperationalError
 from django.utils import timezone
 
-from balances.models import Account, BalanceSnapshot, NetWorthDay, PlaidCall, PlaidItem
+from balances.models import (
+    Account,
+    BalanceBudgetMonth,
+    BalanceSnapshot,
+    NetWorthDay,
+    PlaidCall,
+    PlaidItem,
+)
 from balances.plaid import client as plaid_client
 from balances.plaid.errors import PlaidError
 from balances.services import pending, refresh, store
@@ -79,6 +86,43 @@ def test_rate_limit_is_respected_before_plaid_has_to(item, fake_plaid, settings)
     assert str(run) == "retry: throttled"
     assert 50 < run.retry_in <= 60
     assert len(fake_plaid.calls) == 1
+
+
+def test_real_time_refresh_records_when_a_cached_one_does_not(item, fake_plaid):
+    assert str(refresh.item_refresh_run(item_id=item.pk, realtime=False)) == "ok: 5 accounts"
+    item.refresh_from_db()
+    assert item.last_refreshed_at is not None and item.last_realtime_at is None
+    assert str(refresh.item_refresh_run(item_id=item.pk)) == "ok: 5 accounts"
+    item.refresh_from_db()
+    assert item.last_realtime_at == item.last_refreshed_at
+
+
+def test_spent_budget_makes_real_time_refreshes_cached_but_refresh_now(item, fake_plaid, settings):
+    settings.PLAID_BALANCE_MONTHLY_BUDGET = 1
+    settings.PLAID_BALANCE_REFRESH_NOW_DAILY_CAP = 1
+    settings.PLAID_BALANCE_GET_PER_ITEM_PER_MINUTE = 100
+    settings.PLAID_ACCOUNTS_GET_PER_ITEM_PER_MINUTE = 100
+    for _ in range(2):
+        assert str(refresh.item_refresh_run(item_id=item.pk)) == "ok: 5 accounts"
+    # "Refresh now" stays real time within its daily cap (1 billed call today so far: the
+    # user's first call was the budget's), then is cached too.
+    settings.PLAID_BALANCE_REFRESH_NOW_DAILY_CAP = 2
+    assert str(refresh.item_refresh_run(item_id=item.pk, on_demand=True)) == "ok: 5 accounts"
+    assert str(refresh.item_refresh_run(item_id=item.pk, on_demand=True)) == "ok: 5 accounts"
+    assert [c[0] for c in fake_plaid.calls] == [
+        "/accounts/balance/get",
+        "/accounts/get",
+        "/accounts/balance/get",
+        "/accounts/get",
+    ]
+
+
+def test_throttled_real_time_call_gives_its_budget_back(item, fake_plaid, settings):
+    settings.PLAID_BALANCE_MONTHLY_BUDGET = 2
+    settings.PLAID_BALANCE_GET_PER_ITEM_PER_MINUTE = 1
+    assert str(refresh.item_refresh_run(item_id=item.pk)) == "ok: 5 accounts"
+    assert str(refresh.item_refresh_run(item_id=item.pk)) == "retry: throttled"
+    assert BalanceBudgetMonth.objects.get().reserved == 1  # the refused call is not counted
 
 
 def test_transient_errors_retry_then_mark_the_item_with_the_reason(item, fake_plaid, settings):
@@ -399,3 +443,15 @@ def test_sync_command_refreshes_within_the_lock_and_limits(item, fake_plaid, set
         call_command("refresh_balances", "--sync", stdout=out, stderr=err)
     assert "rate limit" in err.getvalue()
     assert len(fake_plaid.calls) == 1
+
+
+def test_sync_refresh_takes_from_the_budget_then_uses_cached_balances(item, fake_plaid, settings):
+    settings.PLAID_BALANCE_MONTHLY_BUDGET = 1
+    refresh.item_refresh_in_process(item=item)
+    refresh.item_refresh_in_process(item=item)
+    assert [c[0] for c in fake_plaid.calls] == ["/accounts/balance/get", "/accounts/get"]
+    settings.PLAID_BALANCE_MONTHLY_BUDGET = 3
+    settings.PLAID_BALANCE_GET_PER_ITEM_PER_MINUTE = 1
+    with pytest.raises(refresh.ItemBusy):
+        refresh.item_refresh_in_process(item=item)
+    assert BalanceBudgetMonth.objects.get().reserved == 1  # the refused call given back

@@ -284,3 +284,32 @@ def test_a_card_balance_keeps_the_time_plaid_last_updated_it(fake_plaid):
     stored = Account.objects.get(item=item, plaid_account_id=card["account_id"])
     assert stored.balances_updated_at == hours_ago
     assert stored.balances_updated_at < item.last_refreshed_at
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("pooled", [True, False])
+def test_a_pooled_connection_is_given_back_while_plaid_answers(
+    item, fake_plaid, monkeypatch, pooled
+):
+    from balances.plaid import client as plaid_client
+
+    # (The pool itself is the settings' (tests/finance/security/test_deploy_check.py).)
+    monkeypatch.setattr(store, "_pooled", lambda: pooled)
+    closes: list[str] = []
+    monkeypatch.setattr(connection, "close", lambda: closes.append("closed"))
+    answered = fake_plaid.accounts_get
+
+    def accounts_get(access_token):
+        closes.append("plaid")
+        return answered(access_token)
+
+    monkeypatch.setattr(plaid_client, "accounts_get", accounts_get)
+    store.item_fetch_balances(item=item, realtime=False)
+    # Given back before the call (the pool's close), never inside a transaction.
+    assert closes == (["closed", "plaid"] if pooled else ["plaid"])
+    closes.clear()
+    from django.db import transaction
+
+    with transaction.atomic():
+        store.item_fetch_balances(item=item, realtime=False)
+    assert closes == ["plaid"]

@@ -86,11 +86,12 @@ def test_login_repaired_makes_healthy_and_refreshes(queued, django_capture_on_co
 def test_update_webhooks_queue_one_refresh_however_often_delivered(
     item, queued, code, settings, django_capture_on_commit_callbacks
 ):
+    # Real time whatever the schedule's source: Plaid says new data exists.
     settings.BALANCE_SCHEDULED_SOURCE = "cached"
     with django_capture_on_commit_callbacks(execute=True):
         first = apply(item, wtype="TRANSACTIONS", code=code)
         again = apply(item, wtype="TRANSACTIONS", code=code)
-    assert queued == [(item.pk, {"realtime": False})]
+    assert queued == [(item.pk, {"realtime": True})]
     assert "refresh queued" in first.detail
     assert "already pending" in again.detail
     assert item.is_refresh_pending

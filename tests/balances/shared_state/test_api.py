@@ -92,6 +92,32 @@ def test_rate_limit_per_item_and_per_client(store_kind, settings):
     assert shared_state.plaid_call_wait(shared_state.ACCOUNTS_GET, 1) == 0
 
 
+def test_refused_calls_are_lined_up_one_per_freed_call(store_kind, settings):
+    # Refused together, they would all come back when the oldest call leaves the window
+    # and all but one be refused again: each comes back 60 s / limit after the one before.
+    settings.PLAID_BALANCE_GET_PER_CLIENT_PER_MINUTE = 3
+    for item_id in (1, 2, 3):
+        assert shared_state.plaid_call_wait(shared_state.BALANCE_GET, item_id) == 0
+    waits = [shared_state.plaid_call_wait(shared_state.BALANCE_GET, i) for i in (4, 5, 6)]
+    assert 55 < waits[0] <= 60  # the first: when the window has room
+    assert waits[1] - waits[0] == pytest.approx(20, abs=1)
+    assert waits[2] - waits[1] == pytest.approx(20, abs=1)
+    # The API's limit is not lined up: a refused request may try again as soon as it can.
+    assert shared_state.api_request_wait("c", limit=1, window=60) == 0
+    first = shared_state.api_request_wait("c", limit=1, window=60)
+    assert first == pytest.approx(shared_state.api_request_wait("c", limit=1, window=60), abs=1)
+
+
+def test_a_lined_up_wait_survives_the_calls_taken_meanwhile(store_kind, settings):
+    settings.PLAID_BALANCE_GET_PER_ITEM_PER_MINUTE = 1
+    assert shared_state.plaid_call_wait(shared_state.BALANCE_GET, 1) == 0
+    first = shared_state.plaid_call_wait(shared_state.BALANCE_GET, 1)
+    assert shared_state.plaid_call_wait(shared_state.BALANCE_GET, 2) == 0  # another Item
+    assert shared_state.plaid_call_wait(shared_state.BALANCE_GET, 1) - first == pytest.approx(
+        60, abs=1
+    )
+
+
 def test_rate_limit_of_an_unknown_endpoint_is_an_error(store_kind):
     with pytest.raises(ValueError, match="/item/get"):
         shared_state.plaid_call_wait("/item/get", 1)

@@ -13,8 +13,13 @@ from django.test import Client
 
 from balances.models import (
     Account,
+    Alert,
+    AlertChannel,
+    AlertMessage,
+    AlertRule,
     ApiToken,
     BalanceSnapshot,
+    HouseholdShare,
     ManualAccount,
     ManualValue,
     PlaidCall,
@@ -42,10 +47,17 @@ class Tenant:
     call: PlaidCall
     api_token: ApiToken
     manual: ManualAccount
+    # A share to the user's partner (accepted, all accounts) and one from the partner to
+    # the user (invited): the partner is neither tenant, so no other tenant sees anything.
+    share_given: HouseholdShare
+    share_received: HouseholdShare
+    alert_rule: AlertRule
+    alert_channel: AlertChannel
+    alert: Alert
 
     def ids(self) -> list[int]:
         """Every primary key of this user's objects (Items, Accounts, snapshots, calls,
-        API tokens, manual accounts)."""
+        API tokens, manual accounts, household shares, alert rules, push channels, alerts)."""
         return sorted(
             {
                 self.item.pk,
@@ -54,6 +66,11 @@ class Tenant:
                 self.call.pk,
                 self.api_token.pk,
                 self.manual.pk,
+                self.share_given.pk,
+                self.share_received.pk,
+                self.alert_rule.pk,
+                self.alert_channel.pk,
+                self.alert.pk,
             }
         )
 
@@ -114,7 +131,40 @@ def make_tenant(username: str, *, base: int, names: tuple[str, ...], institution
         value_as_of=when.date(),
     )
     ManualValue.objects.create(pk=base + 50, account=manual, value=manual.value, as_of=when.date())
+    partner = UserFactory(username=f"{username}-partner")
+    share_given = HouseholdShare.objects.create(
+        pk=base + 60, owner=user, viewer=partner, state=HouseholdShare.State.ACCEPTED
+    )
+    share_received = HouseholdShare.objects.create(pk=base + 61, owner=partner, viewer=user)
+    alert_rule = AlertRule.objects.create(
+        pk=base + 60,
+        owner=user,
+        kind=AlertRule.Kind.BALANCE_BELOW,
+        scope=AlertRule.Scope.ACCOUNT,
+        account=accounts[0],
+        threshold=Decimal(100),
+        currency="USD",
+    )
+    alert_channel = AlertChannel(pk=base + 70, owner=user, name=f"{institution} phone", hint="JSON")
+    alert_channel.url = f"json://127.0.0.1:9/{username}-push-secret"
+    alert_channel.save()
+    message = AlertMessage.objects.create(pk=base + 80, owner=user, created_at=when)
+    alert = Alert.objects.create(
+        pk=base + 80,
+        owner=user,
+        message=message,
+        item=item,
+        key=f"item:{item.pk}:login",
+        title=f"{institution} needs you to log in again",
+        text=f"{institution} stopped sharing balances.",
+        link="/connections/",
+        link_label="Reconnect",
+        created_at=when,
+    )
     return Tenant(
+        alert_rule=alert_rule,
+        alert_channel=alert_channel,
+        alert=alert,
         user=user,
         item=item,
         accounts=accounts,
@@ -122,6 +172,8 @@ def make_tenant(username: str, *, base: int, names: tuple[str, ...], institution
         call=call,
         api_token=api_token,
         manual=manual,
+        share_given=share_given,
+        share_received=share_received,
     )
 
 

@@ -25,6 +25,12 @@ PUBLIC_ROUTES = frozenset(
         "admin/logout/",
         "plaid/webhook/",
         "healthz/",  # load balancers and monitoring: check results only, no data
+        # Password reset by e-mail (404 unless EMAIL_URL is set): for people who cannot log in.
+        "accounts/password_reset/",
+        "accounts/password_reset/done/",
+        "accounts/reset/<uidb64>/<token>/",
+        "accounts/reset/done/",
+        "favicon.ico",  # a redirect to the app's icon (static files are public)
     }
 )
 # The only views that take a POST without a CSRF token: Plaid's webhook (it is verified by
@@ -79,8 +85,10 @@ class Route:
             return reverse(self.name, kwargs=kwargs)
         text = self.route
         for name in self.params:
-            text = re.sub(rf"<(?:\w+:)?{name}>", str(kwargs[name]), text)
-            text = re.sub(rf"\(\?P<{name}>[^)]*\)", str(kwargs[name]), text)
+            # A function, not a template: a value such as "\\g" is text, not a group reference.
+            value = str(kwargs[name])
+            text = re.sub(rf"<(?:\w+:)?{name}>", lambda _match, v=value: v, text)
+            text = re.sub(rf"\(\?P<{name}>[^)]*\)", lambda _match, v=value: v, text)
         return "/" + text.lstrip("^").rstrip("$")
 
 

@@ -91,6 +91,20 @@ def test_production_defaults(tmp_path: Path) -> None:
         ({"FIELD_ENCRYPTION_KEY": "not-a-key"}, "not a Fernet key"),
         ({"SECURE_PROXY_SSL_HEADER": "HTTP_X_FORWARDED_PROTO"}, "SECURE_PROXY_SSL_HEADER"),
         ({"PLAID_LINK_SCRIPT_URL": "cdn.plaid.com/x.js"}, "PLAID_LINK_SCRIPT_URL"),
+        ({"PLAID_BALANCE_PRICE": "ten cents"}, "PLAID_BALANCE_PRICE must be a decimal"),
+        ({"PLAID_BALANCE_PRICE": "-0.1"}, "PLAID_BALANCE_PRICE must be a decimal of 0"),
+        ({"PLAID_BALANCE_PRICE": "NaN"}, "PLAID_BALANCE_PRICE must be a decimal of 0"),
+        ({"PLAID_BALANCE_MONTHLY_BUDGET": "-5"}, "PLAID_BALANCE_MONTHLY_BUDGET must be"),
+        ({"PLAID_BALANCE_MONTHLY_BUDGET": "1e3"}, "PLAID_BALANCE_MONTHLY_BUDGET must be"),
+        ({"BALANCE_REFRESH_ON_OPEN_AFTER": "-1"}, "BALANCE_REFRESH_ON_OPEN_AFTER must be"),
+        ({"PLAID_BALANCE_REFRESH_NOW_DAILY_CAP": "-1"}, "PLAID_BALANCE_REFRESH_NOW_DAILY_CAP"),
+        (
+            {
+                "DATABASE_URL": "postgres://u@127.0.0.1:5432/x?conn_max_age=600",
+                "DATABASE_POOL_SIZE": "10",
+            },
+            "DATABASE_POOL_SIZE and conn_max_age",
+        ),
     ],
 )
 def test_bad_configuration_stops_start_up_with_a_clear_message(
@@ -99,3 +113,25 @@ def test_bad_configuration_stops_start_up_with_a_clear_message(
     result = run(production_env(tmp_path, **overrides), "manage.py", "check")
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr and message in result.stderr
+
+
+def test_database_pool_size_gives_postgresql_a_pool(tmp_path: Path) -> None:
+    code = (
+        "from django.conf import settings as s; "
+        "print(s.DATABASES['default'].get('OPTIONS', {}).get('pool'))"
+    )
+    url = "postgres://u@127.0.0.1:5432/x"
+    pooled = run(
+        production_env(tmp_path, DATABASE_URL=url, DATABASE_POOL_SIZE="20"),
+        "manage.py",
+        "shell",
+        "-v",
+        "0",
+        "-c",
+        code,
+    )
+    assert pooled.stdout.strip() == "{'min_size': 1, 'max_size': 20, 'timeout': 30}", pooled.stderr
+    plain = run(
+        production_env(tmp_path, DATABASE_URL=url), "manage.py", "shell", "-v", "0", "-c", code
+    )
+    assert plain.stdout.strip() == "None", plain.stderr

@@ -11,6 +11,7 @@ from django.test import Client
 
 from finance.security.csp import content_security_policy
 from tests.factories import UserFactory
+from tests.helpers import body
 
 pytestmark = pytest.mark.django_db
 
@@ -89,7 +90,7 @@ def test_the_served_policy_allows_the_link_script_the_pages_load(settings: Any) 
     client.force_login(UserFactory())
     response = client.get("/")
     csp = directives(response["Content-Security-Policy"])
-    for src in re.findall(r'<script[^>]+src="([^"]+)"', response.content.decode()):
+    for src in re.findall(r'<script[^>]+src="([^"]+)"', body(response)):
         if src.startswith("/"):
             continue
         assert any(src == s or src.startswith(s.rstrip("/") + "/") for s in csp["script-src"])

@@ -147,3 +147,18 @@ def test_a_wrong_password_is_still_recorded() -> None:
     UserFactory(username="grace")
     assert login("grace", "wrong").status_code == 200
     assert AccessAttempt.objects.filter(username="grace").exists()
+
+
+def test_password_change_pages_are_the_apps_own() -> None:
+    """Styled like the rest (the site's header, a card, labelled fields), not Django's."""
+    UserFactory(username="grace")
+    client = Client()
+    login("grace", PASSWORD, client=client)
+    page = client.get("/accounts/password_change/").content.decode()
+    assert 'class="site-header"' in page and 'class="card narrow"' in page
+    assert '<label for="id_old_password">' in page and 'class="muted field-help"' in page
+    assert "Django administration" not in page
+    response = client.post("/accounts/password_change/", {"old_password": "wrong"})
+    assert 'role="alert"' in response.content.decode()
+    done = client.get("/accounts/password_change/done/").content.decode()
+    assert 'class="site-header"' in done and "Password changed" in done

@@ -22,6 +22,7 @@ from tests.finance.security.routes import (
     default_values,
     fills,
 )
+from tests.helpers import body
 
 pytestmark = pytest.mark.django_db
 
@@ -134,7 +135,7 @@ def test_pages_and_exports_show_only_the_users_own_data(
 
 def test_the_dashboard_shows_the_users_own_data(tenant_a: Tenant, tenant_b: Tenant) -> None:
     """The marker check above is not vacuous: A does see A's markers on the dashboard."""
-    page = client_for(tenant_a.user).get("/").content.decode()
+    page = body(client_for(tenant_a.user).get("/"))
     assert "Aardvark Checking" in page and "Beaver Checking" not in page
     assert "Alderbank A-only house" in page and "Birchbank B-only house" not in page
 
@@ -177,3 +178,132 @@ def test_csrf_exempt_views_are_only_the_allowed_ones() -> None:
     }
     assert exempt <= CSRF_EXEMPT_ROUTES
     assert any(r.is_rest_framework_view for r in ROUTES)  # not vacuous
+
+
+# --- Households: shared view-only, everything else still a 404 ---------------------------
+
+# What a viewer may open of an account shared with them: its page and its API reads.
+SHARED_READS = frozenset(
+    {"accounts/<int:pk>/", "api/v1/accounts/<int:pk>/", "api/v1/accounts/<int:pk>/history/"}
+)
+SHARED_MANUAL_READS = frozenset({"api/v1/manual-accounts/<int:pk>/"})
+# Writes to a manual account shared with the viewer: visible, so 403 (not theirs).
+SHARED_MANUAL_WRITES = frozenset(
+    {"manual/<int:pk>/edit/", "manual/<int:pk>/value/", "manual/<int:pk>/delete/"}
+)
+
+
+def _share_one_account_and_the_house(owner: Tenant, viewer: Tenant) -> Any:
+    from balances.services import households
+
+    share = households.share_invite(
+        owner=owner.user,
+        username=viewer.user.username,
+        all_accounts=False,
+        account_ids=[owner.accounts[0].pk],
+        manual_ids=[owner.manual.pk],
+    )
+    return households.share_accept(share=share)
+
+
+def _expected(route: Route, pk: int, owner: Tenant, shared: bool, method: str) -> set[int]:
+    reads = (shared and pk == owner.accounts[0].pk and route.route in SHARED_READS) or (
+        shared and pk == owner.manual.pk and route.route in SHARED_MANUAL_READS
+    )
+    if reads:
+        return {200} if method == "get" else {405}  # read-only: POST is no method of theirs
+    if shared and pk == owner.manual.pk and route.route in SHARED_MANUAL_WRITES:
+        return {403}
+    return {404, 405}
+
+
+@pytest.mark.parametrize("route", APP_OBJECT_ROUTES, ids=_ids(APP_OBJECT_ROUTES))
+def test_only_what_is_shared_opens_read_only_and_ending_the_share_hides_it_at_once(
+    route: Route, tenant_a: Tenant, tenant_b: Tenant, emulator: Any
+) -> None:
+    """A shares one account and the house with B: B opens exactly those (the account's
+    page and API reads; the house by the API, its edits 403), every other object of A's
+    is a 404 on every URL; once the share ends, everything is a 404 again, on the very
+    next request."""
+    from balances.services import households
+
+    share = _share_one_account_and_the_house(tenant_a, tenant_b)
+    bob = client_for(tenant_b.user)
+    for shared in (True, False):
+        for values in fills(route, tenant_a.ids()):
+            url = route.url(values)
+            pk = next(iter(values[n] for n in route.int_params))
+            for method in ("get", "post"):
+                response = getattr(bob, method)(url)
+                expected = _expected(route, pk, tenant_a, shared, method)
+                assert response.status_code in expected, (
+                    f"{method.upper()} {url} as B ({'shared' if shared else 'ended'}) -> "
+                    f"{response.status_code}, expected {sorted(expected)}"
+                )
+                body = response.content.decode(errors="replace")
+                # Never the unshared account, never a token or the Item's secrets.
+                assert "Avocado Savings" not in body, url
+                assert "access-sandbox" not in body, url
+        if shared:
+            households.share_end(share=share)
+
+
+def test_api_writes_to_a_shared_manual_account_are_403_and_change_nothing(
+    tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    from balances.models import ApiToken, ManualAccount
+    from balances.services import api_tokens
+
+    _share_one_account_and_the_house(tenant_a, tenant_b)
+    _token, text = api_tokens.api_token_create(
+        user=tenant_b.user, name="script", scope=ApiToken.Scope.WRITE
+    )
+    api = Client(raise_request_exception=False, HTTP_AUTHORIZATION=f"Bearer {text}")
+    url = f"/api/v1/manual-accounts/{tenant_a.manual.pk}/"
+    assert api.get(url).json()["owner"] == "alice"
+    patch = api.patch(url, {"value": "1"}, content_type="application/json")
+    assert patch.status_code == 403 and "not to change" in patch.json()["detail"]
+    assert api.delete(url).status_code == 403
+    assert ManualAccount.objects.get(pk=tenant_a.manual.pk).value == tenant_a.manual.value
+    # Not visible at all: 404, the same as a missing one.
+    other = f"/api/v1/manual-accounts/{tenant_b.manual.pk + 999}/"
+    assert api.patch(other, {"value": "1"}, content_type="application/json").status_code == 404
+    # The Item behind the shared account is not shared: refreshing it is a 404.
+    refresh = f"/api/v1/connections/{tenant_a.item.pk}/refresh/"
+    assert api.post(refresh).status_code == 404
+
+
+@pytest.mark.parametrize("route", APP_PLAIN_ROUTES, ids=_ids(APP_PLAIN_ROUTES))
+def test_the_household_view_shows_nothing_unshared(
+    route: Route, tenant_a: Tenant, tenant_b: Tenant, emulator: Any
+) -> None:
+    """With `view=household`, B's pages, exports and API lists show nothing of A's while A
+    shares nothing with B (A shares everything with someone else); after A shares one
+    account, still nothing of A's other account."""
+    bob = client_for(tenant_b.user)
+    url = route.url({})
+
+    def text() -> str:
+        response = bob.get(url, {"view": "household"})
+        if response.status_code == 405:
+            response = bob.post(url, {"view": "household"})
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        return body.decode(errors="replace")
+
+    leaked = [m for m in A_MARKERS if m in text()]
+    assert not leaked, f"GET {url}?view=household as B shows A's data: {leaked}"
+    _share_one_account_and_the_house(tenant_a, tenant_b)
+    assert "Avocado Savings" not in text(), url
+
+
+def test_the_household_dashboard_shows_what_is_shared_marked_with_its_owner(
+    tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    """The checks above are not vacuous: B's household view does show the shared account."""
+    _share_one_account_and_the_house(tenant_a, tenant_b)
+    bob = client_for(tenant_b.user)
+    page = body(bob.get("/", {"view": "household"}))
+    assert "Aardvark Checking" in page and "shared by alice" in page
+    assert "Alderbank A-only house" in page and "Avocado Savings" not in page
+    mine = body(bob.get("/"))
+    assert "Aardvark Checking" not in mine and "Beaver Checking" in mine

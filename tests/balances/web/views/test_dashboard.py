@@ -15,7 +15,7 @@ from balances import tasks
 from balances.models import BalanceSnapshot, PlaidItem, Profile
 from balances.services import net_worth
 from tests.factories import AccountFactory, PlaidItemFactory, UserFactory
-from tests.helpers import text, tight_text
+from tests.helpers import body, text, tight_text
 
 pytestmark = pytest.mark.django_db
 
@@ -62,7 +62,11 @@ def test_dashboard_never_shows_another_users_data(client, refreshed_user):
 
 def test_empty_state_guides_a_new_user(client):
     client.force_login(UserFactory())
-    assert "You have not linked a bank yet" in text(client.get("/"))
+    html = b"".join(client.get("/").streaming_content).decode()
+    assert "You have not linked a bank yet" in html
+    # Both ways in: Plaid Link's button and an account entered by hand.
+    assert 'class="link-open"' in html
+    assert 'href="/manual/add/"' in html
 
 
 def test_item_errors_are_explained(client):
@@ -78,7 +82,7 @@ def test_item_errors_are_explained(client):
 def test_access_token_never_reaches_the_page(client, refreshed_user):
     client.force_login(refreshed_user)
     token = PlaidItem.objects.get(owner=refreshed_user).access_token
-    assert token not in client.get("/").content.decode()
+    assert token not in body(client.get("/"))
 
 
 def test_subtotals_and_totals_per_currency_main_first(client):
@@ -257,7 +261,8 @@ def test_connections_needing_attention_are_always_listed(client, settings):
     client.force_login(user)
     page = tight_text(client.get("/"))
     listed = re.findall(
-        r'<li class="connection[^"]*" data-item="\d+"><div class="connection-head"><strong>([^<]+)',
+        r'<li class="connection[^"]*" data-item="\d+"[^>]*>'
+        r'<div class="connection-head"><strong>([^<]+)',
         page,
     )
     assert listed == ["Fine Bank 0", "Zed Bank"]
@@ -334,7 +339,8 @@ def test_healthy_item_shows_no_banner(client, user):
     PlaidItemFactory(owner=user, last_refreshed_at=timezone.now())
     page = text(client.get(reverse("dashboard")))
     assert "banner" not in page
-    assert "Unlink</a>" in page
+    # Its Unlink link names the bank for a screen reader ("Unlink Chase").
+    assert 'Unlink<span class="visually-hidden"> Chase</span></a>' in page
 
 
 # --- Refresh now ----------------------------------------------------------------------------
@@ -382,3 +388,68 @@ def test_login_page_and_login(client):
     )
     assert response.status_code == 302
     assert response.url == reverse("dashboard")
+
+
+# --- Plaid costs: refresh on opening, the spent budget ---------------------------------------
+
+
+def test_opening_the_dashboard_with_old_balances_refreshes_them_and_shows_it(
+    client, queued, settings, django_capture_on_commit_callbacks
+):
+    settings.BALANCE_REFRESH_ON_OPEN_AFTER = 3600
+    user = UserFactory()
+    now = timezone.now()
+    old = PlaidItemFactory(
+        owner=user,
+        institution_name="Old Bank",
+        last_refreshed_at=now,  # cached a minute ago, real time long ago
+        last_realtime_at=now - timedelta(hours=5),
+    )
+    PlaidItemFactory(
+        owner=user, institution_name="Fresh Bank", last_refreshed_at=now, last_realtime_at=now
+    )
+    client.force_login(user)
+    with django_capture_on_commit_callbacks(execute=True):
+        page = text(client.get("/"))
+    assert queued == [(old.pk, {"realtime": True})]
+    assert 'data-pending="true"' in page  # the page polls and updates itself
+    old_row = page[page.index(f'data-item="{old.pk}"') :]
+    assert "Fetching balances" in old_row[: old_row.index("</li>")]
+    with django_capture_on_commit_callbacks(execute=True):
+        client.get("/")
+    assert len(queued) == 1  # pending: once
+
+
+def test_connection_says_when_its_balances_are_plaids_cached_ones(client, settings):
+    settings.BALANCE_REFRESH_ON_OPEN_AFTER = 0
+    user = UserFactory()
+    now = timezone.now()
+    PlaidItemFactory(owner=user, last_refreshed_at=now, last_realtime_at=now - timedelta(hours=3))
+    client.force_login(user)
+    page = tight_text(client.get("/"))
+    assert "(Plaid's cached balances; real time 3 hours ago)" in page
+
+
+def test_dashboard_says_when_the_budget_is_spent(client, settings):
+    from balances.models import BalanceBudgetMonth, PlaidCall
+    from balances.selectors import costs
+
+    settings.BALANCE_REFRESH_ON_OPEN_AFTER = 0
+    settings.PLAID_BALANCE_MONTHLY_BUDGET = 1
+    settings.PLAID_BALANCE_REFRESH_NOW_DAILY_CAP = 7
+    user = UserFactory()
+    item = PlaidItemFactory(owner=user)
+    client.force_login(user)
+    assert 'id="budget-spent"' not in text(client.get("/"))
+    PlaidCall.objects.create(item=item, called_at=timezone.now(), endpoint="/accounts/balance/get")
+    spent_at = timezone.now()
+    BalanceBudgetMonth.objects.create(
+        month=costs.month_start(spent_at).date(), reserved=1, spent_at=spent_at
+    )
+    page = tight_text(client.get("/"))
+    assert 'id="budget-spent"' in page
+    assert "Balances are Plaid's cached ones" in page and "since" in page
+    assert "budget of 1 real-time balance calls is spent" in page
+    assert "up to 7 calls a day" in page
+    settings.PLAID_BALANCE_MONTHLY_BUDGET = None
+    assert 'id="budget-spent"' not in text(client.get("/"))

@@ -31,7 +31,7 @@ def test_healthz_answers_the_report_without_login(client, beat_ran):
     status, body = healthz(client)
     assert status == 200, body
     assert body["status"] == "ok"
-    assert set(body["checks"]) == {"database", "broker", "shared_state", "beat"}
+    assert set(body["checks"]) == {"database", "broker", "shared_state", "beat", "plaid_budget"}
     assert healthz(client, strict=True)[0] == 200
 
 

@@ -122,6 +122,9 @@ def test_exchange_links_the_bank_and_lands_on_a_pending_dashboard(
     page = text(client.get(reverse("dashboard")))
     assert "Chase is linked. Fetching balances…" in page
     assert '<span class="pending" role="status">Fetching balances…</span>' in page
+    # The message names its Item, for dashboard.js to settle it once the refresh ends.
+    assert f'<p class="message fetching item-{item.pk} success">Chase is linked.' in page
+    assert f'data-item="{item.pk}" data-balances-in="false"' in page
 
 
 def test_pending_ends_when_the_first_refresh_finishes(client, user, fake_plaid, queued_refreshes):
@@ -131,7 +134,14 @@ def test_pending_ends_when_the_first_refresh_finishes(client, user, fake_plaid, 
     assert "Fetching balances…</span>" in text(client.get(reverse("dashboard")))
     item.last_refreshed_at = timezone.now() + timedelta(seconds=1)
     item.save()
-    assert "Fetching balances…</span>" not in text(client.get(reverse("dashboard")))
+    page = text(client.get(reverse("dashboard")))
+    assert "Fetching balances…</span>" not in page
+    assert f'data-item="{item.pk}" data-balances-in="true"' in page
+    # A first refresh that failed: no balances in, whatever the time says.
+    item.status = PlaidItem.Status.LOGIN_REQUIRED
+    item.save()
+    page = text(client.get(reverse("dashboard")))
+    assert f'data-item="{item.pk}" data-balances-in="false"' in page
 
 
 @pytest.mark.parametrize(

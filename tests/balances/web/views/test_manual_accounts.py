@@ -19,7 +19,7 @@ from django.utils import timezone
 from balances.models import ManualAccount, ManualValue, NetWorthDay
 from balances.services import manual_accounts
 from tests.factories import UserFactory
-from tests.helpers import tight_text
+from tests.helpers import body, figures, tight_text
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +42,7 @@ def csv_rows(response) -> list[dict[str, str]]:
 def test_adding_a_house_and_a_loan_shows_on_the_dashboard(client, refreshed_user):
     client.force_login(refreshed_user)
     form = client.get(reverse("manual_account_add"))
-    assert form.status_code == 200 and "Add an account by hand" in form.content.decode()
+    assert form.status_code == 200 and "Add an account by hand" in body(form)
     response = client.post(reverse("manual_account_add"), HOUSE)
     assert response.status_code == 302 and response["Location"] == reverse("dashboard")
     loan = {**HOUSE, "name": "Car loan", "kind": "liability", "category": "loan"}
@@ -50,11 +50,11 @@ def test_adding_a_house_and_a_loan_shows_on_the_dashboard(client, refreshed_user
     page = client.get(reverse("dashboard"))
     text = tight_text(page)
     assert "$382,110.00" in text
-    html = page.content.decode()
+    html = body(page)
     assert html.count('<tr class="account manual"') == 2
     assert "entered by hand · value of" in text
     # Each in its type's group: the house under Other, the loan under Loans.
-    groups = {g.key: g for g in page.context["groups"]}
+    groups = {g.key: g for g in figures(page)["groups"]}
     assert [m.name for m in groups["other"].manual] == ["House"]
     assert [m.name for m in groups["loan"].manual] == ["Car loan"]
     assert groups["loan"].subtotals[0].amount == Decimal(12000)
@@ -66,7 +66,7 @@ def test_adding_a_house_and_a_loan_shows_on_the_dashboard(client, refreshed_user
 
 def test_the_empty_dashboard_offers_to_add_an_account_by_hand(client):
     client.force_login(UserFactory())
-    page = client.get(reverse("dashboard")).content.decode()
+    page = body(client.get(reverse("dashboard")))
     assert "add an account by hand" in page and reverse("manual_account_add") in page
 
 
@@ -79,8 +79,8 @@ def test_a_user_with_only_manual_accounts_sees_totals_chart_and_data_links(clien
     page = client.get(reverse("dashboard"))
     text = tight_text(page)
     assert "€500.00" in text or "500.00" in text
-    assert page.context["board"].history
-    assert reverse("export_accounts_csv") in page.content.decode()
+    assert figures(page)["board"].history
+    assert reverse("export_accounts_csv") in body(page)
 
 
 @pytest.mark.parametrize(
@@ -102,7 +102,7 @@ def test_bad_input_shows_a_clear_error_and_saves_nothing(
     response = client.post(reverse("manual_account_add"), {**HOUSE, **change})
     assert response.status_code == 400
     assert message in " ".join(response.context["form"].errors[field])
-    assert message in response.content.decode()
+    assert message in body(response)
     assert not ManualAccount.objects.exists()
     assert list(NetWorthDay.objects.values_list("day", "assets")) == rows
 
@@ -113,11 +113,11 @@ def test_revaluing_keeps_history_and_moves_the_chart(client, refreshed_user):
     house = ManualAccount.objects.get()
     url = reverse("manual_account_revalue", args=[house.pk])
     page = client.get(url)
-    assert page.status_code == 200 and "Values entered" in page.content.decode()
+    assert page.status_code == 200 and "Values entered" in body(page)
     assert client.post(url, {"value": "oops"}).status_code == 400
     assert client.post(url, {"value": "360000", "as_of": ""}).status_code == 302
     assert list(house.values.values_list("value", flat=True)) == [Decimal(350000), 360000]
-    board = client.get(reverse("dashboard")).context["board"]
+    board = figures(client.get(reverse("dashboard")))["board"]
     assert board.history[0].points[-1].net_worth == Decimal("404110")
     assert "$404,110.00" in tight_text(client.get(reverse("dashboard")))
 
@@ -129,7 +129,7 @@ def test_a_past_value_changes_the_chart_from_that_day(client, refreshed_user):
         reverse("manual_account_add"),
         {**HOUSE, "as_of": (today - timedelta(days=20)).isoformat(), "value": "300000"},
     )
-    board = client.get(reverse("dashboard"), {"range": "30d"}).context["board"]
+    board = figures(client.get(reverse("dashboard"), {"range": "30d"}))["board"]
     by_day = {p.day: p.net_worth for p in board.history[0].points}
     assert by_day[today - timedelta(days=20)] == Decimal(300000)
     assert by_day[today] == Decimal(344110)
@@ -143,9 +143,9 @@ def test_editing_changes_what_it_is(client):
     client.force_login(user)
     url = reverse("manual_account_edit", args=[account.pk])
     page = client.get(url)
-    assert page.status_code == 200 and 'value="Car"' in page.content.decode()
+    assert page.status_code == 200 and 'value="Car"' in body(page)
     bad = client.post(url, {"name": "Car", "kind": "asset", "category": "vehicle", "currency": "?"})
-    assert bad.status_code == 400 and "Unknown currency" in bad.content.decode()
+    assert bad.status_code == 400 and "Unknown currency" in body(bad)
     response = client.post(
         url, {"name": "Van", "kind": "asset", "category": "vehicle", "currency": "eur"}
     )
@@ -156,7 +156,7 @@ def test_editing_changes_what_it_is(client):
 
 def test_deleting_asks_first_then_removes_it_and_its_history(client, refreshed_user):
     client.force_login(refreshed_user)
-    before = client.get(reverse("dashboard")).context["board"].history
+    before = figures(client.get(reverse("dashboard")))["board"].history
     client.post(
         reverse("manual_account_add"),
         {**HOUSE, "as_of": (timezone.localdate() - timedelta(days=5)).isoformat()},
@@ -165,12 +165,12 @@ def test_deleting_asks_first_then_removes_it_and_its_history(client, refreshed_u
     url = reverse("manual_account_delete", args=[house.pk])
     confirm = client.get(url)
     assert confirm.status_code == 200
-    assert "Delete House?" in confirm.content.decode()
+    assert "Delete House?" in body(confirm)
     assert ManualAccount.objects.exists()  # asking deletes nothing
     assert client.post(url).status_code == 302
     assert not ManualAccount.objects.exists() and not ManualValue.objects.exists()
     page = client.get(reverse("dashboard"))
-    assert page.context["board"].history == before
+    assert figures(page)["board"].history == before
     assert "$44,110.00" in tight_text(page)
 
 
@@ -210,6 +210,6 @@ def test_a_types_page_lists_its_manual_accounts_too(client):
     page = client.get(reverse("account_group", args=["loan"]))
     assert page.status_code == 200
     assert [m.name for m in page.context["group"].manual] == ["Mortgage"]
-    assert "entered by hand" in page.content.decode()
+    assert "entered by hand" in body(page)
     other = client.get(reverse("account_group", args=["depository"]))
-    assert "Mortgage" not in other.content.decode()
+    assert "Mortgage" not in body(other)

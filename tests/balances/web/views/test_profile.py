@@ -33,3 +33,30 @@ def test_settings_rejects_bad_currencies(client, value):
     assert response.status_code == 400
     assert 'role="alert"' in response.content.decode()
     assert Profile.objects.get(user=user).main_currency == "EUR"
+
+
+def test_settings_page_shows_the_users_own_billed_calls_and_estimate(client, settings):
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from balances.models import PlaidCall
+
+    user = UserFactory()
+    mine = PlaidItemFactory(owner=user, institution_name="Chase")
+    theirs = PlaidItemFactory(institution_name="Other Bank")
+    now = timezone.now()
+    for item, n in ((mine, 3), (theirs, 5)):
+        for _ in range(n):
+            PlaidCall.objects.create(item=item, called_at=now, endpoint="/accounts/balance/get")
+    PlaidCall.objects.create(item=mine, called_at=now, endpoint="/accounts/get")  # free
+    client.force_login(user)
+    settings.PLAID_BALANCE_PRICE = None
+    page = tight_text(client.get(reverse("profile_settings")))
+    assert "Plaid usage" in page
+    assert '<th scope="row">Chase</th><td class="num">3</td><td class="num">3</td>' in page
+    assert "Other Bank" not in page and "Estimated" not in page
+    settings.PLAID_BALANCE_PRICE = Decimal("0.25")
+    page = tight_text(client.get(reverse("profile_settings")))
+    assert '<td class="num">0.75</td>' in page
+    assert "Estimated at 0.25 a call" in page
