@@ -193,7 +193,12 @@ def terminal_ctrl_c_to_this_run() -> Iterator[None]:
         yield
         return
     os.setpgid(0, 0)
-    _terminal_foreground(fd, os.getpgrp())
+    try:
+        _terminal_foreground(fd, os.getpgrp())
+    except OSError:
+        os.setpgid(0, foreground)  # back in make's group: Ctrl-C reaches both, as before
+        yield
+        return
     try:
         yield
     finally:

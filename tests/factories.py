@@ -4,8 +4,9 @@ from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
-from balances.models import Account, BalanceSnapshot, PlaidItem
+from balances.models import Account, BalanceSnapshot, ManualAccount, PlaidItem
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -53,3 +54,18 @@ class BalanceSnapshotFactory(factory.django.DjangoModelFactory):
     taken_at = factory.Faker("date_time_this_year", tzinfo=__import__("datetime").UTC)
     available = Decimal("100")
     current = Decimal("110")
+
+
+class ManualAccountFactory(factory.django.DjangoModelFactory):
+    """An account entered by hand: a house worth 1,000 USD as of today unless told."""
+
+    class Meta:
+        model = ManualAccount
+
+    owner = factory.SubFactory(UserFactory)
+    name = "House"
+    kind = ManualAccount.Kind.ASSET
+    category = ManualAccount.Category.PROPERTY
+    iso_currency_code = "USD"
+    value = Decimal(1000)
+    value_as_of = factory.LazyFunction(timezone.localdate)

@@ -16,7 +16,7 @@ from django.utils import timezone
 from balances.models import BalanceSnapshot, ManualAccount
 from balances.services import households as sharing
 from tests.balances.selectors.test_households import HOUSEHOLD_SIZES, make_household
-from tests.factories import AccountFactory, PlaidItemFactory, UserFactory
+from tests.factories import AccountFactory, ManualAccountFactory, PlaidItemFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -31,15 +31,7 @@ def family():
         account=shared, taken_at=timezone.now() - timedelta(days=1), current=Decimal(100)
     )
     own = AccountFactory(item=PlaidItemFactory(owner=bob), name="Bob Checking", current=3)
-    house = ManualAccount.objects.create(
-        owner=alice,
-        name="Family House",
-        kind="asset",
-        category="property",
-        iso_currency_code="USD",
-        value=Decimal(1000),
-        value_as_of=timezone.localdate(),
-    )
+    house = ManualAccountFactory(owner=alice, name="Family House")
     share = sharing.share_invite(
         owner=alice,
         username="bob",

@@ -19,7 +19,7 @@ from balances.selectors.dashboard import dashboard_for_user
 from balances.services import households as sharing
 from balances.services import net_worth
 from tests.balances.selectors.test_dashboard import make_user_with, manual_count, usd_net_worth
-from tests.factories import AccountFactory, PlaidItemFactory, UserFactory
+from tests.factories import AccountFactory, ManualAccountFactory, PlaidItemFactory, UserFactory
 from tests.helpers import body
 
 pytestmark = pytest.mark.django_db
@@ -86,24 +86,8 @@ def test_sharing_all_includes_accounts_linked_later(pair):
 
 def test_chosen_accounts_only_and_changes_apply_at_once(pair):
     alice, bob, a1, a2, b1 = pair
-    house = ManualAccount.objects.create(
-        owner=alice,
-        name="House",
-        kind="asset",
-        category="property",
-        iso_currency_code="USD",
-        value=Decimal(1000),
-        value_as_of=timezone.localdate(),
-    )
-    car = ManualAccount.objects.create(
-        owner=alice,
-        name="Car",
-        kind="asset",
-        category="vehicle",
-        iso_currency_code="USD",
-        value=Decimal(50),
-        value_as_of=timezone.localdate(),
-    )
+    house = ManualAccountFactory(owner=alice)
+    car = ManualAccountFactory(owner=alice, name="Car", category="vehicle", value=Decimal(50))
     share = _share(alice, bob, all_accounts=False, account_ids=[a1.pk], manual_ids=[house.pk])
     later = AccountFactory(item=a1.item)
     assert _visible(bob) == {a1.pk, b1.pk}  # not a2, not one linked later

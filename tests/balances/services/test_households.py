@@ -10,22 +10,14 @@ from django.db import IntegrityError, transaction
 
 from balances.models import HouseholdShare, ManualAccount
 from balances.services import households
-from tests.factories import AccountFactory, PlaidItemFactory, UserFactory
+from tests.factories import AccountFactory, ManualAccountFactory, PlaidItemFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 State = HouseholdShare.State
 
 
 def _house(owner) -> ManualAccount:
-    return ManualAccount.objects.create(
-        owner=owner,
-        name="House",
-        kind="asset",
-        category="property",
-        iso_currency_code="USD",
-        value=100,
-        value_as_of="2026-01-01",
-    )
+    return ManualAccountFactory(owner=owner, value=100, value_as_of="2026-01-01")
 
 
 def test_invite_then_accept_then_end():

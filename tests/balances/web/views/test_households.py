@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from balances.models import BalanceSnapshot, HouseholdShare, ManualAccount
 from balances.services import households as sharing
-from tests.factories import AccountFactory, PlaidItemFactory, UserFactory
+from tests.factories import AccountFactory, ManualAccountFactory, PlaidItemFactory, UserFactory
 from tests.helpers import body
 
 pytestmark = pytest.mark.django_db
@@ -47,15 +47,7 @@ def family():
         name="Bob Checking",
         current=Decimal(3),
     )
-    house = ManualAccount.objects.create(
-        owner=alice,
-        name="Family House",
-        kind="asset",
-        category="property",
-        iso_currency_code="USD",
-        value=Decimal(1000),
-        value_as_of=timezone.localdate(),
-    )
+    house = ManualAccountFactory(owner=alice, name="Family House")
     return alice, bob, shared, private, own, house
 
 
