@@ -373,11 +373,11 @@ else:
     _visibility_timeout = env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": _visibility_timeout,
-        # Before every key of the broker's (queues, the record of tasks taken and not yet
-        # acknowledged). kombu keeps one such record per Redis database, and every worker
-        # delivers again the tasks in it older than its own visibility timeout: two installs
-        # (or test runs) sharing a database without their own prefixes would each deliver
-        # again tasks the other's workers are still running.
+        # Put before every Redis key of the broker (its queues, its record of the tasks
+        # taken and not yet acknowledged). kombu keeps one such record per Redis database,
+        # and every worker delivers again the tasks in it older than its own visibility
+        # timeout: two installs (or test runs) sharing a database without prefixes of their
+        # own would each deliver again tasks the other's workers are still running.
         "global_keyprefix": env.str("CELERY_BROKER_KEY_PREFIX", default=""),
         # Workers look for such tasks every few seconds (one small Redis query each).
         "unacked_restore_interval": max(1, min(10, _visibility_timeout // 3)),
