@@ -19,7 +19,7 @@ from balances.services.alerts import debounce, deliver, sweep
 logger = logging.getLogger(__name__)
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
 def refresh_item_balances(
     self: Task,
     item_id: int,
@@ -38,8 +38,8 @@ def refresh_item_balances(
     fails, or whose retry cannot be queued, ends the Item's pending mark. `on_demand`: the
     user's "Refresh now" (real time past a spent budget, within the per-user daily cap).
     """
-    # `max_retries=None`: the service counts the failures (`attempt`); waits for the lock or
-    # the rate limit are not failures. Every record this task logs carries the Item's id.
+    # The service counts the failures (`attempt`); waits for the lock or the rate limit are
+    # not failures. Every record this task logs carries the Item's id.
     with log_context(item_id=item_id):
         run = refresh.item_refresh_run(
             item_id=item_id,
