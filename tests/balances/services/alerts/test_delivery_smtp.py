@@ -158,3 +158,26 @@ def test_a_delivery_that_keeps_failing_is_failed_with_the_reason(
     assert delivery.state == AlertDelivery.State.FAILED
     assert delivery.attempts == 3 and "451" in delivery.last_error
     assert smtp.messages == []
+
+
+def test_a_test_alert_by_e_mail_reaches_the_users_address(
+    smtp, deliveries, client, django_capture_on_commit_callbacks
+):
+    user = UserFactory(email="tess@example.com")
+    client.force_login(user)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/settings/alerts/email/test/", follow=True)
+    assert "Test e-mail queued to tess@example.com" in response.content.decode()
+    assert deliveries.run() == ["sent"]
+    (message,) = smtp.messages
+    assert message["To"] == "tess@example.com"
+    assert "test alert" in message["Subject"]
+    text, html = smtp.bodies(message)
+    assert "https://balances.example.com/settings/alerts/" in text
+    assert "https://balances.example.com/settings/alerts/" in html
+    # Without an address: told so, nothing queued.
+    client.force_login(UserFactory(email=""))
+    response = client.post("/settings/alerts/email/test/", follow=True)
+    assert "Your account has no e-mail address" in response.content.decode()
+    assert deliveries.run() == []
+    assert AlertDelivery.objects.count() == 1

@@ -244,3 +244,39 @@ def test_an_alert_names_times_in_the_users_zone(settings):
     tokyo = timezone.localtime(refreshed, ZoneInfo("Asia/Tokyo"))
     (alert,) = Alert.objects.filter(owner=item.owner)
     assert f"Balances shown are from {tokyo:%Y-%m-%d %H:%M} JST." in alert.text
+
+
+def test_a_disconnect_within_the_notice_fires_like_an_expiry():
+    now = timezone.now()
+    item = PlaidItemFactory(
+        institution_name="Quokka",
+        warning_code="PENDING_DISCONNECT",
+        expires_at=now + timedelta(days=3),
+        last_refreshed_at=now,
+    )
+    assert run(item.owner, now) == 1
+    assert titles(item.owner) == ["Quokka's connection expires soon"]
+    assert "PENDING_DISCONNECT" in Alert.objects.get().text
+
+
+def test_a_rule_on_one_type_watches_the_current_balance_of_those_accounts_only():
+    item = PlaidItemFactory()
+    AccountFactory(item=item, name="Everyday", available=Decimal(500), current=Decimal(40))
+    AccountFactory(item=item, name="Rainy Day", available=Decimal(20), current=Decimal(900))
+    AccountFactory(
+        item=item, name="Visa", type="credit", subtype="credit card", current=Decimal(10)
+    )
+    rules.alert_rule_create(
+        user=item.owner,
+        kind="balance_below",
+        scope="type",
+        account_type="depository",
+        balance="current",
+        threshold=Decimal(100),
+        currency="USD",
+    )
+    # Only the depository account whose *current* balance is low (the other's available
+    # balance is low, the card is of another type).
+    assert run(item.owner) == 1
+    (title,) = titles(item.owner)
+    assert "Everyday" in title
