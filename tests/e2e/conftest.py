@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+import redis
 from django.db import connection
 
 from plaid_emulator import DEFAULT_CLIENT_ID, DEFAULT_SECRET, start_emulator
@@ -57,8 +59,12 @@ def database_url() -> str:
 
 
 @pytest.fixture
-def process_env(redis_url: str, emulator: Any) -> dict[str, str]:
-    """Environment for app processes: same keys and test database, real Redis, emulator."""
+def process_env(redis_url: str, emulator: Any) -> Iterator[dict[str, str]]:
+    """Environment for app processes: same keys and test database, real Redis, emulator.
+
+    At teardown (after the test's workers stopped) the test's broker keys go: its queue
+    and what the workers gave back to it when they stopped, kombu's bindings.
+    """
     env = os.environ.copy()
     queue = f"test-{uuid.uuid4().hex[:12]}"
     env.update(
@@ -74,7 +80,12 @@ def process_env(redis_url: str, emulator: Any) -> dict[str, str]:
         PLAID_SECRET=DEFAULT_SECRET,
         PLAID_ENV="sandbox",
     )
-    return env
+    yield env
+    client = redis.Redis.from_url(redis_url, socket_timeout=5)
+    with contextlib.suppress(redis.RedisError), client:
+        keys = list(client.scan_iter(match=f"{queue}:*", count=1000))
+        if keys:
+            client.delete(*keys)
 
 
 def broker_connection(app: Any, env: dict[str, str]) -> Any:
