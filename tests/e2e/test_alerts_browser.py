@@ -12,13 +12,13 @@ import pytest
 from balances.models import Alert, AlertRule
 from balances.services.alerts import evaluate
 from tests.e2e.dashboard_data import PASSWORD
-from tests.e2e.test_dashboard_browser import browser, log_in  # noqa: F401 (fixture)
+from tests.e2e.test_dashboard_browser import log_in
 from tests.factories import AccountFactory, PlaidItemFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_add_a_rule_then_read_the_alert_it_fires(browser: Any, live_server: Any) -> None:  # noqa: F811
+def test_add_a_rule_then_read_the_alert_it_fires(browser: Any, live_server: Any) -> None:
     user = UserFactory(username="wallaby", password=PASSWORD, email="")
     item = PlaidItemFactory(owner=user, institution_name="Platypus Bank")
     account = AccountFactory(

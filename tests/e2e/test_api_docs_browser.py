@@ -11,13 +11,13 @@ import pytest
 from balances.models import ApiToken
 from balances.services import api_tokens
 from tests.e2e.dashboard_data import PASSWORD
-from tests.e2e.test_dashboard_browser import ARTIFACTS, browser, log_in  # noqa: F401 (fixture)
+from tests.e2e.test_dashboard_browser import ARTIFACTS, log_in
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_create_a_token_then_read_the_api_docs(browser: Any, live_server: Any) -> None:  # noqa: F811
+def test_create_a_token_then_read_the_api_docs(browser: Any, live_server: Any) -> None:
     user = UserFactory(username="otter", password=PASSWORD)
     page = log_in(browser, live_server, user.username)
     hosts: set[str] = set()

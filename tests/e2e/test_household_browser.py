@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 
 from balances.models import BalanceSnapshot
-from tests.e2e.test_dashboard_browser import browser, log_in  # noqa: F401 (fixture)
+from tests.e2e.test_dashboard_browser import log_in
 from tests.factories import AccountFactory, PlaidItemFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -25,7 +25,7 @@ def headline(page: Any) -> str:
     return page.locator('.net-worth[data-currency="USD"]').inner_text().strip()
 
 
-def test_invite_accept_and_see_the_household(browser, live_server):  # noqa: F811
+def test_invite_accept_and_see_the_household(browser, live_server):
     alice, bob = UserFactory(username="alice"), UserFactory(username="bob")
     joint = AccountFactory(
         item=PlaidItemFactory(owner=alice, institution_name="Alder Bank"),

@@ -11,7 +11,7 @@ import pytest
 
 from balances.models import ManualAccount, PlaidItem
 from balances.services import store
-from tests.e2e.test_dashboard_browser import browser, log_in  # noqa: F401 (fixture)
+from tests.e2e.test_dashboard_browser import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -42,7 +42,7 @@ def add_by_hand(page: Any, live_server: Any, **fields: str) -> None:
     page.wait_for_url(f"{live_server.url}/")
 
 
-def test_manual_accounts_in_a_browser(browser, live_server, refreshed_user):  # noqa: F811
+def test_manual_accounts_in_a_browser(browser, live_server, refreshed_user):
     page = log_in(
         browser, live_server, refreshed_user.username, viewport={"width": 1280, "height": 900}
     )

@@ -5,9 +5,7 @@ signed-in page in light and dark mode."""
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,34 +14,11 @@ from balances.models import Account, PlaidItem
 from tests.e2e.dashboard_data import PASSWORD, platypus_user
 from tests.e2e.test_dashboard_browser import ARTIFACTS, log_in
 from tests.factories import UserFactory
-from tests.services import CHROMIUM_ARGS, require_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 # axe-core's rules for WCAG 2.0, 2.1 and 2.2, levels A and AA.
 WCAG_AA_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """The machine's headless Chromium, shared by this module's tests."""
-    chromium_path = require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop; Django's async-safety check would refuse
-    # the test's own ORM calls while it is alive. Restored afterwards.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as p:
-            chromium = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-            yield chromium
-            chromium.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 def axe_violations(page: Any) -> list[str]:
