@@ -65,6 +65,30 @@ def assign_duplicates(
     return duplicate_of
 
 
+def assign_household_duplicates(
+    accounts: Iterable[tuple[str, KeyedAccount]], *, item_order: Sequence[Hashable]
+) -> dict[Hashable, Hashable]:
+    """Return account id -> the id of the account it duplicates, among the accounts of
+    several people's connections (a household): a joint account each member linked under
+    their own login is one account, counted under the oldest connection holding it.
+
+    `accounts` are (institution id, account) pairs; accounts match only at one
+    institution (Plaid's institution ids are the same for every login), by the rule of
+    `assign_duplicates`, connections taken in `item_order` (oldest first: its history is
+    the longest). An account whose institution is unknown ("") matches nothing. Feed it
+    accounts that count for their own owner already (a copy within one person's
+    connections is marked by `assign_duplicates` at link time).
+    """
+    by_institution: dict[str, list[KeyedAccount]] = defaultdict(list)
+    for institution, account in accounts:
+        if institution:
+            by_institution[institution].append(account)
+    duplicate_of: dict[Hashable, Hashable] = {}
+    for members in by_institution.values():
+        duplicate_of.update(assign_duplicates(members, item_order=item_order))
+    return duplicate_of
+
+
 def connection_label(name: str, masks: Sequence[str], *, shown: int = 4) -> str:
     """Return a connection's name with its accounts' masks, to tell two connections at
     one institution apart: "Chase (…0000, …3333)"; at most `shown` masks, then "…"."""

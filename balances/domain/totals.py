@@ -130,6 +130,9 @@ class HistoryAccount:
     currency_is_official: bool
     is_liability: bool
     closed_on: date | None
+    # -1 to take the account's values away from a sum that holds them already (in a
+    # household, the copy of a joint account inside its owner's daily totals).
+    weight: int = 1
 
 
 @dataclass(frozen=True)
@@ -188,7 +191,9 @@ class RunningTotals:
     """Per-currency assets and liabilities of carried-forward account values.
 
     Each change costs O(1), so a day costs O(changes that day + currencies), not
-    O(accounts): history over 1,000 accounts and a year stays cheap.
+    O(accounts): history over 1,000 accounts and a year stays cheap. An account of
+    weight -1 is taken away from its sum; it still counts as an account with a value (a
+    currency has points while any account of it has one).
     """
 
     def __init__(self, by_pk: dict[AccountKey, HistoryAccount]) -> None:
@@ -209,6 +214,8 @@ class RunningTotals:
             target[account.currency] -= old
             self.counts[account.currency] -= 1
         if current is not None:
+            if account.weight != 1:
+                current = current * account.weight
             self.values[pk] = current
             target[account.currency] += current
             self.counts[account.currency] += 1

@@ -15,10 +15,12 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any, cast
 
 from django.contrib.auth.models import User
 from django.db.models import F, Min, OuterRef, Prefetch, QuerySet, Subquery
 
+from balances.domain.duplicates import KeyedAccount, account_key, assign_household_duplicates
 from balances.domain.groups import GROUP_OF_TYPE, GROUPS, LIABILITY_GROUPS, group_key
 from balances.domain.totals import ordered
 from balances.models import Account, BalanceSnapshot, ManualAccount, PlaidItem, Profile
@@ -192,7 +194,8 @@ def accounts_filtered(
     open ones unless `include_closed`; only of `types` and of Item `item_id` when given.
     Never a copy of an account another connection holds (a bank linked twice): each
     account is listed once, so a script summing the list counts it once. With `household`,
-    the accounts shared with `user` too (each with `owner_name`)."""
+    the accounts shared with `user` too (each with `owner_name`), never one counted under
+    another member's connection (one query more)."""
     # Of the Item, only what the API shows (its name): Items carry tokens and error texts.
     qs = (
         Account.objects.in_history()
@@ -201,6 +204,8 @@ def accounts_filtered(
         .only(*API_ACCOUNT_FIELDS, "item__institution_name", "item__institution_id")
         .annotate(owner_name=F("item__owner__username"))
     )
+    if household:
+        qs = qs.exclude(pk__in=list(household_copies(user=user)))
     if not include_closed:
         qs = qs.filter(closed_at__isnull=True)
     if types:
@@ -232,11 +237,15 @@ def balances_as_of(*, user: User, household: bool = False) -> datetime | None:
 def account_balances(*, user: User, household: bool = False) -> list[AccountBalance]:
     """Return the balance of every account of `user` (with `household`, and of those
     shared with them) that totals count (open, not a copy of another connection's:
-    `Account.objects.counted()`), in one query, no model instances: a fraction of the
-    cost of `accounts_for_user` per account. Each account once, whatever the shares."""
+    `Account.objects.counted()`; in the household view, not an account another member's
+    connection holds too: `HouseholdCopy`), in one query, no model instances: a fraction
+    of the cost of `accounts_for_user` per account. Each account once, whatever the
+    shares."""
+    if household:
+        return account_balances_and_masks(user=user, household=True).counted
     rows = (
         Account.objects.counted()
-        .filter(account_q(user=user, household=household))
+        .filter(account_q(user=user, household=False))
         .values_list("pk", "type", "iso_currency_code", "unofficial_currency_code", "current")
     )
     return [
@@ -245,41 +254,128 @@ def account_balances(*, user: User, household: bool = False) -> list[AccountBala
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class HouseholdCopy:
+    """An account of the household view that another member's connection holds too (a
+    joint account both linked, each under their own login): listed, but counted under
+    the other (`balances.domain.duplicates.assign_household_duplicates`)."""
+
+    balance: AccountBalance
+    counted_pk: int
+    counted_owner: str  # the username of the counted account's owner
+
+
+@dataclass(frozen=True)
+class BalancesRead:
+    """What `account_balances_and_masks` reads in its one query."""
+
+    counted: list[AccountBalance]  # what totals count
+    masks: list[MaskRow]  # the open accounts of the Items asked for, to label them
+    copies: dict[int, HouseholdCopy]  # household view: account pk -> where it counts
+
+
+_BALANCE_FIELDS = (
+    "pk",
+    "type",
+    "iso_currency_code",
+    "unofficial_currency_code",
+    "current",
+    "item_id",
+    "mask",
+    "duplicate_of_id",
+    "duplicate_of__item_id",
+)
+# What the household view reads more, to find the accounts two members linked.
+_HOUSEHOLD_FIELDS = (
+    "item__institution_id",
+    "item__created_at",
+    "subtype",
+    "name",
+    "item__owner__username",
+)
+
+
 def account_balances_and_masks(
     *, user: User, household: bool = False, item_ids: Collection[int] = ()
-) -> tuple[list[AccountBalance], list[MaskRow]]:
-    """Return `account_balances(user=, household=)` and the open accounts of the Items
-    `item_ids` as `selectors.items.MaskRow`s (to label connections at one institution), in
-    one query: with `item_ids`, the open accounts are read with their masks and the Item
-    of the account each copies, copies too (the totals skip those); without, exactly
-    `account_balances`. The query count stays the same whether or not a bank is linked
-    twice."""
-    if not item_ids:
-        return account_balances(user=user, household=household), []
+) -> BalancesRead:
+    """Return `account_balances(user=, household=)`, the open accounts of the Items
+    `item_ids` as `selectors.items.MaskRow`s (to label connections at one institution),
+    and in the household view the accounts counted under another member's connection
+    (`copies`), in one query.
+
+    With `item_ids` or `household`, the open accounts are read with their masks and the
+    Item of the account each copies, copies too (the totals skip those); otherwise this
+    is exactly `account_balances`. The query count stays the same whether or not a bank
+    is linked twice, by one person or by two.
+    """
+    if not item_ids and not household:
+        return BalancesRead(account_balances(user=user), [], {})
+    fields = _BALANCE_FIELDS + (_HOUSEHOLD_FIELDS if household else ())
     rows = (
         Account.objects.filter(account_q(user=user, household=household), closed_at__isnull=True)
-        .values_list(
-            "pk",
-            "type",
-            "iso_currency_code",
-            "unofficial_currency_code",
-            "current",
-            "item_id",
-            "mask",
-            "duplicate_of_id",
-            "duplicate_of__item_id",
-        )
+        .values_list(*fields)
         .order_by("mask", "pk")
     )
     balances: list[AccountBalance] = []
     masks: list[MaskRow] = []
     wanted = set(item_ids)
-    for pk, type_, iso, unofficial, current, item_id, mask, copy_of, original_item in rows:
+    household_rows: list[tuple[AccountBalance, tuple[Any, ...]]] = []
+    for pk, type_, iso, unofficial, current, item_id, mask, copy_of, original, *more in rows:
         if copy_of is None:  # `Account.objects.counted()`: open, not a copy
-            balances.append(AccountBalance(pk, type_, iso or unofficial, bool(iso), current))
+            balance = AccountBalance(pk, type_, iso or unofficial, bool(iso), current)
+            balances.append(balance)
+            if household:
+                household_rows.append((balance, (item_id, mask, type_, *more)))
         if item_id in wanted:
-            masks.append((item_id, mask, original_item))
-    return balances, masks
+            masks.append((item_id, mask, original))
+    copies = _household_copies(household_rows) if household_rows else {}
+    if copies:
+        balances = [b for b in balances if b.pk not in copies]
+    return BalancesRead(balances, masks, copies)
+
+
+def _household_copies(
+    rows: Sequence[tuple[AccountBalance, tuple[Any, ...]]],
+) -> dict[int, HouseholdCopy]:
+    """The accounts of `rows` (counted ones of the household view, with their Item, mask,
+    type, institution, Item's creation, subtype, name and owner) that another member's
+    connection holds too, keyed by pk. No query."""
+    owner_of: dict[int, str] = {}
+    created: dict[int, datetime] = {}
+    keyed: list[tuple[str, KeyedAccount]] = []
+    for balance, (item_id, mask, type_, institution, created_at, subtype, name, owner) in rows:
+        owner_of[balance.pk] = owner
+        created[item_id] = created_at
+        key = account_key(mask=mask, type_=type_, subtype=subtype, name=name)
+        keyed.append((institution, KeyedAccount(balance.pk, item_id, key)))
+    if len(set(owner_of.values())) < 2:
+        return {}  # one person's accounts: their own copies are marked already
+    order = sorted(created, key=lambda item_id: (created[item_id], item_id))
+    found = assign_household_duplicates(keyed, item_order=order)
+    copies: dict[int, HouseholdCopy] = {}
+    for balance, _row in rows:
+        counted = found.get(balance.pk)
+        if counted is not None:
+            counted_pk = cast(int, counted)
+            copies[balance.pk] = HouseholdCopy(balance, counted_pk, owner_of[counted_pk])
+    return copies
+
+
+def household_copies(*, user: User) -> dict[int, HouseholdCopy]:
+    """Return the accounts of `user`'s household view that count under another member's
+    connection (`HouseholdCopy`), keyed by pk; one query."""
+    return account_balances_and_masks(user=user, household=True).copies
+
+
+def mark_household_copies(accounts: Iterable[Account], copies: dict[int, HouseholdCopy]) -> None:
+    """Set `household_copy` on each of `accounts` that counts under another member's
+    connection (for the "also linked by" mark). No query."""
+    if not copies:
+        return
+    for account in accounts:
+        copy = copies.get(account.pk)
+        if copy is not None:
+            account.household_copy = copy  # type: ignore[attr-defined]
 
 
 def group_accounts(

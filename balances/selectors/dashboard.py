@@ -102,10 +102,11 @@ def dashboard_for_user(
     main_currency, shared_with_user = _main_currency_and_household(user)
     # The masks that tell two connections at one bank apart come with the balances: the
     # same number of queries whether or not a bank is linked twice.
-    balances, mask_rows = accounts.account_balances_and_masks(
+    read = accounts.account_balances_and_masks(
         user=user, household=household, item_ids=[i.pk for i in twin_items(users_items)]
     )
-    items = items_freshness(users_items, mask_rows=mask_rows)
+    balances = read.counted
+    items = items_freshness(users_items, mask_rows=read.masks)
     manual = accounts.manual_balances(user=user, household=household)
     totals = totals_by_currency([*balances, *manual], main_currency=main_currency)
     groups = accounts.group_balances([*balances, *manual], main_currency=main_currency)
@@ -114,13 +115,19 @@ def dashboard_for_user(
         largest = accounts.largest_per_group(balances, limit=accounts_per_group)
         shown = shown.filter(pk__in=[pk for pks in largest.values() for pk in pks])
     accounts.attach_accounts(groups, shown)
+    accounts.mark_household_copies((a for g in groups for a in g.accounts), read.copies)
     accounts.attach_manual(groups, manual, limit=accounts_per_group)
     start = periods.range_start(range_key, today=today)
     # The accounts owners chose to share with the user, read once for chart and change.
     chosen = history.chosen_history_accounts(user=user) if household else None
     if household:
         series = history.household_series(
-            user=user, start=start, end=today, main_currency=main_currency, chosen=chosen
+            user=user,
+            start=start,
+            end=today,
+            main_currency=main_currency,
+            chosen=chosen,
+            copies=read.copies,
         )
     else:
         series = history.net_worth_series(
@@ -132,7 +139,9 @@ def dashboard_for_user(
         histories=series, totals=totals, since=since, start=start
     )
     if changes is None and household:
-        changes = history.household_change(user=user, totals=totals, since=since, chosen=chosen)
+        changes = history.household_change(
+            user=user, totals=totals, since=since, chosen=chosen, copies=read.copies
+        )
     elif changes is None:
         changes = history.net_worth_change(user=user, totals=totals, since=since)
     return Dashboard(

@@ -13,6 +13,7 @@ from django.contrib.auth.models import User
 from django.db.models import F
 
 from balances.models import Account, BalanceSnapshot, ManualAccount, ManualValue
+from balances.selectors.accounts import household_copies
 from balances.selectors.households import account_q, manual_q
 
 # taken_at, institution, account name, mask, type, ISO currency, unofficial currency,
@@ -29,10 +30,12 @@ OwnedSnapshotRow = tuple[
 def accounts_for_export(*, user: User, household: bool = False) -> Iterator[Account]:
     """Yield `user`'s accounts (closed ones too) with their Items, by institution and name;
     streamed 500 rows at a time. A copy of an account another connection holds (a bank
-    linked twice) is left out: each account is in the export once."""
+    linked twice, or in the household view by two members) is left out: each account is
+    in the export once."""
     accounts = (
         Account.objects.in_history()
         .filter(account_q(user=user, household=household))
+        .exclude(pk__in=_household_copies(user=user, household=household))
         .select_related("item")
         .annotate(owner_name=F("item__owner__username"))
         .order_by("item__institution_name", "item_id", "name", "mask")
@@ -43,12 +46,14 @@ def accounts_for_export(*, user: User, household: bool = False) -> Iterator[Acco
 def snapshots_for_export(*, user: User, household: bool = False) -> Iterator[OwnedSnapshotRow]:
     """Yield every balance snapshot of `user`'s accounts, oldest first, as plain values;
     streamed 2,000 rows at a time. Never one of a copy of an account another connection
-    holds (the history counts each account once)."""
+    holds, by the same person or another member of the household (the history counts each
+    account once)."""
     snapshots = (
         BalanceSnapshot.objects.filter(
             account_q(user=user, household=household, prefix="account__"),
             account__duplicate_of__isnull=True,
         )
+        .exclude(account_id__in=_household_copies(user=user, household=household))
         .order_by("taken_at", "account_id", "pk")
         .values_list(
             "taken_at",
@@ -65,6 +70,12 @@ def snapshots_for_export(*, user: User, household: bool = False) -> Iterator[Own
         )
     )
     return snapshots.iterator(chunk_size=2000)
+
+
+def _household_copies(*, user: User, household: bool) -> list[int]:
+    """The accounts of the household view counted under another member's connection (one
+    query), none in the plain view (no query)."""
+    return list(household_copies(user=user)) if household else []
 
 
 def manual_accounts_for_export(*, user: User, household: bool = False) -> Iterator[ManualAccount]:

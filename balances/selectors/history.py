@@ -15,7 +15,7 @@ Rows read: `net_worth_history` reads snapshots (accounts x days); `net_worth_ser
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -37,6 +37,7 @@ from balances.domain.totals import (
     ordered,
 )
 from balances.models import Account, BalanceSnapshot, ManualAccount, ManualValue, NetWorthDay
+from balances.selectors.accounts import HouseholdCopy, household_copies
 from balances.selectors.households import (
     account_q,
     chosen_account_q,
@@ -50,12 +51,13 @@ MANUAL_KEY_PREFIX = "m"
 
 def history_accounts(*, user: User, household: bool = False) -> list[HistoryAccount]:
     """Return every account of `user` (with `household`, and those shared with them) that
-    history counts, closed ones too, never a copy of another connection's account, and the
-    accounts entered by hand (keyed "m<pk>"); two queries."""
-    return _history_accounts(
-        account_q(user=user, household=household) & Q(duplicate_of__isnull=True),
-        manual_q(user=user, household=household),
-    )
+    history counts, closed ones too, never a copy of another connection's account (in the
+    household view, nor one counted under another member's connection), and the accounts
+    entered by hand (keyed "m<pk>"); two queries, three for the household view."""
+    linked = account_q(user=user, household=household) & Q(duplicate_of__isnull=True)
+    if household:
+        linked &= ~Q(pk__in=list(household_copies(user=user)))
+    return _history_accounts(linked, manual_q(user=user, household=household))
 
 
 def _history_accounts(from_plaid: Q, by_hand: Q) -> list[HistoryAccount]:
@@ -464,6 +466,42 @@ def chosen_history_accounts(*, user: User) -> list[HistoryAccount]:
     )
 
 
+def household_history_accounts(
+    *,
+    user: User,
+    chosen: Sequence[HistoryAccount] | None = None,
+    copies: Mapping[int, HouseholdCopy] | None = None,
+) -> list[HistoryAccount]:
+    """Return what the household's history adds to the daily totals of the whole users
+    (`_whole_users_sums`): the accounts owners chose to share (`chosen`, read when None:
+    two queries), less those counted under another member's connection, and, taken away
+    (weight -1), each such copy held by a whole user, whose daily totals count it.
+
+    `copies`: `selectors.accounts.household_copies` (read when None: one query). Copies
+    are found among open accounts: one closed in a member's connection counts on the days
+    it was open.
+    """
+    if chosen is None:
+        chosen = chosen_history_accounts(user=user)
+    if copies is None:
+        copies = household_copies(user=user)
+    if not copies:
+        return list(chosen)
+    chosen_pks = {a.pk for a in chosen}
+    return [a for a in chosen if a.pk not in copies] + [
+        HistoryAccount(
+            pk=pk,
+            currency=copy.balance.currency,
+            currency_is_official=copy.balance.currency_is_official,
+            is_liability=copy.balance.is_liability,
+            closed_on=None,
+            weight=-1,
+        )
+        for pk, copy in copies.items()
+        if pk not in chosen_pks and copy.balance.currency
+    ]
+
+
 def household_series(
     *,
     user: User,
@@ -471,24 +509,27 @@ def household_series(
     end: date | None = None,
     main_currency: str = "USD",
     chosen: Sequence[HistoryAccount] | None = None,
+    copies: Mapping[int, HouseholdCopy] | None = None,
 ) -> list[CurrencyHistory]:
     """Return the daily net worth per currency over exactly the accounts `user` sees in
     the household view: the daily totals (NetWorthDay) of `user` and of every owner
     sharing all their accounts with them (each stands for all of one user's accounts),
-    plus the accounts owners chose to share (`chosen`, read here when None:
-    `chosen_history_accounts`), computed from their snapshots and values.
+    plus the accounts owners chose to share (`chosen`), computed from their snapshots and
+    values, less the joint accounts two members linked, each counted once
+    (`household_history_accounts`).
 
     No account counts twice: an owner shares either all or chosen accounts with a user
-    (one open share per pair), and a user's own accounts are only in their own totals.
-    Five queries, and two to read `chosen` when not given, whatever the number of
-    accounts; rows read: days x currencies x whole users, plus chosen accounts x days.
+    (one open share per pair), a user's own accounts are only in their own totals, and
+    of an account two members linked, the copy a whole user's totals hold is taken away.
+    Five queries, two to read `chosen` and one for `copies` when not given, whatever the
+    number of accounts; rows read: days x currencies x whole users, plus (chosen accounts
+    and copies) x days.
     """
     end = end or timezone.localdate(timezone=timezone.get_default_timezone())
     sums = _whole_users_sums(user=user, start=start, end=end)
-    if chosen is None:
-        chosen = chosen_history_accounts(user=user)
-    if chosen:
-        for history in net_worth_history(accounts=chosen, start=start, end=end):
+    adjusted = household_history_accounts(user=user, chosen=chosen, copies=copies)
+    if adjusted:
+        for history in net_worth_history(accounts=adjusted, start=start, end=end):
             _official, days = sums.setdefault(history.currency, (history.currency_is_official, {}))
             for point in history.points:
                 both = days.setdefault(point.day, [Decimal(0), Decimal(0)])
@@ -513,27 +554,28 @@ def household_change(
     totals: Sequence[CurrencyTotals],
     since: date,
     chosen: Sequence[HistoryAccount] | None = None,
+    copies: Mapping[int, HouseholdCopy] | None = None,
 ) -> list[CurrencyChange]:
     """Return, per currency of `totals`, the household's net worth now against at the end
     of `since`, over the accounts of `household_series`: one query for the whole users'
-    daily totals, two for the chosen accounts' last values (and two to read `chosen` when
-    not given). A currency with no balance recorded by then has `before` None."""
+    daily totals, two for the last values of the chosen accounts and copies (and two to
+    read `chosen`, one for `copies`, when not given). A currency with no balance recorded
+    by then has `before` None."""
     before: dict[str, Decimal] = {}
     for _user_id, currency, _official, assets, liabilities, count in _whole_days_before(
         user=user, day=since
     ):
         if count:
             before[currency] = before.get(currency, Decimal(0)) + assets - liabilities
-    if chosen is None:
-        chosen = chosen_history_accounts(user=user)
-    if chosen:
-        by_pk = {a.pk: a for a in chosen}
+    adjusted = household_history_accounts(user=user, chosen=chosen, copies=copies)
+    if adjusted:
+        by_pk = {a.pk: a for a in adjusted}
         running = RunningTotals(by_pk)
         for key, _day, value in _manual_values(by_pk, since):
             running.set(key, value)  # by day, then entry: the last one counts
         for pk, _available, current, _limit in _last_snapshots_before(by_pk, _end_of(since)):
             running.set(pk, current)
-        for account in chosen:
+        for account in adjusted:
             # Closed on day D: gone by the end of D (as in `daily_running_totals`).
             if account.closed_on is not None and account.closed_on <= since:
                 running.close(account.pk)

@@ -9,7 +9,9 @@ request (no cache: the shares are read by the same query as the accounts).
 Two views: "mine" (`household=False`) is the user's own accounts; "household"
 (`household=True`) adds what accepted shares show them: every account of an owner who
 shares all (including accounts linked later), or the accounts the owner chose. Each
-account is one row whatever the number of shares naming it, so totals count it once.
+account is one row whatever the number of shares naming it, so totals count it once; a
+joint account two members linked is two rows, and the household view counts one of them
+(`selectors.accounts.HouseholdCopy`).
 """
 
 from __future__ import annotations

@@ -63,7 +63,9 @@ def account_group(request: AuthenticatedRequest, group: str) -> HttpResponse:
     members = accounts.accounts_in_group(user=request.user, key=group, household=household)
     page = Paginator(members, PAGE_SIZE).get_page(request.GET.get("page"))
     main_currency = accounts.main_currency_for(user=request.user)
-    balances = accounts.account_balances(user=request.user, household=household)
+    read = accounts.account_balances_and_masks(user=request.user, household=household)
+    balances = read.counted
+    accounts.mark_household_copies(page.object_list, read.copies)
     manual = [
         m
         for m in accounts.manual_balances(user=request.user, household=household)

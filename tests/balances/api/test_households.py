@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from balances.models import BalanceSnapshot, ManualAccount
 from balances.services import households as sharing
+from balances.services import net_worth
 from tests.balances.selectors.test_households import HOUSEHOLD_SIZES, make_household
 from tests.factories import AccountFactory, ManualAccountFactory, PlaidItemFactory, UserFactory
 
@@ -58,6 +59,40 @@ def test_lists_and_totals_follow_the_view(make_client: Any, family: Any) -> None
     assert usd["net_worth"] == "1103.00"
     (usd_mine,) = api.get("/api/v1/net-worth/").json()["totals"]
     assert usd_mine["net_worth"] == "3.00"
+
+
+def test_a_joint_account_both_linked_is_listed_and_counted_once(
+    make_client: Any, family: Any
+) -> None:
+    """Bob links the joint account Alice shares (Alice linked it first): the household
+    list, net worth and history hold it once, as Alice's."""
+    _alice, bob, shared, _private, _own, _house, _share = family
+    bobs = AccountFactory(
+        item=PlaidItemFactory(owner=bob),
+        name=shared.name,
+        mask=shared.mask,
+        current=Decimal(104),
+    )
+    BalanceSnapshot.objects.create(
+        account=bobs, taken_at=timezone.now() - timedelta(days=1), current=Decimal(104)
+    )
+    net_worth.net_worth_rebuild(user_id=bob.pk)
+    api = make_client(bob)
+    household = api.get("/api/v1/accounts/", {"view": "household"}).json()["results"]
+    assert sorted((a["name"], a["owner"]) for a in household) == [
+        ("Bob Checking", "bob"),
+        ("Family House", "alice"),
+        ("Joint Checking", "alice"),
+    ]
+    (usd,) = api.get("/api/v1/net-worth/", {"view": "household"}).json()["totals"]
+    assert usd["net_worth"] == "1103.00"
+    history = api.get("/api/v1/net-worth/history/", {"view": "household", "range": "30d"})
+    (series,) = history.json()["series"]
+    # Of the snapshots: Bob's daily totals hold his copy (104), Alice's 100 counts instead
+    # (Bob Checking has none: history starts at a first snapshot).
+    assert series["points"][-1]["net_worth"] == "100.00"
+    mine = api.get("/api/v1/accounts/").json()["results"]
+    assert sorted(a["name"] for a in mine) == ["Bob Checking", "Joint Checking"]
     series = api.get("/api/v1/net-worth/history/", {"view": "household"}).json()["series"]
     assert series[0]["currency"] == "USD"
     manual = api.get("/api/v1/manual-accounts/", {"view": "household"}).json()["results"]
@@ -125,7 +160,7 @@ def test_household_queries_are_flat_for_5_100_and_1000_accounts_of_three_owners(
         client.get("/api/v1/net-worth/")  # the token's first use writes last_used_at
         for path in PATHS:
             with (
-                django_assert_max_num_queries(9),
+                django_assert_max_num_queries(10),
                 CaptureQueriesContext(connection) as queries,
             ):
                 response = client.get(path)

@@ -9,6 +9,7 @@ from balances.domain.duplicates import (
     KeyedAccount,
     account_key,
     assign_duplicates,
+    assign_household_duplicates,
     same_accounts,
     shared_keys,
 )
@@ -136,3 +137,66 @@ def test_a_connection_linked_again_whole_is_the_same_and_all_copies(conn, rnd):
     accounts = _accounts([conn, again])
     duplicate_of = assign_duplicates(accounts, item_order=[0, 1])
     assert {a.id for a in accounts if a.item_id == 1} == set(duplicate_of)
+
+
+# --- Across the members of a household ----------------------------------------------------
+
+# Connections of several people: (institution, keys).
+institutions = st.sampled_from(["ins_3", "ins_4", ""])
+people_connections = st.lists(
+    st.tuples(institutions, st.lists(keys, max_size=5)), min_size=1, max_size=5
+)
+
+
+def test_a_joint_account_two_members_linked_counts_under_the_older_connection():
+    alice_chase = [("ins_3", KeyedAccount("a-joint", "alice-chase", CHECKING))]
+    bob_chase = [
+        ("ins_3", KeyedAccount("b-joint", "bob-chase", CHECKING)),
+        ("ins_3", KeyedAccount("b-card", "bob-chase", CARD)),
+    ]
+    both = alice_chase + bob_chase
+    assert assign_household_duplicates(both, item_order=["bob-chase", "alice-chase"]) == {
+        "a-joint": "b-joint"
+    }
+    assert assign_household_duplicates(both, item_order=["alice-chase", "bob-chase"]) == {
+        "b-joint": "a-joint"
+    }
+
+
+def test_the_same_looking_account_at_another_bank_or_an_unknown_one_is_another_account():
+    accounts = [
+        ("ins_3", KeyedAccount("chase", "i1", CHECKING)),
+        ("ins_4", KeyedAccount("wells", "i2", CHECKING)),
+        ("", KeyedAccount("unknown-1", "i3", CHECKING)),
+        ("", KeyedAccount("unknown-2", "i4", CHECKING)),
+    ]
+    assert assign_household_duplicates(accounts, item_order=["i1", "i2", "i3", "i4"]) == {}
+
+
+@given(people_connections)
+def test_each_account_of_a_household_counts_once_per_bank(conns):
+    """At each known institution, the counted accounts hold each key as often as the
+    connection holding it most often; a copy points at a counted account of an earlier
+    connection at the same institution; accounts at an unknown institution all count."""
+    accounts = [
+        (institution, KeyedAccount(f"{i}-{j}", i, key))
+        for i, (institution, conn) in enumerate(conns)
+        for j, key in enumerate(conn)
+    ]
+    duplicate_of = assign_household_duplicates(accounts, item_order=list(range(len(conns))))
+    institution_of = {a.id: inst for inst, a in accounts}
+    by_id = {a.id: a for _inst, a in accounts}
+    for institution in {inst for inst, _conn in conns}:
+        counted = Counter(
+            a.key for inst, a in accounts if inst == institution and a.id not in duplicate_of
+        )
+        wanted: Counter = Counter()
+        for inst, conn in conns:
+            if inst == institution:
+                wanted = wanted | Counter(conn) if institution else wanted + Counter(conn)
+        assert counted == wanted, institution
+    for copy, original in duplicate_of.items():
+        assert institution_of[copy] == institution_of[original] != ""
+        assert by_id[original].key == by_id[copy].key
+        assert by_id[original].item_id < by_id[copy].item_id
+        assert original not in duplicate_of

@@ -48,6 +48,8 @@ def make_user_with(accounts: int, items: int, *, linked_twice: bool = False):
         PlaidItemFactory(
             owner=user,
             institution_name=f"Bank {n}",  # one connection per bank (see the linked-twice test)
+            # Each user's own banks: two users' accounts never look like one joint account.
+            institution_id=f"ins_{user.pk}_{n}",
             last_refreshed_at=timezone.now(),
             # Fresh real-time balances: opening the page queues no refresh (its own test).
             last_realtime_at=timezone.now(),
@@ -98,6 +100,7 @@ def make_user_with(accounts: int, items: int, *, linked_twice: bool = False):
         assert first is not None
         again = PlaidItemFactory(
             owner=user,
+            institution_id=made[0].institution_id,
             institution_name=made[0].institution_name,
             last_refreshed_at=timezone.now(),
             last_realtime_at=timezone.now(),

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from balances.domain.totals import totals_by_currency
-from balances.models import Account, BalanceSnapshot, HouseholdShare, ManualAccount
+from balances.models import Account, BalanceSnapshot, HouseholdShare, ManualAccount, PlaidItem
 from balances.selectors import accounts, history, households
 from balances.selectors.dashboard import dashboard_for_user
 from balances.services import households as sharing
@@ -148,6 +148,37 @@ def test_household_history_is_over_exactly_the_visible_accounts(pair):
     assert next(t for t in mine.totals if t.currency == "USD").net_worth == Decimal(3)
 
 
+JOINT = 3  # joint accounts in `make_household`
+JOINT_NET_WORTH = 500 + 700 - 900  # as counted: the older connection's figures
+
+
+def _joint(*, older, newer, n: int, current: Decimal, credit: bool = False) -> list[Account]:
+    """A joint account at bank `ins_joint_<n>` linked by `older`, then a day later by
+    `newer`, each copy with its own history; the newer copy's figures are a little off
+    (read at another time), so a test sees which copy counts. Returns [older, newer]."""
+    made = []
+    now = timezone.now()
+    for owner, created, extra in ((older, now - timedelta(days=300), 0), (newer, now, 5)):
+        item = PlaidItemFactory(owner=owner, institution_id=f"ins_joint_{n}")
+        PlaidItem.objects.filter(pk=item.pk).update(created_at=created)
+        account = AccountFactory(
+            item=item,
+            name="Joint Card" if credit else "Joint Checking",
+            mask=f"9{n:03d}",
+            type="credit" if credit else "depository",
+            subtype="credit card" if credit else "checking",
+            current=current + extra,
+        )
+        BalanceSnapshot.objects.bulk_create(
+            BalanceSnapshot(
+                account=account, taken_at=now - timedelta(days=d), current=current + extra + d
+            )
+            for d in (0, 5, 40, 200)
+        )
+        made.append(account)
+    return made
+
+
 # --- Query counts: flat with shares ---------------------------------------------------------
 
 # Visible accounts in all (split over three owners: the viewer, an owner sharing all, an
@@ -162,6 +193,14 @@ def make_household(total: int):
     parts = [total // 3, total // 3, total - 2 * (total // 3)]
     users = [make_user_with(n, max(1, n // 5)) for n in parts]
     viewer, sharing_all, sharing_chosen = users
+    # Joint accounts two of them linked, each under their own login: every pairing of a
+    # copy the viewer's or a whole user's daily totals hold, and one the chosen owner
+    # shares. Each counts once, under the older connection.
+    _joint(older=sharing_all, newer=viewer, n=1, current=Decimal(500))
+    _joint(older=viewer, newer=sharing_chosen, n=2, current=Decimal(700))
+    _joint(older=sharing_chosen, newer=sharing_all, n=3, current=Decimal(900), credit=True)
+    for user in users:
+        net_worth.net_worth_rebuild(user_id=user.pk)
     _share(sharing_all, viewer)
     _share(
         sharing_chosen,
@@ -176,7 +215,7 @@ def make_household(total: int):
     )
     # An unshared account of the chosen owner's: never counted.
     AccountFactory(item=PlaidItemFactory(owner=sharing_chosen), current=Decimal(10**6))
-    return viewer, parts, sum(usd_net_worth(n) for n in parts)
+    return viewer, parts, sum(usd_net_worth(n) for n in parts) + JOINT_NET_WORTH
 
 
 def test_household_dashboard_queries_are_flat_for_5_100_and_1000_accounts_of_three_owners(
@@ -199,11 +238,13 @@ def test_household_dashboard_queries_are_flat_for_5_100_and_1000_accounts_of_thr
                     household=True,
                 )
             counts[(range_key, period_key)].append(len(queries))
-            assert sum(g.count for g in board.groups) == total + sum(map(manual_count, parts))
+            assert sum(g.count for g in board.groups) == total + JOINT + sum(
+                map(manual_count, parts)
+            )
             assert next(t for t in board.totals if t.currency == "USD").net_worth == usd
             assert board.history and board.changes["USD"].before is not None
             # Connections stay the viewer's own.
-            assert len(board.items) == max(1, parts[0] // 5)
+            assert len(board.items) == max(1, parts[0] // 5) + 2  # and two joint banks
     for key, per_size in counts.items():
         assert len(set(per_size)) == 1, (key, per_size)
 

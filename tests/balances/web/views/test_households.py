@@ -232,3 +232,45 @@ def test_the_group_page_follows_the_view(family):
     assert "Joint Checking" not in body(bob_client.get(url))
     page = body(bob_client.get(url, {"view": "household"}))
     assert "Joint Checking" in page and "shared by alice" in page
+
+
+def test_a_joint_account_both_linked_counts_once_under_the_older_connection(family):
+    """Bob links the joint account Alice linked first (same bank, mask, type and name,
+    under his own login): the household counts Alice's copy, once, on the dashboard, the
+    group page, the exports and the API; Bob's own view still counts his."""
+    alice, bob, shared, _private, _own, house = family
+    _invite_and_accept(alice, bob, shared, house)
+    bobs = AccountFactory(
+        item=PlaidItemFactory(owner=bob, institution_name="Alder Bank"),
+        name="Joint Checking",
+        mask=shared.mask,
+        current=Decimal(104),  # read at another moment than Alice's
+    )
+    assert bobs.item.institution_id == shared.item.institution_id
+    bob_client = _client(bob)
+    data = bob_client.get(reverse("dashboard_api"), {"view": "household"}).json()
+    assert data["totals"][0]["net_worth"] == "1103.00"  # 100 + 3 + 1000, not + 104
+    (usd_mine,) = bob_client.get(reverse("dashboard_api")).json()["totals"]
+    assert usd_mine["net_worth"] == "107.00"
+    page = body(
+        bob_client.get(reverse("account_group", args=["depository"]), {"view": "household"})
+    )
+    assert page.count("Joint Checking") == 2
+    assert "also linked by alice · counted there, not here" in page
+    mine = body(bob_client.get(reverse("account_group", args=["depository"])))
+    assert "also linked by" not in mine
+    response = bob_client.get(reverse("export_accounts_csv"), {"view": "household"})
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert sorted((r["account"], r["owner"]) for r in rows) == [
+        ("Bob Checking", "bob"),
+        ("Family House", "alice"),
+        ("Joint Checking", "alice"),
+    ]
+    # Alice sees the same account once too, counted under her own (older) connection.
+    sharing.share_accept(share=sharing.share_invite(owner=bob, username="alice"))
+    alice_data = _client(alice).get(reverse("dashboard_api"), {"view": "household"}).json()
+    assert alice_data["totals"][0]["net_worth"] == "1123.00"  # 100 + 20 + 3 + 1000
+    # Bob unlinks his copy's bank: nothing left to leave out.
+    bobs.item.delete()
+    data = bob_client.get(reverse("dashboard_api"), {"view": "household"}).json()
+    assert data["totals"][0]["net_worth"] == "1103.00"
