@@ -90,6 +90,13 @@ def accounts_for_rules(*, user: User) -> QuerySet[Account]:
 # Columns and conditions mirror the models' (`Account.objects.counted()` for accounts).
 
 
+# One SQL statement and its parameters.
+_Statement = tuple[str, list[Any]]
+
+NET_WORTH_KIND = str(AlertRule.Kind.NET_WORTH_CHANGE.value)
+DAY_BEFORE_KINDS = (str(AlertRule.Kind.DROP_AMOUNT.value), str(AlertRule.Kind.DROP_PERCENT.value))
+
+
 def _table(model: type[models.Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
@@ -134,17 +141,19 @@ class RuleFigures:
     cooldown_hours: int
 
 
-def evaluation_rules(*, user_id: int) -> tuple[list[RuleFigures], set[str]]:
-    """The user's enabled rules, oldest first, and the keys of the user's conditions that
-    held at their last evaluation. Cost: one query (the two reads in one UNION ALL: a
-    round trip costs more CPU than these few rows)."""
-    rows = _rows(
+def _rules_sql(user_id: int) -> _Statement:
+    """The user's enabled rules and the keys of their conditions that held at the last
+    evaluation (the two in one UNION ALL: these few rows cost less than a statement)."""
+    return (
         f"SELECT id, kind, scope, account_id, account_type, balance, threshold, currency, "  # noqa: S608
         f"cooldown_hours FROM {_table(AlertRule)} WHERE owner_id = %s AND enabled "
         f"UNION ALL SELECT NULL, key, NULL, NULL, NULL, NULL, NULL, NULL, NULL "
         f"FROM {_table(AlertState)} WHERE owner_id = %s AND holding",
         [user_id, user_id],
     )
+
+
+def _rules(rows: list[tuple[Any, ...]]) -> tuple[list[RuleFigures], set[str]]:
     rules = sorted(
         (
             RuleFigures(
@@ -192,11 +201,10 @@ class ItemFigures:
         return self.status in PlaidItem.ACTIVE_STATUSES
 
 
-def evaluation_items(*, user_id: int) -> tuple[AlertChoices, list[ItemFigures]]:
-    """The user's alert choices (defaults, all on, if they never saved any) and Items, with
-    what their alerts read. Cost: one query (the choices joined to each Item: they only
-    matter for the user's Items)."""
-    rows = _rows(
+def _items_sql(user_id: int) -> _Statement:
+    """The user's Items with what their alerts read, each with the user's alert choices
+    (joined: they only matter for the user's Items)."""
+    return (
         f"SELECT i.id, i.institution_name, i.institution_id, i.status, i.error_code, "  # noqa: S608
         f"i.last_refreshed_at, i.warning_code, i.expires_at, i.new_accounts_available, "
         f"i.created_at, s.login_required, s.revoked, s.expiring, s.new_accounts, "
@@ -205,6 +213,10 @@ def evaluation_items(*, user_id: int) -> tuple[AlertChoices, list[ItemFigures]]:
         f"WHERE i.owner_id = %s ORDER BY i.id",
         [user_id],
     )
+
+
+def _items(rows: list[tuple[Any, ...]]) -> tuple[AlertChoices, list[ItemFigures]]:
+    """The alert choices (defaults, all on, if the user never saved any) and the Items."""
     choices = AlertChoices()
     if rows and rows[0][10] is not None:
         choices = AlertChoices(*(bool(v) for v in rows[0][10:15]))
@@ -259,77 +271,152 @@ def _decimal(value: object) -> Decimal | None:
     return Decimal(str(value))
 
 
-def evaluation_accounts(*, user_id: int, day: date | None = None) -> list[AccountFigures]:
-    """The user's counted accounts (`Account.objects.counted()`); with `day`, each also
-    carries its balances at the end of the day before `day` (its last snapshot before
-    `day` began; None if it has none). Cost: one query (two correlated subqueries on the
-    snapshots' (account, taken_at) index with `day`)."""
-    columns = (
-        "a.id, a.item_id, a.name, a.mask, a.type, a.iso_currency_code, "
-        'a.unofficial_currency_code, a.available, a.current, a."limit"'
+def _rule_of_kind(user_id: int, *, kinds: tuple[str, ...], negate: bool = False) -> _Statement:
+    """The condition "the user has an enabled rule of one of `kinds`" (not of them, with
+    `negate`), uncorrelated: the database evaluates it once per statement."""
+    marks = ", ".join(["%s"] * len(kinds))
+    return (
+        f"EXISTS (SELECT 1 FROM {_table(AlertRule)} r WHERE r.owner_id = %s AND r.enabled "  # noqa: S608
+        f"AND r.kind {'NOT IN' if negate else 'IN'} ({marks}))",
+        [user_id, *kinds],
     )
-    params: list[Any] = []
-    if day is not None:
-        # Adapted as the ORM adapts it (SQLite compares naive UTC text).
-        start = connection.ops.adapt_datetimefield_value(
-            timezone.make_aware(datetime.combine(day, time.min))
-        )
-        snapshots = _table(BalanceSnapshot)
-        before = (
-            f"(SELECT s.{{0}} FROM {snapshots} s WHERE s.account_id = a.id AND s.taken_at < %s "  # noqa: S608
-            f"ORDER BY s.taken_at DESC LIMIT 1)"
-        )
-        columns += f", {before.format('available')}, {before.format('current')}"
-        params += [start, start]
-    params.append(user_id)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {columns} FROM {_table(Account)} a "  # noqa: S608
-            f"JOIN {_table(PlaidItem)} i ON i.id = a.item_id "
-            f"WHERE i.owner_id = %s AND a.closed_at IS NULL AND a.duplicate_of_id IS NULL "
-            f"ORDER BY a.id",
-            params,
-        )
-        rows = cursor.fetchall()
+
+
+def _accounts_sql(user_id: int, day: date) -> _Statement:
+    """The user's counted accounts (`Account.objects.counted()`), when a rule reads them
+    (any but a net-worth rule); each with its balances at the end of the day before `day`
+    (its last snapshot before `day` began, by the snapshots' (account, taken_at) index)
+    when a rule compares with the day before, else NULL."""
+    # Adapted as the ORM adapts it (SQLite compares naive UTC text).
+    start = connection.ops.adapt_datetimefield_value(
+        timezone.make_aware(datetime.combine(day, time.min))
+    )
+    drops, drop_params = _rule_of_kind(user_id, kinds=DAY_BEFORE_KINDS)
+    wanted, wanted_params = _rule_of_kind(user_id, kinds=(NET_WORTH_KIND,), negate=True)
+    before = (
+        f"CASE WHEN {drops} THEN (SELECT s.{{0}} FROM {_table(BalanceSnapshot)} s "  # noqa: S608
+        f"WHERE s.account_id = a.id AND s.taken_at < %s ORDER BY s.taken_at DESC LIMIT 1) END"
+    )
+    return (
+        f"SELECT a.id, a.item_id, a.name, a.mask, a.type, a.iso_currency_code, "  # noqa: S608
+        f'a.unofficial_currency_code, a.available, a.current, a."limit", '
+        f"{before.format('available')}, {before.format('current')} "
+        f"FROM {_table(Account)} a JOIN {_table(PlaidItem)} i ON i.id = a.item_id "
+        f"WHERE i.owner_id = %s AND a.closed_at IS NULL AND a.duplicate_of_id IS NULL "
+        f"AND {wanted} ORDER BY a.id",
+        [*drop_params, start, *drop_params, start, user_id, *wanted_params],
+    )
+
+
+def _accounts(rows: list[tuple[Any, ...]]) -> list[AccountFigures]:
     return [
         AccountFigures(
-            pk=row[0],
-            item_id=row[1],
-            name=row[2],
-            mask=row[3],
-            type=row[4],
-            currency=row[5] or row[6],
-            available=_decimal(row[7]),
-            current=_decimal(row[8]),
-            limit=_decimal(row[9]),
-            day_before_available=_decimal(row[10]) if day is not None else None,
-            day_before_current=_decimal(row[11]) if day is not None else None,
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            row[5] or row[6],
+            _decimal(row[7]),
+            _decimal(row[8]),
+            _decimal(row[9]),
+            _decimal(row[10]),
+            _decimal(row[11]),
         )
         for row in rows
     ]
 
 
-def net_worth_change(*, user_id: int, day: date) -> dict[str, tuple[Decimal, Decimal]]:
-    """Per currency with a daily total on `day`: (net worth at the end of the day before,
-    net worth on `day`). A currency with no row on `day` did not change that day. Cost:
-    one query: the rows of `day` and, per currency, the latest row before it."""
+def _net_worth_sql(user_id: int, day: date) -> _Statement:
+    """When the user has a net-worth rule: the daily totals of `day` and, per currency of
+    them, the latest row before it."""
     table = _table(NetWorthDay)
-    # Plain rows, no model instances: `raw()` cost ~1 ms of CPU per evaluation here.
-    columns = "currency, day = %s, assets, liabilities"
-    rows = _rows(
-        f"SELECT {columns} FROM {table} WHERE user_id = %s AND day = %s "  # noqa: S608
+    columns = "currency, day = %s AS is_today, assets, liabilities"
+    wanted, wanted_params = _rule_of_kind(user_id, kinds=(NET_WORTH_KIND,))
+    return (
+        f"SELECT currency, is_today, assets, liabilities FROM ("  # noqa: S608
+        f"SELECT {columns} FROM {table} WHERE user_id = %s AND day = %s "
         f"UNION ALL SELECT {columns} FROM {table} p WHERE p.user_id = %s AND p.day = ("
         f"SELECT MAX(q.day) FROM {table} q WHERE q.user_id = p.user_id "
         f"AND q.currency = p.currency AND q.day < %s) "
-        f"AND p.currency IN (SELECT t.currency FROM {table} t WHERE t.user_id = %s AND t.day = %s)",
-        [day, user_id, day, day, user_id, day, user_id, day],
+        f"AND p.currency IN (SELECT t.currency FROM {table} t WHERE t.user_id = %s "
+        f"AND t.day = %s)) nw WHERE {wanted}",
+        [day, user_id, day, day, user_id, day, user_id, day, *wanted_params],
     )
+
+
+def _net_worth(rows: list[tuple[Any, ...]]) -> dict[str, tuple[Decimal, Decimal]]:
+    """Per currency with a daily total today: (net worth at the end of the day before, net
+    worth today). A currency with no row today did not change today."""
     today: dict[str, Decimal] = {}
     before: dict[str, Decimal] = {}
     for currency, is_today, assets, liabilities in rows:
         figure = (_decimal(assets) or Decimal(0)) - (_decimal(liabilities) or Decimal(0))
         (today if is_today else before)[currency] = figure
     return {c: (before[c], today[c]) for c in today if c in before}
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationReads:
+    """Everything an evaluation of one user's alerts reads."""
+
+    choices: AlertChoices
+    items: list[ItemFigures]
+    rules: list[RuleFigures]  # enabled, oldest first
+    holding: set[str]  # keys of the conditions that held at the last evaluation
+    accounts: list[AccountFigures]  # none unless a rule reads accounts
+    net_worth: dict[str, tuple[Decimal, Decimal]]  # empty unless a net-worth rule
+
+
+def evaluation_reads(*, user_id: int, day: date) -> EvaluationReads:
+    """Return what an evaluation of the user's alerts reads, `day` being today: alert
+    choices and Items, enabled rules and the keys of conditions holding, counted accounts
+    (with the day before's balances when a rule needs them) and net worth's change today
+    (when a net-worth rule needs it).
+
+    Cost: four statements, sent in one round trip on PostgreSQL (`_batch`): a round trip
+    cost more of the worker's CPU than these reads of a few dozen rows. What a statement
+    reads only for some rule is conditioned in SQL on such a rule existing, so a user
+    without rules reads no account.
+    """
+    items, rules, accounts, net_worth = _batch(
+        [
+            _items_sql(user_id),
+            _rules_sql(user_id),
+            _accounts_sql(user_id, day),
+            _net_worth_sql(user_id, day),
+        ]
+    )
+    choices, item_figures = _items(items)
+    rule_figures, holding = _rules(rules)
+    return EvaluationReads(
+        choices, item_figures, rule_figures, holding, _accounts(accounts), _net_worth(net_worth)
+    )
+
+
+def _batch(statements: list[_Statement]) -> list[list[tuple[Any, ...]]]:
+    """Run `statements`, return the rows of each. On PostgreSQL in one round trip:
+    Django's psycopg cursor binds parameters on the client, so statements joined by ";"
+    go as one query string and come back as one result set each (`nextset`). Elsewhere
+    one after the other (SQLite runs in-process: no round trip to save); so too on
+    PostgreSQL with `server_side_binding`, which allows one statement per execute."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and not connection.settings_dict.get(
+            "OPTIONS", {}
+        ).get("server_side_binding"):
+            cursor.execute(
+                "; ".join(sql for sql, _ in statements),
+                [param for _, params in statements for param in params],
+            )
+            results = [cursor.fetchall()]
+            while cursor.nextset():
+                results.append(cursor.fetchall())
+            return results
+        out = []
+        for sql, params in statements:
+            cursor.execute(sql, params)
+            out.append(cursor.fetchall())
+        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,10 +7,15 @@ for connections) has passed since it last fired; while it keeps holding it never
 again. A condition that cannot be evaluated now (a balance the bank does not report, no
 balance the day before) leaves its state as it is.
 
+Only the conditions that hold, and those that held at the last evaluation (to re-arm them),
+are made: the others would change nothing, and most conditions of most evaluations are
+neither. (A state another evaluation set holding after this one read is left for the next
+evaluation to re-arm.)
+
 Cost: reads only, in the common case where nothing changed: the user's Items with their
 alert choices, rules with the keys of states holding, accounts (with yesterday's balances
-when a rule needs them) and daily totals (net-worth rules): four queries (three without a
-net-worth rule). Writes happen in a transaction that first locks the user's AlertSettings
+when a rule needs them) and daily totals (net-worth rules): four statements, one round
+trip on PostgreSQL (`selectors.alerts.evaluation_reads`). Writes happen in a transaction that first locks the user's AlertSettings
 row, so two workers evaluating one user (two of their Items refreshed at once) never fire
 one alert twice.
 """
@@ -43,6 +48,17 @@ logger = logging.getLogger(__name__)
 EXPIRY_NOTICE = timedelta(days=7)
 EXPIRY_CODES = ("PENDING_EXPIRATION", "PENDING_DISCONNECT")
 HUNDRED = Decimal(100)
+# The choices as plain strings, read once: an enum member's lookup costs more than the
+# comparison it feeds, and the evaluation makes hundreds of them.
+NET_WORTH_CHANGE = str(AlertRule.Kind.NET_WORTH_CHANGE.value)
+UTILIZATION = str(AlertRule.Kind.UTILIZATION.value)
+UTILIZATION_TOTAL = str(AlertRule.Kind.UTILIZATION_TOTAL.value)
+BALANCE_BELOW = str(AlertRule.Kind.BALANCE_BELOW.value)
+DROP_AMOUNT = str(AlertRule.Kind.DROP_AMOUNT.value)
+SCOPE_ACCOUNT = str(AlertRule.Scope.ACCOUNT.value)
+SCOPE_TYPE = str(AlertRule.Scope.TYPE.value)
+AVAILABLE = str(AlertRule.Balance.AVAILABLE.value)
+CREDIT = str(Account.Type.CREDIT.value)
 
 
 def user_alerts_evaluate(*, user_id: int, now: datetime | None = None) -> int:
@@ -127,71 +143,83 @@ def _states_update(rows: list[tuple[bool, datetime | None, datetime, int]]) -> N
 
 def _conditions(user_id: int, now: datetime) -> tuple[list[Condition], set[str]]:
     """Every condition of the user now, and the keys of those that held before."""
-    prefs, items = selectors.evaluation_items(user_id=user_id)
-    conditions = list(_connection_conditions(prefs, items, now))
-    rules, holding = selectors.evaluation_rules(user_id=user_id)
-    if not rules:
-        return conditions, holding
-    today = timezone.localdate(now)
-    need_day_before = any(
-        r.kind in (AlertRule.Kind.DROP_AMOUNT, AlertRule.Kind.DROP_PERCENT) for r in rules
-    )
-    accounts: list[AccountFigures] = []
-    if any(r.kind != AlertRule.Kind.NET_WORTH_CHANGE for r in rules):
-        accounts = selectors.evaluation_accounts(
-            user_id=user_id, day=today if need_day_before else None
+    read = selectors.evaluation_reads(user_id=user_id, day=timezone.localdate(now))
+    conditions = list(_connection_conditions(read.choices, read.items, now, read.holding))
+    banks = {item.pk: item.display_name for item in read.items}
+    for rule in read.rules:
+        conditions.extend(
+            _rule_conditions(rule, read.accounts, banks, read.net_worth, read.holding)
         )
-    banks = {item.pk: item.display_name for item in items}
-    net_worth = None
-    if any(r.kind == AlertRule.Kind.NET_WORTH_CHANGE for r in rules):
-        net_worth = selectors.net_worth_change(user_id=user_id, day=today)
-    for rule in rules:
-        conditions.extend(_rule_conditions(rule, accounts, banks, net_worth or {}))
-    return conditions, holding
+    return conditions, read.holding
+
+
+_Words = Callable[[selectors.ItemFigures], tuple[str, str]]
 
 
 def _connection_conditions(
-    prefs: selectors.AlertChoices, items: list[selectors.ItemFigures], now: datetime
+    prefs: selectors.AlertChoices,
+    items: list[selectors.ItemFigures],
+    now: datetime,
+    holding: set[str],
 ) -> Iterator[Condition]:
     stale_before = now - timedelta(hours=settings.ALERT_NOT_REFRESHED_HOURS)
     connections = _path("connections")
+    # (key suffix, on, whether it holds for an Item, its words, the link's label)
+    checks: list[tuple[str, bool, Callable[[selectors.ItemFigures], bool], _Words, str]] = [
+        ("login", prefs.login_required, _needs_login, _login_words, "Reconnect"),
+        ("revoked", prefs.revoked, _is_revoked, _revoked_words, "Link it again"),
+        (
+            "expiring",
+            prefs.expiring,
+            partial(_is_expiring, now=now),
+            _expiring_words,
+            "Reconnect",
+        ),
+        ("new_accounts", prefs.new_accounts, _has_new_accounts, _new_accounts_words, "Add them"),
+        (
+            "stale",
+            prefs.not_refreshed,
+            partial(_is_stale, before=stale_before),
+            _stale_words,
+            "See your connections",
+        ),
+    ]
+    checks = [check for check in checks if check[1]]
     for item in items:
-        key = f"item:{item.pk}:"
-        common: dict[str, Any] = {
-            "item_id": item.pk,
-            "link": connections,
-            "link_label": "Reconnect",
-        }
-        if prefs.login_required:
-            holds = item.status == PlaidItem.Status.LOGIN_REQUIRED
-            yield Condition(key + "login", holds, words=partial(_login_words, item), **common)
-        if prefs.revoked:
-            holds = item.status == PlaidItem.Status.REVOKED
-            yield Condition(
-                key + "revoked",
-                holds,
-                words=partial(_revoked_words, item),
-                **{**common, "link_label": "Link it again"},
-            )
-        if prefs.expiring:
-            holds = expiry_notice_due(item.warning_code, item.expires_at, now)
-            yield Condition(key + "expiring", holds, words=partial(_expiring_words, item), **common)
-        if prefs.new_accounts:
-            yield Condition(
-                key + "new_accounts",
-                item.new_accounts_available,
-                words=partial(_new_accounts_words, item),
-                **{**common, "link_label": "Add them"},
-            )
-        if prefs.not_refreshed:
-            last = item.last_refreshed_at or item.created_at
-            holds = item.is_active and last is not None and last < stale_before
-            yield Condition(
-                key + "stale",
-                holds,
-                words=partial(_stale_words, item),
-                **{**common, "link_label": "See your connections"},
-            )
+        prefix = f"item:{item.pk}:"
+        for suffix, _on, test, words, label in checks:
+            key = prefix + suffix
+            holds = test(item)
+            if holds or key in holding:  # else nothing to fire or re-arm: no Condition
+                yield Condition(
+                    key,
+                    holds,
+                    item_id=item.pk,
+                    link=connections,
+                    link_label=label,
+                    words=partial(words, item),
+                )
+
+
+def _needs_login(item: selectors.ItemFigures) -> bool:
+    return item.status == PlaidItem.Status.LOGIN_REQUIRED
+
+
+def _is_revoked(item: selectors.ItemFigures) -> bool:
+    return item.status == PlaidItem.Status.REVOKED
+
+
+def _is_expiring(item: selectors.ItemFigures, *, now: datetime) -> bool:
+    return expiry_notice_due(item.warning_code, item.expires_at, now)
+
+
+def _has_new_accounts(item: selectors.ItemFigures) -> bool:
+    return item.new_accounts_available
+
+
+def _is_stale(item: selectors.ItemFigures, *, before: datetime) -> bool:
+    last = item.last_refreshed_at or item.created_at
+    return item.is_active and last is not None and last < before
 
 
 def expiry_notice_due(warning_code: str, expires_at: datetime | None, now: datetime) -> bool:
@@ -253,23 +281,19 @@ def _when(moment: datetime | None) -> str:
     return f"{timezone.localtime(moment):%Y-%m-%d %H:%M %Z}"
 
 
-def _in_scope(rule: RuleFigures, accounts: list[AccountFigures]) -> Iterator[AccountFigures]:
-    for account in accounts:
-        if rule.scope == AlertRule.Scope.ACCOUNT:
-            if account.pk != rule.account_id:
-                continue
-        elif rule.scope == AlertRule.Scope.TYPE:
-            if account.type != rule.account_type:
-                continue
-        elif rule.kind in (AlertRule.Kind.UTILIZATION, AlertRule.Kind.UTILIZATION_TOTAL):
-            if account.type != Account.Type.CREDIT:
-                continue
-        elif account.is_liability:
-            # "All accounts" of a balance rule: what you hold, not what you owe.
-            continue
-        if rule.currency and account.currency != rule.currency:
-            continue
-        yield account
+def _in_scope(rule: RuleFigures, accounts: list[AccountFigures]) -> list[AccountFigures]:
+    if rule.scope == SCOPE_ACCOUNT:
+        scoped = [a for a in accounts if a.pk == rule.account_id]
+    elif rule.scope == SCOPE_TYPE:
+        scoped = [a for a in accounts if a.type == rule.account_type]
+    elif rule.kind in (UTILIZATION, UTILIZATION_TOTAL):
+        scoped = [a for a in accounts if a.type == CREDIT]
+    else:
+        # "All accounts" of a balance rule: what you hold, not what you owe.
+        scoped = [a for a in accounts if not a.is_liability]
+    if rule.currency:
+        return [a for a in scoped if a.currency == rule.currency]
+    return scoped
 
 
 def _account_label(account: AccountFigures, banks: dict[int, str]) -> str:
@@ -295,17 +319,21 @@ def _rule_conditions(
     accounts: list[AccountFigures],
     banks: dict[int, str],
     net_worth: dict[str, tuple[Decimal, Decimal]],
+    holding: set[str],
 ) -> Iterator[Condition]:
+    """Yield the rule's conditions that hold, and those that stopped holding (their keys
+    are in `holding`); the others would change nothing."""
     kind, threshold = rule.kind, rule.threshold
     cooldown = timedelta(hours=rule.cooldown_hours)
-    if kind == AlertRule.Kind.NET_WORTH_CHANGE:
+    if kind == NET_WORTH_CHANGE:
         for currency, (before, after) in sorted(net_worth.items()):
             if not before:
                 continue
             key = f"rule:{rule.pk}:{currency}"
             change = (after - before) / abs(before) * HUNDRED
             if abs(change) <= threshold:
-                yield Condition(key, False, cooldown=cooldown, rule_id=rule.pk)
+                if key in holding:
+                    yield Condition(key, False, cooldown=cooldown, rule_id=rule.pk)
                 continue
             yield Condition(
                 key,
@@ -317,8 +345,8 @@ def _rule_conditions(
                 words=partial(_net_worth_words, change, before, after, currency, threshold),
             )
         return
-    scoped = list(_in_scope(rule, accounts))
-    if kind == AlertRule.Kind.UTILIZATION_TOTAL:
+    scoped = _in_scope(rule, accounts)
+    if kind == UTILIZATION_TOTAL:
         owed: dict[str, Decimal] = defaultdict(Decimal)
         limits: dict[str, Decimal] = defaultdict(Decimal)
         for account in scoped:
@@ -329,7 +357,8 @@ def _rule_conditions(
             key = f"rule:{rule.pk}:{currency}"
             used = owed[currency] / limits[currency] * HUNDRED
             if used <= threshold:
-                yield Condition(key, False, cooldown=cooldown, rule_id=rule.pk)
+                if key in holding:
+                    yield Condition(key, False, cooldown=cooldown, rule_id=rule.pk)
                 continue
             yield Condition(
                 key,
@@ -343,11 +372,11 @@ def _rule_conditions(
                 ),
             )
         return
-    which = "available" if rule.balance == AlertRule.Balance.AVAILABLE else "current"
+    which = "available" if rule.balance == AVAILABLE else "current"
     for account in scoped:
         key = f"rule:{rule.pk}:account:{account.pk}"
         currency = account.currency
-        if kind == AlertRule.Kind.UTILIZATION:
+        if kind == UTILIZATION:
             current, limit = account.current, account.limit
             if current is None or not limit:
                 continue
@@ -358,7 +387,7 @@ def _rule_conditions(
             value = account.available if which == "available" else account.current
             if value is None:
                 continue  # the bank reports no such balance: nothing to compare
-            if kind == AlertRule.Kind.BALANCE_BELOW:
+            if kind == BALANCE_BELOW:
                 holds = value < threshold
                 words = partial(_below_words, which, value, currency, threshold)
             else:
@@ -366,7 +395,7 @@ def _rule_conditions(
                 if was is None:
                     continue  # no balance the day before: no change to measure
                 drop = was - value
-                if kind == AlertRule.Kind.DROP_AMOUNT:
+                if kind == DROP_AMOUNT:
                     holds = drop > threshold
                 elif was <= 0:
                     continue
@@ -374,7 +403,10 @@ def _rule_conditions(
                     holds = drop / was * HUNDRED > threshold
                 words = partial(_fell_words, which, was, value, currency, rule, threshold)
         if not holds:
-            yield Condition(key, False, cooldown=cooldown, rule_id=rule.pk, account_id=account.pk)
+            if key in holding:
+                yield Condition(
+                    key, False, cooldown=cooldown, rule_id=rule.pk, account_id=account.pk
+                )
             continue
         yield Condition(
             key,
