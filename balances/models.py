@@ -41,6 +41,25 @@ def pending_cutoff(now: datetime | None = None) -> datetime:
     return (now or timezone.now()) - timedelta(seconds=settings.BALANCE_REFRESH_PENDING_TTL)
 
 
+def refresh_pending(
+    *,
+    requested_at: datetime | None,
+    status: str,
+    last_refreshed_at: datetime | None,
+    error_at: datetime | None,
+    cutoff: datetime,
+) -> bool:
+    """The rule of `PlaidItem.is_refresh_pending`, on an Item's plain values: a refresh of
+    an active Item was requested after `cutoff` (`pending_cutoff`) and has neither
+    finished nor failed since. In SQL: `PlaidItemQuerySet.not_refresh_pending`."""
+    if requested_at is None or status not in PlaidItem.ACTIVE_STATUSES:
+        return False
+    if requested_at < cutoff:
+        return False
+    done = [t for t in (last_refreshed_at, error_at) if t is not None]
+    return not any(t >= requested_at for t in done)
+
+
 class PlaidItemQuerySet(models.QuerySet["PlaidItem"]):
     def active(self) -> PlaidItemQuerySet:
         """Items scheduled refreshes call Plaid for (see `PlaidItem.is_active`)."""
@@ -189,11 +208,13 @@ class PlaidItem(models.Model):
         Bounded by BALANCE_REFRESH_PENDING_TTL (`pending_cutoff`). The same rule in SQL:
         `PlaidItemQuerySet.not_refresh_pending`.
         """
-        requested = self.refresh_requested_at
-        if requested is None or not self.is_active or requested < pending_cutoff():
-            return False
-        done = [t for t in (self.last_refreshed_at, self.error_at) if t is not None]
-        return not any(t >= requested for t in done)
+        return refresh_pending(
+            requested_at=self.refresh_requested_at,
+            status=self.status,
+            last_refreshed_at=self.last_refreshed_at,
+            error_at=self.error_at,
+            cutoff=pending_cutoff(),
+        )
 
 
 class AccountQuerySet(models.QuerySet["Account"]):

@@ -14,7 +14,7 @@ from celery.app.task import Task
 
 from balances.log_fields import log_context
 from balances.services import beat, history, refresh
-from balances.services.alerts import debounce, deliver, sweep
+from balances.services.alerts import deliver, evaluate, sweep
 
 logger = logging.getLogger(__name__)
 
@@ -110,9 +110,9 @@ def alert_deliver(self: Task, delivery_id: int) -> str:
 
 @shared_task
 def alerts_evaluate(user_id: int) -> int:
-    """Evaluate the alerts of one user (queued after refreshes of their Items, once per
-    burst, and after a webhook changed one of them); return how many fired."""
-    return debounce.user_alerts_evaluate_queued(user_id=user_id)
+    """Evaluate the alerts of one user (queued after a webhook changed one of their Items;
+    refreshes evaluate in their own task); return how many fired."""
+    return evaluate.user_alerts_evaluate(user_id=user_id)
 
 
 @shared_task

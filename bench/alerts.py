@@ -7,16 +7,14 @@ through the emulator (PLAID_HOST), and gives the user 10 rules of every kind (ba
 below per account, per type and for all accounts; falls by an amount and a percentage;
 utilization per card and over all cards; net-worth change; ...). Then runs `--rounds`
 rounds, alternating a round with the alerts switched off and a round with them on. A
-round is one refresh cycle of the user: each Item refreshed once in this process through
+round is one refresh cycle of the user: each Item marked pending (what queueing does for
+every refresh, alerts on or off; not counted), then refreshed once in this process through
 `refresh.item_refresh_run` (lock, rate limit, the Plaid call over HTTP, the store, and,
-alerts on, the mark in shared state and the publish of the evaluation task for the
-first of the cycle: what the worker's refresh task runs), then, alerts on, each
-evaluation the cycle queued run here as the worker would run it once its countdown
-(ALERT_EVALUATE_DELAY) passed (`debounce.user_alerts_evaluate_queued`, the task's body).
-Counted, as this process's CPU time (`time.process_time`): the refreshes and the
-evaluations they caused, divided by the refreshes of the round; not counted: Celery's own
-handling of a task message in the worker (the refresh's task is not counted either), the
-emulator's, Redis's and PostgreSQL's CPU. The balances drift (the emulator's default), so
+alerts on, the read of the owner's other pending Items; the last of the cycle then
+evaluates the user's alerts: what the worker's refresh task runs).
+Counted, as this process's CPU time (`time.process_time`): the refreshes, the evaluation
+included, divided by the refreshes of the round; not counted: Celery's own handling of the
+refresh task's message in the worker, the emulator's, Redis's and PostgreSQL's CPU. The balances drift (the emulator's default), so
 conditions start and stop holding and alerts fire as they would. Target: CPU per refresh
 with alerts at most 1.10x without. Writes the "8. Alerts" section of docs/BENCHMARKS.md.
 
@@ -106,24 +104,25 @@ def main() -> int:
         teardown_databases,
     )
 
-    from balances import tasks
     from balances.models import Alert, PlaidItem
-    from balances.services import linking, refresh
-    from balances.services.alerts import debounce, evaluate
+    from balances.services import linking, pending, refresh
+    from balances.services.alerts import evaluate
     from tests.factories import UserFactory
 
     setup_test_environment()
     old_config = setup_databases(verbosity=0, interactive=False)
     real_after = refresh._alerts_after
-    real_publish = tasks.alerts_evaluate.apply_async
-    queued: list[int] = []
+    real_evaluate = evaluate.user_alerts_evaluate
+    evaluation_cpu: list[float] = []
 
-    def publish(args: tuple[int], **kwargs: Any) -> Any:
-        # Published for real (its CPU is the refresh's); run below as the worker would.
-        queued.append(args[0])
-        return real_publish(args, **kwargs)
+    def timed_evaluate(*, user_id: int, now: Any = None) -> int:
+        started = time.process_time()
+        try:
+            return real_evaluate(user_id=user_id, now=now)
+        finally:
+            evaluation_cpu.append(time.process_time() - started)
 
-    tasks.alerts_evaluate.apply_async = publish  # type: ignore[method-assign]
+    evaluate.user_alerts_evaluate = timed_evaluate  # type: ignore[assignment]
     try:
         user = UserFactory(username="alerts-bench", email="bench@example.com")
         # Linked by one user each (a bank linked twice by one user is refused), then all
@@ -138,35 +137,30 @@ def main() -> int:
         make_rules(user)
         for item in items:  # warm: first stores, connections, caches
             refresh.item_refresh_run(item_id=item.pk)
-        for user_id in queued:
-            debounce.user_alerts_evaluate_queued(user_id=user_id)
-        queued.clear()
-        # Per round: CPU per refresh (refreshes + the evaluations they caused) / refreshes.
+        evaluation_cpu.clear()
+        # Per round: CPU per refresh (refreshes, the evaluation run by the last) / refreshes.
         per_round: dict[bool, list[float]] = {False: [], True: []}
-        refresh_cpu: dict[bool, list[float]] = {False: [], True: []}
-        evaluation_cpu: list[float] = []
-        evaluations = 0
+        refresh_cpu: dict[bool, list[float]] = {False: [], True: []}  # all but the last
         for _round in range(args.rounds):
             for on in (False, True):
-                refresh._alerts_after = real_after if on else (lambda user_id: None)  # type: ignore[assignment]
-                total = 0.0
+                refresh._alerts_after = real_after if on else (lambda user_id, item_id: None)  # type: ignore[assignment]
+                # What queueing does for every refresh, alerts or not (the fan-out).
                 for item in items:
+                    pending.item_pending_mark(item_id=item.pk)
+                total = 0.0
+                for n, item in enumerate(items):
                     started = time.process_time()
                     run = refresh.item_refresh_run(item_id=item.pk)
                     spent = time.process_time() - started
-                    refresh_cpu[on].append(spent)
+                    if n < len(items) - 1:
+                        refresh_cpu[on].append(spent)
                     total += spent
                     if not str(run).startswith("ok"):
                         raise RuntimeError(f"refresh: {run}")
-                evaluations += len(queued)
-                while queued:  # the worker, once the countdown passed
-                    started = time.process_time()
-                    debounce.user_alerts_evaluate_queued(user_id=queued.pop(0))
-                    spent = time.process_time() - started
-                    evaluation_cpu.append(spent)
-                    total += spent
                 per_round[on].append(total / len(items))
         refresh._alerts_after = real_after
+        evaluations = len(evaluation_cpu)
+        evaluate.user_alerts_evaluate = real_evaluate  # type: ignore[assignment]
         with CaptureQueriesContext(connection) as queries:
             evaluate.user_alerts_evaluate(user_id=user.pk)
         evaluation_queries = len(queries)
@@ -179,7 +173,7 @@ def main() -> int:
         vendor = connection.vendor
     finally:
         refresh._alerts_after = real_after
-        tasks.alerts_evaluate.apply_async = real_publish  # type: ignore[method-assign]
+        evaluate.user_alerts_evaluate = real_evaluate  # type: ignore[assignment]
         teardown_databases(old_config, verbosity=0)
 
     off, on = statistics.median(per_round[False]), statistics.median(per_round[True])
@@ -193,8 +187,8 @@ def main() -> int:
     print(
         f"CPU per refresh: {off * 1000:.2f} ms without alerts, {on * 1000:.2f} ms with "
         f"(median of rounds; means {mean_off * 1000:.2f} / {mean_on * 1000:.2f}); "
-        f"ratio {ratio:.3f}; refresh alone {refresh_off * 1000:.2f} / "
-        f"{refresh_on * 1000:.2f} ms; {evaluations} evaluations queued in {args.rounds} "
+        f"ratio {ratio:.3f}; a refresh not ending its burst {refresh_off * 1000:.2f} / "
+        f"{refresh_on * 1000:.2f} ms; {evaluations} evaluations in {args.rounds} "
         f"rounds, {queued_eval * 1000:.2f} ms each; one evaluation {per_eval * 1000:.2f} ms, "
         f"{evaluation_queries} queries; {fired} alerts fired",
         flush=True,
@@ -208,17 +202,15 @@ through the emulator, {RULES} alert rules of every kind (balance below per accou
 type, for all; fell by an amount and a percentage; utilization per card, over all cards;
 net-worth change; no cooldown). {args.rounds} rounds alternating the alerts off and on
 ({refreshes} refreshes each way); a round is one refresh cycle of the user: each Item
+marked pending, as queueing it does (not counted: the same with alerts off), then
 refreshed once in the benchmark's process through `refresh.item_refresh_run` (what the
 worker's refresh task runs: lock, rate limit, the Plaid call over HTTP to the emulator,
-the store; alerts on, the user's mark in shared state, and for the first refresh of the
-cycle the publish of the `alerts_evaluate` task to Redis), then, alerts on, each
-evaluation the cycle queued, run in the same process as the worker runs it once
-ALERT_EVALUATE_DELAY has passed (`debounce.user_alerts_evaluate_queued`, the task's body:
-clear the mark, evaluate). The figure per round: the process's CPU time for the
-refreshes and the evaluations they caused, divided by the refreshes. Not counted: Celery
-handling the task messages in the worker (for the refresh task as for the evaluation),
-and the emulator's, Redis's and PostgreSQL's CPU. Balances drift, so {fired} alerts fired
-during the run.
+the store; alerts on, one read of the owner's other pending Items, and for the last
+refresh of the cycle the evaluation of the user's alerts,
+`balances/services/alerts/after_refresh.py`). The figure per round: the process's CPU
+time for the refreshes, evaluation included, divided by the refreshes. Not counted:
+Celery handling the refresh task's message in the worker, and the emulator's, Redis's and
+PostgreSQL's CPU. Balances drift, so {fired} alerts fired during the run.
 
 | | CPU per refresh (median of rounds) | mean |
 |---|---|---|
@@ -226,27 +218,27 @@ during the run.
 | with alerts (10 rules), evaluations included | {on * 1000:.2f} ms | {mean_on * 1000:.2f} ms |
 
 Target: with alerts at most {MAX_RATIO:.2f}x the CPU without: {ratio:.3f}x,
-{common.verdict(met)}. Inside it: a refresh alone (median) {refresh_off * 1000:.2f} ms
-without alerts, {refresh_on * 1000:.2f} ms with (the first of a cycle sets the mark, one
-Redis round trip, and publishes; the others, in the process that published, skip both); the
-refreshes of {args.rounds} rounds queued {evaluations} evaluations (one per cycle), each
-{queued_eval * 1000:.2f} ms (median; the write path included when a condition started or
-stopped holding). One evaluation on its own: {per_eval * 1000:.2f} ms of CPU,
-{evaluation_queries} queries when nothing changes.
+{common.verdict(met)}. Inside it: a refresh that does not end its cycle (median)
+{refresh_off * 1000:.2f} ms without alerts, {refresh_on * 1000:.2f} ms with (one plain
+read of the owner's other pending Items); {evaluations} evaluations in {args.rounds}
+rounds (one per cycle, by its last refresh), each {queued_eval * 1000:.2f} ms (median; the
+write path included when a condition started or stopped holding). One evaluation on its
+own: {per_eval * 1000:.2f} ms of CPU, {evaluation_queries} queries when nothing changes.
 
 How: the owner's alerts were evaluated after every Item's refresh, over all of the
 owner's accounts (a household of {args.items} banks refreshed in one cycle evaluated
-{args.items} times over everything: 1.177x, 11.0 → 13.0 ms per refresh, 2026-11-30). A
-refresh now queues the evaluation task with a countdown (ALERT_EVALUATE_DELAY, default
-10 s), at most one per user at a time (a set-if-absent mark in shared state with a TTL,
-cleared by the task before it reads, so a refresh storing during an evaluation queues
-another; `balances/services/alerts/debounce.py`): one evaluation per user per cycle; the
-cycle's other refreshes in the process that queued it skip the mark's round trip too. The
-publish (kombu builds a Redis client per message: about 1 ms) and the evaluation are
-spread over the cycle's refreshes, so the ratio depends on the Items per user: with one
-Item per user each cycle is one refresh and pays a whole evaluation and publish. The
-figure moves between runs on this shared machine: on 2026-11-30, at load 4-12, runs
-minutes apart gave 1.06-1.09x with 150 rounds, 1.09-1.14x with 40 (the default was 40).
+{args.items} times over everything: 1.177x, 11.0 → 13.0 ms per refresh, 2026-11-30). Then
+(2026-12-01, until this run) a refresh queued an `alerts_evaluate` task with a 10 s
+countdown, at most one per user at a time (a set-if-absent mark in shared state): one
+evaluation per cycle, but each cycle paid a publish, about 0.6 ms of CPU warm and 1-1.5
+ms in the worker's flow (Celery's `send_task`, kombu's declaration check and a Redis
+client built per message), as much as the evaluation itself; runs gave 1.070x and 1.115x.
+Now no task is queued: every refresh is marked pending when queued (the fan-out, "Refresh
+now", linking), so a refresh that ends reads whether another of the owner's Items is still
+pending (one plain read in SQL; through the ORM it cost about 0.8 ms) and, if none is, it was
+the cycle's last and evaluates there and then, after every change of the cycle stored.
+Two refreshes ending at once: each ends its own mark before reading the others', so at
+least one evaluates, and the user's lock keeps an alert from firing twice.
 
 Where an evaluation's time goes (cProfile with a CPU clock, this machine): building each
 query through Django's ORM cost 0.5-2.5 ms of CPU, several times the query; building

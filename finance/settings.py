@@ -528,10 +528,6 @@ if not re.fullmatch(r"https?://[^/\s]+(/[^\s]*)?", SITE_URL):
 ALERT_NOT_REFRESHED_HOURS = env.int("ALERT_NOT_REFRESHED_HOURS", default=48)
 # Alerts of one user within this many seconds go out as one message (one refresh cycle).
 ALERT_GROUP_SECONDS = env.int("ALERT_GROUP_SECONDS", default=60)
-# After a refresh stores (or fails), the owner's alerts are evaluated in the worker this
-# many seconds later, once for all the refreshes of that user within them (a fan-out
-# refreshing each of a household's banks, "Refresh now" of all of them).
-ALERT_EVALUATE_DELAY = env.float("ALERT_EVALUATE_DELAY", default=10.0)
 # Retries of a message that could not be sent (SMTP or a push service failing), with
 # backoff base * 2**n seconds, capped; then it is marked failed with the reason.
 ALERT_DELIVERY_MAX_RETRIES = env.int("ALERT_DELIVERY_MAX_RETRIES", default=8)

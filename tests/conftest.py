@@ -202,42 +202,6 @@ def queued_refreshes(monkeypatch: pytest.MonkeyPatch) -> QueuedRefreshes:
     return queued
 
 
-class QueuedEvaluations:
-    """Alert evaluations queued (the `alerts_evaluate` task, not sent): (user id, countdown);
-    `run()` runs their task's body here, as the worker would once the countdown passed."""
-
-    def __init__(self) -> None:
-        self.tasks: list[tuple[int, float]] = []
-
-    @property
-    def user_ids(self) -> list[int]:
-        return [user_id for user_id, _ in self.tasks]
-
-    def run(self) -> list[int]:
-        """Run every evaluation queued so far (and any they queue); return how many fired."""
-        from balances import tasks
-
-        fired = []
-        while self.tasks:
-            user_id, _countdown = self.tasks.pop(0)
-            fired.append(tasks.alerts_evaluate(user_id))
-        return fired
-
-
-@pytest.fixture
-def queued_evaluations(monkeypatch: pytest.MonkeyPatch) -> QueuedEvaluations:
-    """Capture alert evaluations queued after refreshes instead of publishing them."""
-    from balances import tasks
-
-    queued = QueuedEvaluations()
-    monkeypatch.setattr(
-        tasks.alerts_evaluate,
-        "apply_async",
-        lambda args=(), kwargs=None, countdown=0, **kw: queued.tasks.append((args[0], countdown)),
-    )
-    return queued
-
-
 class WebhookKeys:
     """Plaid's side of webhook verification: signing keys by kid, and the key fetches."""
 
@@ -313,13 +277,9 @@ def webhook_body(
 
 @pytest.fixture(autouse=True)
 def isolated_throttle(settings: Any, tmp_path: Path) -> None:
-    """Give each test its own throttle state (a file; end-to-end tests switch to Redis), and
-    no alert evaluation remembered as queued by this process."""
+    """Give each test its own throttle state (a file; end-to-end tests switch to Redis)."""
     settings.THROTTLE_REDIS_URL = ""
     settings.THROTTLE_FILE_PATH = tmp_path / "throttle-state.json"
-    from balances.services.alerts import debounce
-
-    debounce._due.clear()  # evaluations queued by another test's refreshes
 
 
 @pytest.fixture

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, tzinfo
+from datetime import date, datetime, time, tzinfo
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.contrib.auth.models import User
-from django.db import connection, models
+from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -30,6 +30,7 @@ from balances.models import (
     PlaidItem,
     Profile,
 )
+from balances.selectors.raw import aware, table
 
 
 def user_time_zone(*, user_id: int) -> tzinfo:
@@ -97,21 +98,10 @@ NET_WORTH_KIND = str(AlertRule.Kind.NET_WORTH_CHANGE.value)
 DAY_BEFORE_KINDS = (str(AlertRule.Kind.DROP_AMOUNT.value), str(AlertRule.Kind.DROP_PERCENT.value))
 
 
-def _table(model: type[models.Model]) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
-
-
 def _rows(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """A stored time as an aware datetime (SQLite hands back naive UTC)."""
-    if value is None or timezone.is_aware(value):
-        return value
-    return timezone.make_aware(value, UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,9 +136,9 @@ def _rules_sql(user_id: int) -> _Statement:
     evaluation (the two in one UNION ALL: these few rows cost less than a statement)."""
     return (
         f"SELECT id, kind, scope, account_id, account_type, balance, threshold, currency, "  # noqa: S608
-        f"cooldown_hours FROM {_table(AlertRule)} WHERE owner_id = %s AND enabled "
+        f"cooldown_hours FROM {table(AlertRule)} WHERE owner_id = %s AND enabled "
         f"UNION ALL SELECT NULL, key, NULL, NULL, NULL, NULL, NULL, NULL, NULL "
-        f"FROM {_table(AlertState)} WHERE owner_id = %s AND holding",
+        f"FROM {table(AlertState)} WHERE owner_id = %s AND holding",
         [user_id, user_id],
     )
 
@@ -208,8 +198,8 @@ def _items_sql(user_id: int) -> _Statement:
         f"SELECT i.id, i.institution_name, i.institution_id, i.status, i.error_code, "  # noqa: S608
         f"i.last_refreshed_at, i.warning_code, i.expires_at, i.new_accounts_available, "
         f"i.created_at, s.login_required, s.revoked, s.expiring, s.new_accounts, "
-        f"s.not_refreshed FROM {_table(PlaidItem)} i "
-        f"LEFT JOIN {_table(AlertSettings)} s ON s.user_id = i.owner_id "
+        f"s.not_refreshed FROM {table(PlaidItem)} i "
+        f"LEFT JOIN {table(AlertSettings)} s ON s.user_id = i.owner_id "
         f"WHERE i.owner_id = %s ORDER BY i.id",
         [user_id],
     )
@@ -227,11 +217,11 @@ def _items(rows: list[tuple[Any, ...]]) -> tuple[AlertChoices, list[ItemFigures]
             row[2],
             row[3],
             row[4],
-            _aware(row[5]),
+            aware(row[5]),
             row[6],
-            _aware(row[7]),
+            aware(row[7]),
             bool(row[8]),
-            _aware(row[9]),
+            aware(row[9]),
         )
         for row in rows
     ]
@@ -276,7 +266,7 @@ def _rule_of_kind(user_id: int, *, kinds: tuple[str, ...], negate: bool = False)
     `negate`), uncorrelated: the database evaluates it once per statement."""
     marks = ", ".join(["%s"] * len(kinds))
     return (
-        f"EXISTS (SELECT 1 FROM {_table(AlertRule)} r WHERE r.owner_id = %s AND r.enabled "  # noqa: S608
+        f"EXISTS (SELECT 1 FROM {table(AlertRule)} r WHERE r.owner_id = %s AND r.enabled "  # noqa: S608
         f"AND r.kind {'NOT IN' if negate else 'IN'} ({marks}))",
         [user_id, *kinds],
     )
@@ -294,14 +284,14 @@ def _accounts_sql(user_id: int, day: date) -> _Statement:
     drops, drop_params = _rule_of_kind(user_id, kinds=DAY_BEFORE_KINDS)
     wanted, wanted_params = _rule_of_kind(user_id, kinds=(NET_WORTH_KIND,), negate=True)
     before = (
-        f"CASE WHEN {drops} THEN (SELECT s.{{0}} FROM {_table(BalanceSnapshot)} s "  # noqa: S608
+        f"CASE WHEN {drops} THEN (SELECT s.{{0}} FROM {table(BalanceSnapshot)} s "  # noqa: S608
         f"WHERE s.account_id = a.id AND s.taken_at < %s ORDER BY s.taken_at DESC LIMIT 1) END"
     )
     return (
         f"SELECT a.id, a.item_id, a.name, a.mask, a.type, a.iso_currency_code, "  # noqa: S608
         f'a.unofficial_currency_code, a.available, a.current, a."limit", '
         f"{before.format('available')}, {before.format('current')} "
-        f"FROM {_table(Account)} a JOIN {_table(PlaidItem)} i ON i.id = a.item_id "
+        f"FROM {table(Account)} a JOIN {table(PlaidItem)} i ON i.id = a.item_id "
         f"WHERE i.owner_id = %s AND a.closed_at IS NULL AND a.duplicate_of_id IS NULL "
         f"AND {wanted} ORDER BY a.id",
         [*drop_params, start, *drop_params, start, user_id, *wanted_params],
@@ -330,16 +320,16 @@ def _accounts(rows: list[tuple[Any, ...]]) -> list[AccountFigures]:
 def _net_worth_sql(user_id: int, day: date) -> _Statement:
     """When the user has a net-worth rule: the daily totals of `day` and, per currency of
     them, the latest row before it."""
-    table = _table(NetWorthDay)
+    days = table(NetWorthDay)
     columns = "currency, day = %s AS is_today, assets, liabilities"
     wanted, wanted_params = _rule_of_kind(user_id, kinds=(NET_WORTH_KIND,))
     return (
         f"SELECT currency, is_today, assets, liabilities FROM ("  # noqa: S608
-        f"SELECT {columns} FROM {table} WHERE user_id = %s AND day = %s "
-        f"UNION ALL SELECT {columns} FROM {table} p WHERE p.user_id = %s AND p.day = ("
-        f"SELECT MAX(q.day) FROM {table} q WHERE q.user_id = p.user_id "
+        f"SELECT {columns} FROM {days} WHERE user_id = %s AND day = %s "
+        f"UNION ALL SELECT {columns} FROM {days} p WHERE p.user_id = %s AND p.day = ("
+        f"SELECT MAX(q.day) FROM {days} q WHERE q.user_id = p.user_id "
         f"AND q.currency = p.currency AND q.day < %s) "
-        f"AND p.currency IN (SELECT t.currency FROM {table} t WHERE t.user_id = %s "
+        f"AND p.currency IN (SELECT t.currency FROM {days} t WHERE t.user_id = %s "
         f"AND t.day = %s)) nw WHERE {wanted}",
         [day, user_id, day, day, user_id, day, user_id, day, *wanted_params],
     )
@@ -431,10 +421,10 @@ class StateFigures:
 def alert_states(*, user_id: int) -> dict[str, StateFigures]:
     """The user's alert states by key (one query, no model instances)."""
     rows = _rows(
-        f"SELECT key, id, holding, fired_at FROM {_table(AlertState)} WHERE owner_id = %s",  # noqa: S608
+        f"SELECT key, id, holding, fired_at FROM {table(AlertState)} WHERE owner_id = %s",  # noqa: S608
         [user_id],
     )
-    return {key: StateFigures(pk, bool(holding), _aware(fired)) for key, pk, holding, fired in rows}
+    return {key: StateFigures(pk, bool(holding), aware(fired)) for key, pk, holding, fired in rows}
 
 
 def recent_test_alerts(*, user: User, limit: int = 5) -> list[AlertDelivery]:

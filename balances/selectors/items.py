@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 
 from balances.domain.duplicates import connection_label
@@ -16,8 +17,11 @@ from balances.models import (
     PlaidItem,
     erroring_q,
     login_required_q,
+    pending_cutoff,
+    refresh_pending,
     stale_q,
 )
+from balances.selectors.raw import aware, table
 
 
 @dataclass(frozen=True)
@@ -189,3 +193,32 @@ def item_status_history(*, item: PlaidItem, limit: int = HISTORY_CALLS) -> list[
         else:
             periods.append(StatusPeriod(outcome, called_at, called_at, 1))
     return periods
+
+
+def other_refresh_pending(*, user_id: int, item_id: int, now: datetime | None = None) -> bool:
+    """Return whether another of the user's Items than `item_id` has a refresh pending
+    (queued or running: `PlaidItem.is_refresh_pending`).
+
+    Run after every refresh (the last of a user's burst evaluates their alerts): one plain
+    SELECT of the Items with a request, the rule applied to their values here
+    (`models.refresh_pending`); through the ORM the same read cost about ten times the CPU.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT status, refresh_requested_at, last_refreshed_at, error_at "  # noqa: S608
+            f"FROM {table(PlaidItem)} "
+            f"WHERE owner_id = %s AND id <> %s AND refresh_requested_at IS NOT NULL",
+            [user_id, item_id],
+        )
+        rows = cursor.fetchall()
+    cutoff = pending_cutoff(now)
+    return any(
+        refresh_pending(
+            requested_at=aware(requested),
+            status=status,
+            last_refreshed_at=aware(refreshed),
+            error_at=aware(failed),
+            cutoff=cutoff,
+        )
+        for status, requested, refreshed, failed in rows
+    )

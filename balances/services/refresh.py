@@ -39,7 +39,7 @@ from django.db import Error, InterfaceError, OperationalError
 from balances.models import PlaidItem
 from balances.plaid.errors import PlaidError
 from balances.services import budget, errors, pending, store
-from balances.services.alerts import debounce as alerts_debounce
+from balances.services.alerts import after_refresh as alerts_after_refresh
 from balances.services.store import FetchedBalances, RefreshResult
 from balances.shared_state import api as shared_state
 
@@ -114,15 +114,16 @@ def item_refresh_run(
     (`RefreshRun.fetched_at`): the kept reply is stored without calling Plaid again, and
     nothing is done if it was stored after all.
 
-    A run that stored or failed then queues an evaluation of the owner's alerts in the
-    worker, one per user for all their Items refreshed within ALERT_EVALUATE_DELAY
-    (`alerts/debounce.py`); a failure there is logged and never changes the run's outcome.
+    A run that stored, failed or was skipped then evaluates the owner's alerts here, in the
+    worker, if it was the last of the owner's refreshes pending (`alerts/after_refresh.py`:
+    one evaluation per burst); a failure there is logged and never changes the run's
+    outcome.
 
     Cost: one query for the Item, a Redis round trip each for the lock, the rate limit and
     the release, the Plaid call, then the store's transaction (about ten statements), then
-    a Redis round trip for the alerts' mark (none within half ALERT_EVALUATE_DELAY of an
-    evaluation this process queued; the first of a user's burst also publishes; the
-    evaluation, four reads when nothing changes, runs once per burst: bench/alerts.py).
+    one plain SELECT of the owner's pending Items; the last refresh of a user's burst
+    evaluates their alerts (one round trip on PostgreSQL when nothing changes:
+    bench/alerts.py).
     """
     try:
         item = PlaidItem.objects.filter(pk=item_id).first()
@@ -143,17 +144,18 @@ def item_refresh_run(
         _kept.drop(item_id)
         _finish_quietly(item_id)
         raise
-    if item is not None and run.outcome in (Outcome.OK, Outcome.FAILED):
-        _alerts_after(item.owner_id)
+    if item is not None and run.outcome in (Outcome.OK, Outcome.FAILED, Outcome.SKIPPED):
+        _alerts_after(item.owner_id, item.pk)
     return run
 
 
-def _alerts_after(user_id: int) -> None:
-    """Queue an evaluation of the owner's alerts after a stored or failed refresh (evaluate
-    them here when it cannot be queued). The refresh's outcome stands whatever happens
-    here: a failure is logged, and the next refresh (or beat's alert sweep) evaluates."""
+def _alerts_after(user_id: int, item_id: int) -> None:
+    """Evaluate the owner's alerts if this refresh, ended, was the last of theirs pending
+    (a skipped one too: it may end a burst whose other refreshes stored). The refresh's
+    outcome stands whatever happens here: a failure is logged, and the next refresh (or
+    beat's alert sweep) evaluates."""
     try:
-        alerts_debounce.user_alerts_queue_after_refresh(user_id=user_id)
+        alerts_after_refresh.user_alerts_after_refresh(user_id=user_id, item_id=item_id)
     except Exception:
         logger.exception("User %s: alerts not evaluated after a refresh", user_id)
 

@@ -217,18 +217,3 @@ def webhook_delivery_claim(digest: str, ttl: float, *, local: bool = False) -> b
 def webhook_delivery_release(digest: str, *, local: bool = False) -> None:
     """Forget a delivery that was not applied (so the same delivery may be applied later)."""
     _webhook_store(local).delete(_key("webhook-delivery", digest))
-
-
-# --- Alerts: one evaluation of a user's alerts queued at a time --------------------------
-
-
-def alerts_evaluation_mark(user_id: int, ttl: float) -> bool:
-    """Mark an evaluation of the user's alerts as queued, for at most `ttl` seconds; return
-    False (and change nothing) when one already is. Atomic: of two concurrent marks, one
-    wins."""
-    return store().set_if_absent(_key("alerts-evaluate", user_id), "1", ttl)
-
-
-def alerts_evaluation_unmark(user_id: int) -> None:
-    """Forget the user's mark: the queued evaluation is starting (or was never queued)."""
-    store().delete(_key("alerts-evaluate", user_id))

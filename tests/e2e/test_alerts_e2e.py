@@ -38,8 +38,6 @@ def alert_env(settings, process_env, redis_url, smtp_server):
         SITE_URL="https://balances.example.com",
         # No grouping: one message per evaluation that fires (so a second would show).
         ALERT_GROUP_SECONDS="0",
-        # A user's refreshes within 2 s cause one evaluation.
-        ALERT_EVALUATE_DELAY="2",
         ALERT_RETRY_BASE_SECONDS="0.5",
         ALERT_RETRY_CAP_SECONDS="1",
         # A task of a dead worker comes back after 3 s; its claim on the delivery ends at 4 s.

@@ -1,7 +1,8 @@
 """`make run` at a terminal, as a user meets it: the demo password and the browser session
-outlive a restart, "Open ..." is printed once the server listens, and Ctrl-C stops
-everything cleanly and quietly (make exits 0 and says nothing, no process killed with
-SIGKILL, the worker on the file broker included)."""
+outlive a restart, "Open ..." is printed once the server listens, mail (a test alert) is
+shown on the console with no mail server, and Ctrl-C stops everything cleanly and quietly
+(make exits 0 and says nothing, no process killed with SIGKILL, the worker on the file
+broker included)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_commands_beside_make_run import clean_environment
+from tests.e2e.test_commands_beside_make_run import clean_environment, manage
 from tests.helpers import copy_source_tree, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(400)]
@@ -107,6 +108,26 @@ def log_in(opener: urllib.request.OpenerDirector, base: str, password: str) -> N
     opener.open(request).read()
 
 
+def post_form(opener: urllib.request.OpenerDirector, base: str, page: str, action: str) -> str:
+    """Post the form of `page` whose action is `action` (its CSRF token only); return the
+    page it leads to."""
+    html = opener.open(f"{base}{page}").read().decode()
+    (token,) = set(re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', html))
+    data = urllib.parse.urlencode({"csrfmiddlewaretoken": token}).encode()
+    request = urllib.request.Request(f"{base}{action}", data=data)  # noqa: S310
+    request.add_header("Referer", f"{base}{page}")
+    return opener.open(request).read().decode()
+
+
+def wait_for(log: Path, text: str, seconds: float = 60) -> str:
+    deadline = time.monotonic() + seconds
+    while text not in (seen := log.read_text(errors="replace")):
+        if time.monotonic() > deadline:
+            pytest.fail(f"{text!r} not shown by `make run`:\n{seen[-4000:]}")
+        time.sleep(0.2)
+    return seen
+
+
 def signed_in(opener: urllib.request.OpenerDirector, base: str) -> bool:
     response = opener.open(f"{base}/")
     return not response.geturl().startswith(f"{base}/accounts/login/")
@@ -131,6 +152,21 @@ def test_a_restart_keeps_the_password_and_the_session_and_ctrl_c_stops_cleanly(
     )
     log_in(opener, base, password)
     assert signed_in(opener, base)
+
+    # No EMAIL_URL: a test alert by e-mail goes out through the worker and shows on the
+    # console `make run` writes to (the demo user gets an address first, as an admin would).
+    done = manage(
+        app,
+        "shell",
+        "-c",
+        "from django.contrib.auth.models import User; "
+        "User.objects.filter(username='demo').update(email='demo@example.com')",
+    )
+    assert done.returncode == 0, done.stderr
+    page = post_form(opener, base, "/settings/alerts/", "/settings/alerts/email/test/")
+    assert "Test e-mail queued to demo@example.com" in page
+    shown = wait_for(first_log, "Subject: Balances: test alert")
+    assert "To: demo@example.com" in shown
 
     started = time.monotonic()
     assert stack.ctrl_c() == 0

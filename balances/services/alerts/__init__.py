@@ -4,8 +4,8 @@
   stored state; what starts to hold fires once (per-rule cooldown on top), what stops
   holding re-arms. Run in the worker after a stored refresh, after a webhook that changes
   an Item, and by beat's sweep; never in a web request.
-- `debounce`: after refreshes, one evaluation queued per user and burst
-  (ALERT_EVALUATE_DELAY, a mark in shared state).
+- `after_refresh`: after refreshes, one evaluation per user and burst, run by its last
+  refresh (no other of the user's Items pending).
 - `record`: fired alerts become rows before anything is sent: one message per user and
   refresh cycle (ALERT_GROUP_SECONDS), one delivery per channel, queued on commit.
 - `deliver`: send one delivery (a compare-and-set claim, retries with backoff, the state

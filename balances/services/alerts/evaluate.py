@@ -15,9 +15,9 @@ evaluation to re-arm.)
 Cost: reads only, in the common case where nothing changed: the user's Items with their
 alert choices, rules with the keys of states holding, accounts (with yesterday's balances
 when a rule needs them) and daily totals (net-worth rules): four statements, one round
-trip on PostgreSQL (`selectors.alerts.evaluation_reads`). Writes happen in a transaction that first locks the user's AlertSettings
-row, so two workers evaluating one user (two of their Items refreshed at once) never fire
-one alert twice.
+trip on PostgreSQL (`selectors.alerts.evaluation_reads`). Writes happen in a transaction
+that first locks the user's AlertSettings row, so two workers evaluating one user (two of
+their Items refreshed at once) never fire one alert twice.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from balances.models import PlaidCall, PlaidItem
 from balances.selectors import items as selectors
@@ -111,3 +113,58 @@ def test_status_history_collapses_runs_of_one_outcome(django_assert_num_queries)
         ("ok", 2),
         ("ITEM_LOGIN_REQUIRED", 1),
     ]
+
+
+# Offsets in seconds from now (None: not set), and statuses, that the pending rule tells
+# apart: before and after the TTL's cutoff, a finish or failure before or after the request.
+_offsets = st.one_of(st.none(), st.sampled_from([-7300, -3700, -3500, -60, -1, 0, 1, 60, 600]))
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    status=st.sampled_from(list(Status.values)),
+    requested=_offsets,
+    refreshed=_offsets,
+    failed=_offsets,
+)
+def test_another_items_pending_refresh_follows_the_one_rule(
+    django_settings_ttl, status, requested, refreshed, failed
+):
+    """`other_refresh_pending` (a plain read, the rule applied in Python) answers as
+    `PlaidItem.is_refresh_pending` and its SQL twin `not_refresh_pending` do."""
+    owner, this, other, stranger = django_settings_ttl
+    now = timezone.now()
+
+    def at(offset):
+        return None if offset is None else now + timedelta(seconds=offset)
+
+    PlaidItem.objects.filter(pk=other.pk).update(
+        status=status,
+        refresh_requested_at=at(requested),
+        last_refreshed_at=at(refreshed),
+        error_at=at(failed),
+    )
+    other.refresh_from_db()
+    in_sql = (
+        PlaidItem.objects.filter(pk=other.pk)
+        .active()
+        .exclude(pk__in=PlaidItem.objects.not_refresh_pending(now))
+        .exists()
+    )
+    answer = selectors.other_refresh_pending(user_id=owner.pk, item_id=this.pk, now=now)
+    assert answer == other.is_refresh_pending == in_sql
+    # Asked by `other`: `this` (pending) counts; another user's pending Items never do.
+    assert selectors.other_refresh_pending(user_id=owner.pk, item_id=other.pk, now=now)
+    assert not selectors.other_refresh_pending(
+        user_id=stranger.owner_id, item_id=stranger.pk, now=now
+    )
+
+
+@pytest.fixture
+def django_settings_ttl(settings):
+    settings.BALANCE_REFRESH_PENDING_TTL = 3600
+    owner = PlaidItemFactory().owner
+    this = PlaidItemFactory(owner=owner, refresh_requested_at=timezone.now())
+    other = PlaidItemFactory(owner=owner)
+    stranger = PlaidItemFactory(refresh_requested_at=timezone.now())  # another user's, pending
+    return owner, this, other, stranger

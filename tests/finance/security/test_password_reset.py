@@ -61,3 +61,28 @@ def test_reset_mails_are_throttled(client: Any, email_on: Any) -> None:
     assert response.status_code == 429
     assert "Too many password-reset requests" in response.content.decode()
     assert len(mail.outbox) == 2
+
+
+def _reset(client: Any, address: str, ip: str) -> int:
+    return client.post("/accounts/password_reset/", {"email": address}, REMOTE_ADDR=ip).status_code
+
+
+def test_one_client_cannot_mail_many_addresses(client: Any, email_on: Any) -> None:
+    for n in range(3):
+        UserFactory(email=f"user{n}@example.com")
+    assert _reset(client, "user0@example.com", "203.0.113.7") == 302
+    assert _reset(client, "user1@example.com", "203.0.113.7") == 302
+    # A third address from the same client: refused, though that address got no mail yet.
+    assert _reset(client, "user2@example.com", "203.0.113.7") == 429
+    assert [m.to for m in mail.outbox] == [["user0@example.com"], ["user1@example.com"]]
+    # Another client may still ask for it.
+    assert _reset(client, "user2@example.com", "198.51.100.4") == 302
+    assert len(mail.outbox) == 3
+
+
+def test_many_clients_cannot_flood_one_inbox(client: Any, email_on: Any) -> None:
+    UserFactory(email="cy@example.com")
+    assert _reset(client, "cy@example.com", "203.0.113.1") == 302
+    assert _reset(client, "CY@example.com ", "203.0.113.2") == 302  # the same address
+    assert _reset(client, "cy@example.com", "203.0.113.3") == 429
+    assert len(mail.outbox) == 2

@@ -12,7 +12,6 @@ import pytest
 from balances.models import Alert, AlertDelivery, AlertRule, PlaidItem
 from balances.services import refresh
 from balances.services.alerts import rules
-from tests.conftest import QueuedEvaluations
 from tests.factories import PlaidItemFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -28,18 +27,12 @@ def no_kept_replies(settings):
 
 
 @pytest.fixture
-def refresh_now(
-    queued_evaluations: QueuedEvaluations, django_capture_on_commit_callbacks
-) -> Callable[[PlaidItem], str]:
-    """Refresh an Item as the worker does, then run the alert evaluation it queued."""
+def refresh_now(django_capture_on_commit_callbacks) -> Callable[[PlaidItem], str]:
+    """Refresh an Item as the worker does: a lone refresh evaluates its owner's alerts."""
 
     def run(item: PlaidItem) -> str:
         with django_capture_on_commit_callbacks(execute=True):
-            outcome = str(refresh.item_refresh_run(item_id=item.pk))
-        assert queued_evaluations.user_ids == [item.owner_id]  # queued, not evaluated yet
-        with django_capture_on_commit_callbacks(execute=True):
-            queued_evaluations.run()
-        return outcome
+            return str(refresh.item_refresh_run(item_id=item.pk))
 
     return run
 
