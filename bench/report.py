@@ -203,7 +203,8 @@ changed in the app because of them:
    (2026-12-01): a worker with `CELERY_VISIBILITY_TIMEOUT=3` on another queue of the same
    database fails the scale test; with each test's broker keys under a prefix of its own
    (`CELERY_BROKER_KEY_PREFIX`, kombu's `global_keyprefix`), the same intruder leaves all
-   three scale tests passing. Both are back. The alerts' debounced evaluation: section 8.
+   three scale tests passing. Both are back (the alerts' countdown task has since gone: the
+   last refresh of a user's cycle evaluates, section 8).
    The re-queue without an exception: `bench/production.py` run without it and then with
    it, back to back (2026-12-01 03:53 and 04:03 UTC, alone on the machine): 26.8 and
    25.1 ms of worker CPU per refresh, RSS 234 and 154 MiB (the RSS goal of 200 MiB
