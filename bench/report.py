@@ -178,7 +178,10 @@ changed in the app because of them:
    of a core; the last had all the changes). RSS goal met; CPU goal still missed, and a
    shorter wall raises the cores. The section's run (2026-12-01 04:03 UTC) adds the
    alerts' evaluation once per household and refresh cycle, as a task of its own (910
-   `alerts_evaluate` tasks beside 4,779 refresh runs): 25.1 ms per refresh, 0.43 of a core. The same harness at 1,500 Items
+   `alerts_evaluate` tasks beside 4,779 refresh runs): 25.1 ms per refresh, 0.43 of a core.
+   With no evaluation task (the last refresh of a household's cycle evaluates, section 8;
+   2026-12-01 07:17 UTC, 4,800 refresh runs): 17.9 ms per refresh, 0.288 of a core, 163
+   MiB. The same harness at 1,500 Items
    with py-spy attached (`--gil`, 25 Hz) measured 17.3 ms per refresh before the store and
    re-queue changes and 14.8 ms after, so the 33.0 ms above, measured at another load,
    does not compare directly. What is left is mostly per task, outside the store: Celery

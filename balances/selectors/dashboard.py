@@ -92,8 +92,9 @@ def dashboard_for_user(
     with the rest (all when None). With both set, what the page renders stays bounded
     however many accounts the user has; totals and subtotals always count every account.
     With `household`, every figure is over the user's accounts and those shared with them
-    (each once); connections stay the user's own (an owner's connections, their errors
-    and refreshes are never shown to a viewer).
+    (each once: a joint account two members linked counts under the older connection,
+    `accounts.HouseholdCopy`, read with the balances); connections stay the user's own
+    (an owner's connections, their errors and refreshes are never shown to a viewer).
     """
     today = timezone.localdate(timezone=timezone.get_default_timezone())
     # The Items first: a refresh that commits while this runs then shows as still pending
