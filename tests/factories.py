@@ -6,7 +6,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from balances.models import Account, BalanceSnapshot, ManualAccount, PlaidItem
+from balances.models import Account, BalanceSnapshot, ManualAccount, NetWorthDay, PlaidItem
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -69,3 +69,18 @@ class ManualAccountFactory(factory.django.DjangoModelFactory):
     iso_currency_code = "USD"
     value = Decimal(1000)
     value_as_of = factory.LazyFunction(timezone.localdate)
+
+
+class NetWorthDayFactory(factory.django.DjangoModelFactory):
+    """One user's daily totals in one currency (what a refresh keeps)."""
+
+    class Meta:
+        model = NetWorthDay
+
+    user = factory.SubFactory(UserFactory)
+    currency = "USD"
+    currency_is_official = True
+    day = factory.LazyFunction(timezone.localdate)
+    assets = Decimal(0)
+    liabilities = Decimal(0)
+    accounts = 1

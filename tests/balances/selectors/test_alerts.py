@@ -11,10 +11,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from balances.models import AlertRule, AlertSettings, AlertState, BalanceSnapshot, NetWorthDay
+from balances.models import AlertRule, AlertSettings, AlertState, BalanceSnapshot
 from balances.selectors.alerts import evaluation_reads
 from balances.services.alerts import rules
-from tests.factories import AccountFactory, PlaidItemFactory, UserFactory
+from tests.factories import AccountFactory, NetWorthDayFactory, PlaidItemFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 Kind, Scope = AlertRule.Kind, AlertRule.Scope
@@ -110,24 +110,11 @@ def test_a_net_worth_rule_alone_reads_daily_totals_and_no_account(owner):
         (today - timedelta(days=1), 1200, 200),
         (today, 1500, 200),
     ):
-        NetWorthDay.objects.create(
-            user=user,
-            currency="USD",
-            currency_is_official=True,
-            day=day,
-            assets=Decimal(assets),
-            liabilities=Decimal(liabilities),
-            accounts=2,
+        NetWorthDayFactory(
+            user=user, day=day, assets=Decimal(assets), liabilities=Decimal(liabilities)
         )
-    NetWorthDay.objects.create(  # a currency that did not change today
-        user=user,
-        currency="CAD",
-        currency_is_official=True,
-        day=today - timedelta(days=1),
-        assets=Decimal(5),
-        liabilities=Decimal(0),
-        accounts=1,
-    )
+    # A currency that did not change today.
+    NetWorthDayFactory(user=user, currency="CAD", day=today - timedelta(days=1), assets=5)
     read = _read(user)
     assert read.accounts == []
     assert read.net_worth == {"USD": (Decimal(1000), Decimal(1300))}

@@ -8,10 +8,16 @@ import pytest
 from django.utils import timezone
 
 from balances import tasks
-from balances.models import Alert, AlertDelivery, AlertSettings, NetWorthDay, PlaidItem
+from balances.models import Alert, AlertDelivery, AlertSettings, PlaidItem
 from balances.services import webhooks
 from balances.services.alerts import evaluate, rules, sweep
-from tests.factories import AccountFactory, BalanceSnapshotFactory, PlaidItemFactory, UserFactory
+from tests.factories import (
+    AccountFactory,
+    BalanceSnapshotFactory,
+    NetWorthDayFactory,
+    PlaidItemFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -136,15 +142,7 @@ def test_net_worth_change_in_a_day():
     user = UserFactory()
     today = timezone.localdate()
     for day, assets in ((today - timedelta(days=3), 1000), (today, 800)):
-        NetWorthDay.objects.create(
-            user=user,
-            currency="USD",
-            currency_is_official=True,
-            day=day,
-            assets=Decimal(assets),
-            liabilities=Decimal(0),
-            accounts=1,
-        )
+        NetWorthDayFactory(user=user, day=day, assets=Decimal(assets))
     rules.alert_rule_create(user=user, kind="net_worth_change", scope="all", threshold=Decimal(10))
     assert run(user) == 1
     assert titles(user) == ["Net worth fell 20% today (USD)"]
