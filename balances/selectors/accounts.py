@@ -205,7 +205,7 @@ def accounts_filtered(
         .annotate(owner_name=F("item__owner__username"))
     )
     if household:
-        qs = qs.exclude(pk__in=list(household_copies(user=user)))
+        qs = qs.exclude(pk__in=household_copy_pks(user=user, household=True))
     if not include_closed:
         qs = qs.filter(closed_at__isnull=True)
     if types:
@@ -365,6 +365,12 @@ def household_copies(*, user: User) -> dict[int, HouseholdCopy]:
     """Return the accounts of `user`'s household view that count under another member's
     connection (`HouseholdCopy`), keyed by pk; one query."""
     return account_balances_and_masks(user=user, household=True).copies
+
+
+def household_copy_pks(*, user: User, household: bool) -> list[int]:
+    """Return the pks of `household_copies` in the household view (one query), none in
+    the plain view (no query): what lists, history and exports leave out."""
+    return list(household_copies(user=user)) if household else []
 
 
 def mark_household_copies(accounts: Iterable[Account], copies: dict[int, HouseholdCopy]) -> None:

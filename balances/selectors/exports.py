@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 from django.db.models import F
 
 from balances.models import Account, BalanceSnapshot, ManualAccount, ManualValue
-from balances.selectors.accounts import household_copies
+from balances.selectors.accounts import household_copy_pks
 from balances.selectors.households import account_q, manual_q
 
 # taken_at, institution, account name, mask, type, ISO currency, unofficial currency,
@@ -35,7 +35,7 @@ def accounts_for_export(*, user: User, household: bool = False) -> Iterator[Acco
     accounts = (
         Account.objects.in_history()
         .filter(account_q(user=user, household=household))
-        .exclude(pk__in=_household_copies(user=user, household=household))
+        .exclude(pk__in=household_copy_pks(user=user, household=household))
         .select_related("item")
         .annotate(owner_name=F("item__owner__username"))
         .order_by("item__institution_name", "item_id", "name", "mask")
@@ -53,7 +53,7 @@ def snapshots_for_export(*, user: User, household: bool = False) -> Iterator[Own
             account_q(user=user, household=household, prefix="account__"),
             account__duplicate_of__isnull=True,
         )
-        .exclude(account_id__in=_household_copies(user=user, household=household))
+        .exclude(account_id__in=household_copy_pks(user=user, household=household))
         .order_by("taken_at", "account_id", "pk")
         .values_list(
             "taken_at",
@@ -70,12 +70,6 @@ def snapshots_for_export(*, user: User, household: bool = False) -> Iterator[Own
         )
     )
     return snapshots.iterator(chunk_size=2000)
-
-
-def _household_copies(*, user: User, household: bool) -> list[int]:
-    """The accounts of the household view counted under another member's connection (one
-    query), none in the plain view (no query)."""
-    return list(household_copies(user=user)) if household else []
 
 
 def manual_accounts_for_export(*, user: User, household: bool = False) -> Iterator[ManualAccount]:

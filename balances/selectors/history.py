@@ -37,7 +37,7 @@ from balances.domain.totals import (
     ordered,
 )
 from balances.models import Account, BalanceSnapshot, ManualAccount, ManualValue, NetWorthDay
-from balances.selectors.accounts import HouseholdCopy, household_copies
+from balances.selectors.accounts import HouseholdCopy, household_copies, household_copy_pks
 from balances.selectors.households import (
     account_q,
     chosen_account_q,
@@ -56,7 +56,7 @@ def history_accounts(*, user: User, household: bool = False) -> list[HistoryAcco
     entered by hand (keyed "m<pk>"); two queries, three for the household view."""
     linked = account_q(user=user, household=household) & Q(duplicate_of__isnull=True)
     if household:
-        linked &= ~Q(pk__in=list(household_copies(user=user)))
+        linked &= ~Q(pk__in=household_copy_pks(user=user, household=True))
     return _history_accounts(linked, manual_q(user=user, household=household))
 
 
