@@ -31,7 +31,8 @@ def refresh_item_balances(
     """Refresh one Item's balances (`item_id` is PlaidItem's primary key).
 
     Re-queues itself when the Item is locked by another refresh, when Plaid's rate limit
-    would be exceeded (neither counts as a failure) or after a transient error of Plaid,
+    allows no call for more than a few seconds (shorter waits are slept in the run; neither
+    counts as a failure) or after a transient error of Plaid,
     Redis or the database (up to BALANCE_REFRESH_MAX_RETRIES, exponential backoff with
     jitter). `fetched_at` (ISO time, set by a retry after Plaid answered) lets the retry
     store the reply kept in this process instead of calling Plaid again. A refresh that

@@ -90,7 +90,7 @@ def item_fetch_balances(
     try:
         if realtime:
             oldest = _oldest_balance_accepted(item)
-            _database_release()
+            database_release()
             if oldest is None:  # the option stays out of calls that do not need it
                 result = client.accounts_balance_get(item.access_token)
             else:
@@ -98,7 +98,7 @@ def item_fetch_balances(
                     item.access_token, min_last_updated_datetime=oldest
                 )
         else:
-            _database_release()
+            database_release()
             result = client.accounts_get(item.access_token)
     except PlaidError as error:
         calls.item_record_call(item=item, endpoint=endpoint, error=error)
@@ -110,10 +110,11 @@ def item_fetch_balances(
     return FetchedBalances(item, endpoint, result, timezone.now())
 
 
-def _database_release() -> None:
+def database_release() -> None:
     """With a connection pool (DATABASE_POOL_SIZE), give this thread's connection back to
-    the pool while Plaid answers (seconds): a worker's ~100 threads then share a few
-    connections instead of each holding one idle through its call. Outside a transaction
+    the pool while Plaid answers or the refresh waits for Plaid's rate limit (seconds): a
+    worker's ~100 threads then share a few connections instead of each holding one idle
+    through its call. Outside a transaction
     only; without a pool nothing changes (a persistent connection stays open)."""
     if _pooled() and not connection.in_atomic_block:
         connection.close()  # back to the pool; the store takes one again

@@ -1,6 +1,7 @@
 """`refresh.item_refresh_run`: one Item's refresh within its lock and Plaid's rate limits,
 the call log, retries, the pending mark's end; `item_refresh_in_process` (`--sync`)."""
 
+import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -86,6 +87,61 @@ def test_rate_limit_is_respected_before_plaid_has_to(item, fake_plaid, settings)
     assert str(run) == "retry: throttled"
     assert 50 < run.retry_in <= 60
     assert len(fake_plaid.calls) == 1
+
+
+@pytest.fixture
+def sleeps(monkeypatch):
+    """The seconds each in-thread wait for the rate limit slept (really: the limit frees)."""
+    slept: list[float] = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        time.sleep(seconds)
+
+    monkeypatch.setattr(refresh, "_sleep", sleep)
+    return slept
+
+
+def test_a_short_rate_limit_wait_is_slept_in_the_thread(item, fake_plaid, settings, sleeps):
+    # A 0.3 s window: the second call may go 0.3 s after the first (no re-queue).
+    settings.PLAID_BALANCE_GET_PER_CLIENT_PER_MINUTE = 1
+    other = PlaidItemFactory(owner=item.owner)
+    fake_plaid.add_item(other.access_token)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(shared_state, "WINDOW_SECONDS", 0.3)
+        assert str(refresh.item_refresh_run(item_id=other.pk)) == "ok: 5 accounts"
+        assert str(refresh.item_refresh_run(item_id=item.pk)) == "ok: 5 accounts"
+    assert len(sleeps) >= 1 and 0 < sum(sleeps) <= 0.3 + 0.1
+    assert len(fake_plaid.calls) == 2
+
+
+def test_in_thread_waits_stop_at_their_cap_and_the_task_is_queued_again(
+    item, fake_plaid, settings, monkeypatch
+):
+    # Sleeps that free nothing: the limit refuses on, and the waits stop at the cap.
+    settings.PLAID_BALANCE_GET_PER_CLIENT_PER_MINUTE = 1
+    slept: list[float] = []
+    monkeypatch.setattr(refresh, "_sleep", slept.append)
+    monkeypatch.setattr(shared_state, "WINDOW_SECONDS", 2.0)
+    other = PlaidItemFactory(owner=item.owner)
+    fake_plaid.add_item(other.access_token)
+    assert str(refresh.item_refresh_run(item_id=other.pk)) == "ok: 5 accounts"
+    assert pending.item_pending_mark(item_id=item.pk)
+    run = refresh.item_refresh_run(item_id=item.pk)
+    assert str(run) == "retry: throttled"
+    # Slept while the waits fit in the cap; queued again with the one that did not fit.
+    assert slept and sum(slept) <= refresh.RATE_WAIT_IN_THREAD_SECONDS
+    assert sum(slept) + run.retry_in > refresh.RATE_WAIT_IN_THREAD_SECONDS
+    assert len(fake_plaid.calls) == 1
+    assert is_pending(item)  # its retry is coming
+    assert shared_state.item_lock_remaining(item.pk) == 0  # not held past the run
+
+
+def test_a_long_rate_limit_wait_is_not_slept(item, fake_plaid, settings, sleeps):
+    settings.PLAID_BALANCE_GET_PER_ITEM_PER_MINUTE = 1  # the next call in about 60 s
+    assert str(refresh.item_refresh_run(item_id=item.pk)) == "ok: 5 accounts"
+    assert str(refresh.item_refresh_run(item_id=item.pk)) == "retry: throttled"
+    assert sleeps == []
 
 
 def test_real_time_refresh_records_when_a_cached_one_does_not(item, fake_plaid):
