@@ -180,6 +180,8 @@ STORAGES = {
 # --- Security: cookies, HTTPS, headers, login throttling, two-factor sign-in ------------
 # Production defaults follow DEBUG: with DEBUG off every one is on, and
 # `manage.py check --deploy` reports nothing (tests/finance/security/test_deploy_check.py).
+# Django's database sessions, read with one plain SELECT (finance/security/sessions.py).
+SESSION_ENGINE = "finance.security.sessions"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
@@ -217,7 +219,8 @@ DEFAULT_EXCEPTION_REPORTER = "finance.security.reporting.CiphertextSafeException
 # an address after as many failures, for AXES_COOLOFF_MINUTES. Locked-out attempts get 429.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, reading whether two-factor is on with the user (one query).
+    "finance.security.backends.UserBackend",
 ]
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))

@@ -2,8 +2,8 @@
 
 Placed after django_otp's OTPMiddleware. Signing in with the password (the normal login
 page or the admin's) only opens the verify page and logout; staff without a device while
-REQUIRE_STAFF_2FA is on only reach the setup page and logout. Cost: one indexed query per
-request from a signed-in session that is not yet verified.
+REQUIRE_STAFF_2FA is on only reach the setup page and logout. Cost: none of its own;
+whether two-factor is on is read with the signed-in user (`backends.UserBackend`).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class TwoFactorMiddleware:
             return None
         match = request.resolver_match
         name = match.url_name if match and not match.namespace else None
-        if selectors.totp_device_confirmed(user=user) is not None:
+        if selectors.two_factor_on(user=user):
             if name in VERIFY_VIEWS:
                 return None
             return _redirect("two_factor_verify", request)

@@ -118,3 +118,35 @@ def test_a_net_worth_rule_alone_reads_daily_totals_and_no_account(owner):
     read = _read(user)
     assert read.accounts == []
     assert read.net_worth == {"USD": (Decimal(1000), Decimal(1300))}
+
+
+def test_unread_count_counts_the_users_unread_alerts_but_test_ones():
+    from datetime import UTC, datetime
+
+    from balances.models import Alert, AlertMessage
+    from balances.selectors.alerts import unread_count
+
+    owner, other = UserFactory(), UserFactory()
+    when = datetime(2026, 5, 1, tzinfo=UTC)
+
+    def alert(user, *, read=False, test=False):
+        message = AlertMessage.objects.create(
+            owner=user, created_at=when, is_open=False, is_test=test
+        )
+        Alert.objects.create(
+            owner=user,
+            message=message,
+            key=f"k{Alert.objects.count()}",
+            title="t",
+            created_at=when,
+            read_at=when if read else None,
+        )
+
+    assert unread_count(user=owner) == 0
+    alert(owner)
+    alert(owner)
+    alert(owner, read=True)
+    alert(owner, test=True)
+    alert(other)
+    assert unread_count(user=owner) == 2
+    assert unread_count(user=other) == 1
