@@ -188,6 +188,20 @@ changed in the app because of them:
    and kombu's message handling (kombu's Redis transport builds a new redis-py client for
    each ack and publish: 5 % of the GIL samples), GIL hand-overs every 0.5 ms among 96
    threads, the alerts' evaluation after each refresh, and the SDK's request path.
+   Then (2026-12-01, a machine of another CPU, AMD EPYC: 21.1 ms per refresh and 0.343 of
+   a core there at 10:28 UTC, the same code): a call the rate limit lets through within
+   15 s waits for it in its thread (`refresh.RATE_WAIT_IN_THREAD_SECONDS`, the pool's
+   connection given back meanwhile) instead of queueing its task again. A first try at
+   5 s changed nothing: once the window's first minute is full its first calls, started
+   together, must age out (up to about 10 s), every refused task was re-queued, and each
+   refusal pushed the line of refused callers further out, so no later wait fit either.
+   At 15 s: 3,000 task runs instead of 4,800, 15.3 ms per refresh (10:35 UTC). Reading
+   the Item with one plain SELECT at the start of each refresh (the ORM's `filter().first()`
+   was 8 % of the GIL samples, py-spy `--gil` for 60 s of the fan-out): 15.1 ms, 0.270 of
+   a core, 148 MiB (11:14 UTC). A switch interval of 5 ms instead of 0.5 gave 14.9 ms
+   (noise) and stays as it is. Still over the quarter core (12.5 ms per refresh at 1,200
+   calls a minute): what is left is spread over the store's statements (psycopg's Python
+   side: about 20 % of the GIL samples), Celery's consumer loop (13 %) and the SDK.
 
 12. **Tasks delivered a second time while their first copy ran: a worker of another test
    run on the same Redis database.** `tests/e2e/test_scale_out.py` (2,000 Items, two
@@ -214,6 +228,23 @@ changed in the app because of them:
    missed without it; what the change removes is a Retry exception per wait, with its
    traceback and the frames that holds). Two installs sharing a Redis database are in the same position:
    `.env.example` says to give each its own prefix.
+
+13. **The dashboard's first byte waited on three ORM reads of every signed-in request
+   (issue 20).** At 1,000 accounts the first chunk of `/` (header and navigation; the
+   figures stream after it) came at 6.4x the login page's time to first byte. Before it
+   every signed-in page reads the session, the user, the user's confirmed two-factor
+   device (the gate, for users without two-factor too) and the header's unread count.
+   Measured on the machine of 2026-12-01, CPU per read: the session 0.78 ms through the
+   ORM against 0.17 ms as one plain SELECT; the user with an EXISTS for the device 1.47
+   against 0.34 ms; the unread COUNT 0.86 against 0.17 ms. Now the session engine
+   (`finance/security/sessions.py`, Django's database sessions) and the sign-in backend
+   (`finance/security/backends.py`, Django's ModelBackend) read with plain SQL, whether
+   two-factor is on comes with the user (the gate asks nothing of its own; it is still
+   read on every request, so turning two-factor on reaches open sessions at once), and the
+   unread count is plain SQL: 9 queries for `/` instead of 10, 3 of them before the first
+   byte. The bench now takes the first bytes of `/` and of the login page in turns, 41 of
+   each (9 of each, apart, swung from 2.7x to 3.3x between runs): 2.0x, twice; the old code
+   measured the same way minutes apart, 3.2x.
 """
 
 

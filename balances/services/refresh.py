@@ -39,6 +39,7 @@ from django.db import Error, InterfaceError, OperationalError
 
 from balances.models import PlaidItem
 from balances.plaid.errors import PlaidError
+from balances.selectors import items
 from balances.services import budget, errors, pending, store
 from balances.services.alerts import after_refresh as alerts_after_refresh
 from balances.services.store import FetchedBalances, RefreshResult
@@ -142,7 +143,7 @@ def item_refresh_run(
     bench/alerts.py).
     """
     try:
-        item = PlaidItem.objects.filter(pk=item_id).first()
+        item = items.item_by_id(item_id=item_id)
         run = _run(item, item_id, realtime, attempt, redelivered, fetched_at, on_demand)
     except shared_state.SharedStateUnavailable as exc:
         return _shared_state_down(item_id, attempt, exc)

@@ -168,3 +168,12 @@ def django_settings_ttl(settings):
     other = PlaidItemFactory(owner=owner)
     stranger = PlaidItemFactory(refresh_requested_at=timezone.now())  # another user's, pending
     return owner, this, other, stranger
+
+
+def test_item_by_id_reads_the_whole_item_or_none():
+    item = PlaidItemFactory()
+    read = selectors.item_by_id(item_id=item.pk)
+    assert read == item and read.owner_id == item.owner_id
+    assert read.access_token == item.access_token  # decrypted, as through the ORM
+    assert read.created_at == item.created_at and read.status == item.status
+    assert selectors.item_by_id(item_id=item.pk + 1000) is None
