@@ -31,13 +31,13 @@ def refresh_item_balances(
     """Refresh one Item's balances (`item_id` is PlaidItem's primary key).
 
     Re-queues itself when the Item is locked by another refresh, when Plaid's rate limit
-    allows no call for more than a few seconds (shorter waits are slept in the run; neither
-    counts as a failure) or after a transient error of Plaid,
-    Redis or the database (up to BALANCE_REFRESH_MAX_RETRIES, exponential backoff with
-    jitter). `fetched_at` (ISO time, set by a retry after Plaid answered) lets the retry
-    store the reply kept in this process instead of calling Plaid again. A refresh that
-    fails, or whose retry cannot be queued, ends the Item's pending mark. `on_demand`: the
-    user's "Refresh now" (real time past a spent budget, within the per-user daily cap).
+    allows no call within `refresh.RATE_WAIT_IN_THREAD_SECONDS` (shorter waits are slept
+    in the run; neither counts as a failure) or after a transient error of Plaid, Redis or
+    the database (up to BALANCE_REFRESH_MAX_RETRIES, exponential backoff with jitter).
+    `fetched_at` (ISO time, set by a retry after Plaid answered) lets the retry store the
+    reply kept in this process instead of calling Plaid again. A refresh that fails, or
+    whose retry cannot be queued, ends the Item's pending mark. `on_demand`: the user's
+    "Refresh now" (real time past a spent budget, within the per-user daily cap).
     """
     # The service counts the failures (`attempt`); waits for the lock or the rate limit are
     # not failures. Every record this task logs carries the Item's id.

@@ -432,7 +432,7 @@ def item_refresh_in_process(*, item: PlaidItem) -> RefreshResult:
         # Within PLAID_BALANCE_MONTHLY_BUDGET like any refresh: cached balances once spent.
         realtime = budget.budget_take_call(item=item)
         endpoint = shared_state.BALANCE_GET if realtime else shared_state.ACCOUNTS_GET
-        wait = _rate_wait(endpoint, item.pk)
+        wait = shared_state.plaid_call_wait(endpoint, item.pk)
         if wait > 0:
             if realtime:
                 budget.budget_return_call()

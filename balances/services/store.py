@@ -113,9 +113,9 @@ def item_fetch_balances(
 def database_release() -> None:
     """With a connection pool (DATABASE_POOL_SIZE), give this thread's connection back to
     the pool while Plaid answers or the refresh waits for Plaid's rate limit (seconds): a
-    worker's ~100 threads then share a few connections instead of each holding one idle
-    through its call. Outside a transaction
-    only; without a pool nothing changes (a persistent connection stays open)."""
+    worker's ~100 threads then share a few connections instead of each holding one idle.
+    Outside a transaction only; without a pool nothing changes (a persistent connection
+    stays open)."""
     if _pooled() and not connection.in_atomic_block:
         connection.close()  # back to the pool; the store takes one again
 
