@@ -60,9 +60,9 @@ LOCK_POLL_SECONDS = 5.0
 # 0.05 s), plus up to about 10 s once the window's first minute is full (its first calls,
 # started together, have to age out). Cost: a sleeping thread serves no other task for at
 # most this long (tasks queued behind a fan-out wait for it anyway), and keeps the Item's
-# lock (BALANCE_REFRESH_LOCK_TTL leaves 60 s beyond the Plaid call's timeout); it holds no
-# database connection from a pool. Longer waits (an Item's own limit after a burst of
-# requests: up to a minute) are re-queued as before.
+# lock, so less when the lock would not outlast the sleep, the Plaid call and the store
+# (`_rate_wait_cap`); it holds no database connection from a pool. Longer waits (an Item's
+# own limit after a burst of requests: up to a minute) are re-queued as before.
 RATE_WAIT_IN_THREAD_SECONDS = 15.0
 
 # The database cannot be reached or gave the statement up (restart, outage, deadlock):
@@ -282,16 +282,25 @@ def _call_and_store(
 
 def _rate_wait(endpoint: str, item_id: int) -> float:
     """Take a call to `endpoint` from Plaid's rate limits, sleeping in this thread for it
-    while the waits add up to at most RATE_WAIT_IN_THREAD_SECONDS; return 0 once taken,
-    else the seconds the task is to wait before it runs again."""
-    waited = 0.0
+    while the waits add up to at most `_rate_wait_cap()`; return 0 once taken, else the
+    seconds the task is to wait before it runs again."""
+    cap, waited = _rate_wait_cap(), 0.0
     while True:
         wait = shared_state.plaid_call_wait(endpoint, item_id)
-        if wait <= 0 or waited + wait > RATE_WAIT_IN_THREAD_SECONDS:
+        if wait <= 0 or waited + wait > cap:
             return wait
         store.database_release()  # a pool's connection is not held through the sleep
         _sleep(wait)
         waited += wait
+
+
+def _rate_wait_cap() -> float:
+    """Return how long a run holding its Item's lock may sleep for the rate limit:
+    RATE_WAIT_IN_THREAD_SECONDS, or less, so that the lock (BALANCE_REFRESH_LOCK_TTL)
+    still outlasts the Plaid call's timeout (PLAID_TIMEOUT) with half its slack left for
+    the store (the defaults: 125 s against 65 s, so the full 15 s)."""
+    slack = settings.BALANCE_REFRESH_LOCK_TTL - sum(settings.PLAID_TIMEOUT)
+    return max(0.0, min(RATE_WAIT_IN_THREAD_SECONDS, slack / 2))
 
 
 def _sleep(seconds: float) -> None:

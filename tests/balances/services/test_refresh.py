@@ -130,11 +130,30 @@ def test_in_thread_waits_stop_at_their_cap_and_the_task_is_queued_again(
     run = refresh.item_refresh_run(item_id=item.pk)
     assert str(run) == "retry: throttled"
     # Slept while the waits fit in the cap; queued again with the one that did not fit.
-    assert slept and sum(slept) <= refresh.RATE_WAIT_IN_THREAD_SECONDS
-    assert sum(slept) + run.retry_in > refresh.RATE_WAIT_IN_THREAD_SECONDS
+    cap = refresh._rate_wait_cap()
+    assert cap == refresh.RATE_WAIT_IN_THREAD_SECONDS  # (the defaults' lock leaves room)
+    assert slept and sum(slept) <= cap < sum(slept) + run.retry_in
     assert len(fake_plaid.calls) == 1
     assert is_pending(item)  # its retry is coming
     assert shared_state.item_lock_remaining(item.pk) == 0  # not held past the run
+
+
+def test_a_short_lock_shortens_the_in_thread_wait(item, fake_plaid, settings, monkeypatch):
+    # The lock must outlast the sleep, the Plaid call and the store: 2 s of slack, 1 s sleep.
+    settings.PLAID_TIMEOUT = (1.0, 2.0)
+    settings.BALANCE_REFRESH_LOCK_TTL = 5
+    assert refresh._rate_wait_cap() == 1.0
+    settings.BALANCE_REFRESH_LOCK_TTL = 3  # no slack: never sleeps with the lock
+    assert refresh._rate_wait_cap() == 0.0
+    slept: list[float] = []
+    monkeypatch.setattr(refresh, "_sleep", slept.append)
+    monkeypatch.setattr(shared_state, "WINDOW_SECONDS", 0.5)
+    settings.PLAID_BALANCE_GET_PER_CLIENT_PER_MINUTE = 1
+    other = PlaidItemFactory(owner=item.owner)
+    fake_plaid.add_item(other.access_token)
+    assert str(refresh.item_refresh_run(item_id=other.pk)) == "ok: 5 accounts"
+    assert str(refresh.item_refresh_run(item_id=item.pk)) == "retry: throttled"
+    assert slept == []
 
 
 def test_a_long_rate_limit_wait_is_not_slept(item, fake_plaid, settings, sleeps):
