@@ -118,26 +118,47 @@ def insert_rows(model: type[M], rows: Sequence[M]) -> int:
 
 
 def _update_rows(model: type[M], rows: Sequence[M], fields: Sequence[str]) -> None:
-    """Write `fields` of each row: one parameterised UPDATE run once per row (a single
-    `executemany`, one round trip with psycopg's pipeline). Django's `bulk_update` builds
-    a `CASE WHEN` per row and field instead: for a batch of 10 refreshes it took 45 % of
-    the store's CPU (bench/refresh.py)."""
+    """Write `fields` of each row in one statement. On PostgreSQL: one `UPDATE … FROM
+    (VALUES …)`, each value cast to its column's type. Elsewhere (SQLite): one
+    parameterised UPDATE run once per row, in a single `executemany`.
+
+    Django's `bulk_update` builds a `CASE WHEN` per row and field instead: for a batch of
+    10 refreshes it took 45 % of the store's CPU (bench/refresh.py). The `executemany`
+    went through psycopg's pipeline on PostgreSQL, whose Python side was 7 % of a worker's
+    GIL samples at production shape (bench/production.py, py-spy)."""
     opts = model._meta
     connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name
     columns = _columns(model, fields)
-    # Only names from the model's own metadata, quoted; every value is a parameter.
-    sql = "UPDATE {} SET {} WHERE {} = %s".format(  # noqa: S608
-        quote(opts.db_table),
-        ", ".join(f"{quote(str(column.column))} = %s" for column in columns),
-        quote(str(opts.pk.column)),
-    )
+    pk = opts.pk
     params = [
         [column.get_db_prep_save(getattr(row, column.attname), connection) for column in columns]
         + [row.pk]
         for row in rows
     ]
+    table, pk_column = quote(opts.db_table), quote(str(pk.column))
+    names = [quote(str(column.column)) for column in columns]
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            one = "({})".format(
+                ", ".join(f"CAST(%s AS {c.db_type(connection)})" for c in [*columns, pk])
+            )
+            # Only names and types from the model's own metadata; every value a parameter.
+            sql = "UPDATE {} SET {} FROM (VALUES {}) AS v ({}) WHERE {}.{} = v.{}".format(  # noqa: S608
+                table,
+                ", ".join(f"{name} = v.{name}" for name in names),
+                ", ".join([one] * len(rows)),
+                ", ".join([*names, pk_column]),
+                table,
+                pk_column,
+                pk_column,
+            )
+            cursor.execute(sql, [value for row in params for value in row])
+            return
+        # Only names from the model's own metadata, quoted; every value is a parameter.
+        sql = "UPDATE {} SET {} WHERE {} = %s".format(  # noqa: S608
+            table, ", ".join(f"{name} = %s" for name in names), pk_column
+        )
         cursor.executemany(sql, params)
 
 
