@@ -200,12 +200,12 @@ def test_concurrent_writers_of_a_new_day_add_up(monkeypatch):
     looks: list[str] = []
 
     def first_look_finds_nothing(execute, sql, params, many, context):
-        # The UPDATE of the day's own row runs before the other writer's INSERT commits:
-        # it matches no row (not run here, so the cursor reports the 0 rows before it).
-        is_days_row = sql.startswith("UPDATE") and "networthday" in sql and '"day" = ' in sql
-        if is_days_row and not looks:
+        # The UPDATE of the day and the days after it runs before the other writer's
+        # INSERT commits: the day's own row is not there yet (run on the later days only).
+        is_days_update = sql.startswith("UPDATE") and "networthday" in sql and '"day" >= ' in sql
+        if is_days_update and not looks:
             looks.append(sql)
-            return None
+            return execute(sql.replace('"day" >= ', '"day" > '), params, many, context)
         return execute(sql, params, many, context)
 
     with connection.execute_wrapper(first_look_finds_nothing):
