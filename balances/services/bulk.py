@@ -119,7 +119,7 @@ def insert_rows(model: type[M], rows: Sequence[M]) -> int:
 
 def _update_rows(model: type[M], rows: Sequence[M], fields: Sequence[str]) -> None:
     """Write `fields` of each row in one statement. On PostgreSQL: one `UPDATE … FROM
-    (VALUES …)`, each value cast to its column's type. Elsewhere (SQLite): one
+    (VALUES …)`, each value cast to its column's bare type. Elsewhere (SQLite): one
     parameterised UPDATE run once per row, in a single `executemany`.
 
     Django's `bulk_update` builds a `CASE WHEN` per row and field instead: for a batch of
@@ -140,8 +140,13 @@ def _update_rows(model: type[M], rows: Sequence[M], fields: Sequence[str]) -> No
     names = [quote(str(column.column)) for column in columns]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            # Cast to the bare type (varchar, numeric): a cast to varchar(200) would cut a
+            # longer value short, where the column's own assignment refuses it, as before.
             one = "({})".format(
-                ", ".join(f"CAST(%s AS {c.db_type(connection)})" for c in [*columns, pk])
+                ", ".join(
+                    f"CAST(%s AS {str(c.db_type(connection)).split('(')[0]})"
+                    for c in [*columns, pk]
+                )
             )
             # Only names and types from the model's own metadata; every value a parameter.
             sql = "UPDATE {} SET {} FROM (VALUES {}) AS v ({}) WHERE {}.{} = v.{}".format(  # noqa: S608

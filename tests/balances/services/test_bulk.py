@@ -157,3 +157,17 @@ def test_inserted_rows_beyond_the_parameter_cap_are_all_written():
     assert bulk.insert_rows(PlaidCall, calls) == 7000
     assert PlaidCall.objects.filter(item=item).count() == 7000
     assert bulk.insert_rows(PlaidCall, []) == 0
+
+
+def test_a_value_too_long_for_its_column_is_refused_not_cut_short():
+    from django.db import DataError, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite does not enforce a column's length (runs on PostgreSQL)")
+    rows = accounts(2)
+    before = snapshot(rows)
+    rows[0].name = "x" * 201  # the column holds 200
+    rows[1].current = Decimal("7")
+    with pytest.raises(DataError), transaction.atomic():
+        bulk.update_changed(Account, rows, ACCOUNT_FIELDS, before)
+    assert Account.objects.get(pk=rows[0].pk).name == before[rows[0].pk][0]
