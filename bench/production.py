@@ -386,14 +386,22 @@ def run_mode(
     return row
 
 
+def rate_limit_errors(row: dict[str, Any]) -> int:
+    """Return the calls the emulator refused for a rate limit (per Item or per client: its
+    error codes, as Plaid's; RATE_LIMIT_EXCEEDED is their error type, never a code)."""
+    from plaid_emulator.ratelimit import CODES
+
+    codes = {code for pair in CODES.values() for code in pair} | {"RATE_LIMIT_EXCEEDED"}
+    return sum(n for code, n in row["error_codes"].items() if code in codes)
+
+
 def goals(row: dict[str, Any]) -> dict[str, bool]:
     """Which goals a run met. "Never above the limit" is Plaid's own count: the emulator
     enforces the production limits in fixed minute windows and would have answered
     RATE_LIMIT_EXCEEDED (the best 60 s of start times, reply time less duration, is only
     approximate: a call starts a few ms after the app counted it)."""
     return {
-        "rate": row["rate_share"] >= GOAL_RATE_SHARE
-        and "RATE_LIMIT_EXCEEDED" not in row["error_codes"],
+        "rate": row["rate_share"] >= GOAL_RATE_SHARE and not rate_limit_errors(row),
         "cpu": row["cpu_cores"] <= GOAL_CPU_CORES,
         "rss": row["rss_kib"] / 1024 <= GOAL_RSS_MIB,
     }
@@ -551,7 +559,7 @@ def main() -> int:
                 f"{GOAL_RATE_SHARE} of {PER_CLIENT:,} calls/min while the limit binds, never "
                 f"above; ≤ {GOAL_CPU_CORES} core; ≤ {GOAL_RSS_MIB} MiB RSS",
                 f"{r['sustained_per_min']:.0f}/min = {r['rate_share']:.2f} (best 60 s "
-                f"{r['best_minute_starts']}, {r['error_codes'].get('RATE_LIMIT_EXCEEDED', 0)} "
+                f"{r['best_minute_starts']}, {rate_limit_errors(r)} "
                 f"rate-limit errors); {r['cpu_cores']:.2f} core; {r['rss_kib'] / 1024:.0f} MiB",
                 met,
             )
@@ -571,7 +579,7 @@ def markdown(out: dict[str, Any]) -> str:
             f"| {r['items']:,} | {r['wall']:.0f} s | {r['ideal']:.0f} s | "
             f"{r['wall'] / r['ideal']:.2f}x | {r['sustained_per_min']:.0f} "
             f"({r['rate_share']:.3f}) | {r['best_minute_starts']} | "
-            f"{r['error_codes'].get('RATE_LIMIT_EXCEEDED', 0)} | "
+            f"{rate_limit_errors(r)} | "
             f"{r['cpu_cores']:.3f} ({r['cpu_per_refresh'] * 1000:.1f} ms/refresh) | "
             f"{r['rss_kib'] / 1024:.0f} / {r['hwm_kib'] / 1024:.0f} MiB | "
             f"{r['median_latency']:.2f} / {r['p95_latency']:.2f} s | {tasks} |"

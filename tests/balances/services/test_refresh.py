@@ -85,7 +85,7 @@ def test_rate_limit_is_respected_before_plaid_has_to(item, fake_plaid, settings)
     assert str(refresh.item_refresh_run(item_id=item.pk)) == "ok: 5 accounts"
     run = refresh.item_refresh_run(item_id=item.pk)
     assert str(run) == "retry: throttled"
-    assert 50 < run.retry_in <= 60
+    assert 50 < run.retry_in <= shared_state.PLAID_WINDOW_SECONDS
     assert len(fake_plaid.calls) == 1
 
 
@@ -108,7 +108,7 @@ def test_a_short_rate_limit_wait_is_slept_in_the_thread(item, fake_plaid, settin
     other = PlaidItemFactory(owner=item.owner)
     fake_plaid.add_item(other.access_token)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(shared_state, "WINDOW_SECONDS", 0.3)
+        patch.setattr(shared_state, "PLAID_WINDOW_SECONDS", 0.3)
         assert str(refresh.item_refresh_run(item_id=other.pk)) == "ok: 5 accounts"
         assert str(refresh.item_refresh_run(item_id=item.pk)) == "ok: 5 accounts"
     assert len(sleeps) >= 1 and 0 < sum(sleeps) <= 0.3 + 0.1
@@ -122,7 +122,7 @@ def test_in_thread_waits_stop_at_their_cap_and_the_task_is_queued_again(
     settings.PLAID_BALANCE_GET_PER_CLIENT_PER_MINUTE = 1
     slept: list[float] = []
     monkeypatch.setattr(refresh, "_sleep", slept.append)
-    monkeypatch.setattr(shared_state, "WINDOW_SECONDS", 2.0)
+    monkeypatch.setattr(shared_state, "PLAID_WINDOW_SECONDS", 2.0)
     other = PlaidItemFactory(owner=item.owner)
     fake_plaid.add_item(other.access_token)
     assert str(refresh.item_refresh_run(item_id=other.pk)) == "ok: 5 accounts"
@@ -147,7 +147,7 @@ def test_a_short_lock_shortens_the_in_thread_wait(item, fake_plaid, settings, mo
     assert refresh._rate_wait_cap() == 0.0
     slept: list[float] = []
     monkeypatch.setattr(refresh, "_sleep", slept.append)
-    monkeypatch.setattr(shared_state, "WINDOW_SECONDS", 0.5)
+    monkeypatch.setattr(shared_state, "PLAID_WINDOW_SECONDS", 0.5)
     settings.PLAID_BALANCE_GET_PER_CLIENT_PER_MINUTE = 1
     other = PlaidItemFactory(owner=item.owner)
     fake_plaid.add_item(other.access_token)
