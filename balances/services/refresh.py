@@ -56,14 +56,17 @@ LOCK_POLL_SECONDS = 5.0
 # mark: milliseconds of worker CPU), and while the client limit binds (a fan-out of
 # thousands of Items) every refused task was re-queued: 1,800 of 4,800 runs for 3,000 Items
 # in bench/production.py. The waits one worker's threads see then: the line of refused
-# callers, one `60 s / limit` apart (`shared_state.plaid_call_wait`: at most 96 threads x
-# 0.05 s), plus up to about 10 s once the window's first minute is full (its first calls,
-# started together, have to age out). Cost: a sleeping thread serves no other task for at
-# most this long (tasks queued behind a fan-out wait for it anyway), and keeps the Item's
-# lock, so less when the lock would not outlast the sleep, the Plaid call and the store
-# (`_rate_wait_cap`); it holds no database connection from a pool. Longer waits (an Item's
-# own limit after a burst of requests: up to a minute) are re-queued as before.
-RATE_WAIT_IN_THREAD_SECONDS = 15.0
+# callers, one `window / limit` apart (`shared_state.plaid_call_wait`: at most 96 threads
+# x 0.05 s), plus up to about 11 s once the window's first minute is full (its first
+# calls, started together, have to age out): about 16 s. A wait over the cap is re-queued,
+# and then every later one is too: the thread takes the next task, refused further down
+# the line, which grows by one spacing per refusal (at 15 s against a 61 s window: 4,796
+# task runs). Cost: a sleeping thread serves no other task for at most this long (tasks
+# queued behind a fan-out wait for it anyway), and keeps the Item's lock, so less when the
+# lock would not outlast the sleep, the Plaid call and the store (`_rate_wait_cap`: the
+# defaults allow 30 s); it holds no database connection from a pool. Longer waits (an
+# Item's own limit after a burst of requests: up to a minute) are re-queued.
+RATE_WAIT_IN_THREAD_SECONDS = 30.0
 
 # The database cannot be reached or gave the statement up (restart, outage, deadlock):
 # transient, so retried. psycopg raises InterfaceError on a connection that already broke.
@@ -298,7 +301,7 @@ def _rate_wait_cap() -> float:
     """Return how long a run holding its Item's lock may sleep for the rate limit:
     RATE_WAIT_IN_THREAD_SECONDS, or less, so that the lock (BALANCE_REFRESH_LOCK_TTL)
     still outlasts the Plaid call's timeout (PLAID_TIMEOUT) with half its slack left for
-    the store (the defaults: 125 s against 65 s, so the full 15 s)."""
+    the store (the defaults: 125 s against 65 s, so the full 30 s)."""
     slack = settings.BALANCE_REFRESH_LOCK_TTL - sum(settings.PLAID_TIMEOUT)
     return max(0.0, min(RATE_WAIT_IN_THREAD_SECONDS, slack / 2))
 
