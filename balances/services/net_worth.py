@@ -98,11 +98,11 @@ def _add_to_day(
     the statements cost: bench/production.py's profile): one UPDATE of the day and the
     later days, which says whether the day's row was there (two UPDATEs before: each
     statement costs about 0.25 ms of a worker's CPU); when the day has no row yet, one
-    upsert: the new row starts from the
-    user's last row before it (carried forward) plus the change, and a row a concurrent
-    writer inserted first gets the change added instead (ON CONFLICT, atomic on
-    PostgreSQL and SQLite alike), in a savepoint: a row the CHECK refuses (fewer than 0
-    accounts, for accounts whose totals were never recorded) leaves the day as it was.
+    upsert: the new row starts from the user's last row before it (carried forward) plus
+    the change, and a row a concurrent writer inserted first gets the change added instead
+    (ON CONFLICT, atomic on PostgreSQL and SQLite alike), in a savepoint: a row the CHECK
+    refuses (fewer than 0 accounts, for accounts whose totals were never recorded) leaves
+    the day as it was.
     """
     connection = connections[router.db_for_write(NetWorthDay)]
     quote = connection.ops.quote_name
